@@ -1,0 +1,83 @@
+"""RQ's Redis key layout and Frappe's naming conventions, read without importing RQ's classes.
+
+RQ's own accessors (`Queue.count`, `Registry.get_job_ids()`, `rq info`) run a cleanup that moves
+jobs and fires failure callbacks in the caller's process. Everything in erp_ops that only observes
+reads the keys named here directly.
+"""
+
+from enum import Enum
+
+from rq.version import VERSION as RQ_VERSION
+
+RQ_MAJOR = int(RQ_VERSION.split(".")[0])
+RQ_STARTED_MEMBERS_ARE_COMPOSITE = RQ_MAJOR >= 2
+
+QUEUES_SET = "rq:queues"
+QUEUE = "rq:queue:{queue}"
+INTERMEDIATE = "rq:queue:{queue}:intermediate"  # rq >= 2: jobs popped but not yet started
+JOB = "rq:job:{job_id}"
+WORKERS_SET = "rq:workers"
+WORKERS_BY_QUEUE = "rq:workers:{queue}"
+WORKER = "rq:worker:{name}"
+WORKER_PREFIX = "rq:worker:"
+QUEUE_PREFIX = "rq:queue:"
+
+
+class Registry(str, Enum):
+    """RQ's per-queue sorted sets, with the key prefix RQ gives each."""
+
+    STARTED = "rq:wip:{queue}"
+    FINISHED = "rq:finished:{queue}"
+    FAILED = "rq:failed:{queue}"
+    DEFERRED = "rq:deferred:{queue}"
+    SCHEDULED = "rq:scheduled:{queue}"
+    CANCELED = "rq:canceled:{queue}"
+
+    def key(self, queue: str) -> str:
+        return self.value.format(queue=queue)
+
+
+# Registries whose score is an expiry time: members below "now" are gone as far as RQ is
+# concerned and would be removed by its cleanup, so they are not counted as present.
+EXPIRING_REGISTRIES = (Registry.FINISHED, Registry.FAILED, Registry.CANCELED)
+
+
+def queue_key(queue: str) -> str:
+    return QUEUE.format(queue=queue)
+
+
+def job_key(job_id: str) -> str:
+    return JOB.format(job_id=job_id)
+
+
+def worker_key(name: str) -> str:
+    return WORKER.format(name=name)
+
+
+def started_member_job_id(member: str, composite: bool | None = None) -> str:
+    """Job id of a started-registry member.
+
+    rq 1.x stores the bare job id; rq 2.x stores `job_id:execution_id`. `composite` defaults to
+    what the installed rq writes, since a bench's readers and workers share one rq.
+    """
+    if composite is None:
+        composite = RQ_STARTED_MEMBERS_ARE_COMPOSITE
+    if not composite:
+        return member
+    head, sep, _execution_id = member.rpartition(":")
+    return head if sep and head else member
+
+
+def split_frappe_job_id(job_id: str) -> tuple[str | None, str]:
+    """Split a Frappe job id into (site, id): v15 writes `<site>::<id>`, v16 `<site>||<id>`."""
+    for separator in ("::", "||"):
+        site, sep, rest = job_id.partition(separator)
+        if sep and site:
+            return site, rest
+    return None, job_id
+
+
+def queue_short_name(queue: str, bench_id: str) -> str:
+    """`<bench_id>:long` → `long`; a queue outside the bench prefix is returned unchanged."""
+    prefix = f"{bench_id}:"
+    return queue[len(prefix) :] if queue.startswith(prefix) else queue
