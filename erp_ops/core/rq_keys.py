@@ -24,60 +24,66 @@ QUEUE_PREFIX = "rq:queue:"
 
 
 class Registry(str, Enum):
-    """RQ's per-queue sorted sets, with the key prefix RQ gives each."""
+	"""RQ's per-queue sorted sets, with the key prefix RQ gives each."""
 
-    STARTED = "rq:wip:{queue}"
-    FINISHED = "rq:finished:{queue}"
-    FAILED = "rq:failed:{queue}"
-    DEFERRED = "rq:deferred:{queue}"
-    SCHEDULED = "rq:scheduled:{queue}"
-    CANCELED = "rq:canceled:{queue}"
+	STARTED = "rq:wip:{queue}"
+	FINISHED = "rq:finished:{queue}"
+	FAILED = "rq:failed:{queue}"
+	DEFERRED = "rq:deferred:{queue}"
+	SCHEDULED = "rq:scheduled:{queue}"
+	CANCELED = "rq:canceled:{queue}"
 
-    def key(self, queue: str) -> str:
-        return self.value.format(queue=queue)
+	def key(self, queue: str) -> str:
+		return self.value.format(queue=queue)
 
 
 # Registries whose score is an expiry time: members below "now" are gone as far as RQ is
-# concerned and would be removed by its cleanup, so they are not counted as present.
-EXPIRING_REGISTRIES = (Registry.FINISHED, Registry.FAILED, Registry.CANCELED)
+# concerned and would be removed by its cleanup, so they are not counted as present. The
+# canceled registry is never cleaned; the deferred one only from rq 2 on.
+EXPIRING_REGISTRIES = (Registry.FINISHED, Registry.FAILED) + ((Registry.DEFERRED,) if RQ_MAJOR >= 2 else ())
 
 
 def queue_key(queue: str) -> str:
-    return QUEUE.format(queue=queue)
+	return QUEUE.format(queue=queue)
 
 
 def job_key(job_id: str) -> str:
-    return JOB.format(job_id=job_id)
+	return JOB.format(job_id=job_id)
 
 
 def worker_key(name: str) -> str:
-    return WORKER.format(name=name)
+	return WORKER.format(name=name)
 
 
 def started_member_job_id(member: str, composite: bool | None = None) -> str:
-    """Job id of a started-registry member.
+	"""Job id of a started-registry member.
 
-    rq 1.x stores the bare job id; rq 2.x stores `job_id:execution_id`. `composite` defaults to
-    what the installed rq writes, since a bench's readers and workers share one rq.
-    """
-    if composite is None:
-        composite = RQ_STARTED_MEMBERS_ARE_COMPOSITE
-    if not composite:
-        return member
-    head, sep, _execution_id = member.rpartition(":")
-    return head if sep and head else member
+	rq 1.x stores the bare job id; rq 2.x stores `job_id:execution_id`. `composite` defaults to
+	what the installed rq writes, since a bench's readers and workers share one rq.
+	"""
+	if composite is None:
+		composite = RQ_STARTED_MEMBERS_ARE_COMPOSITE
+	if not composite:
+		return member
+	head, sep, _execution_id = member.rpartition(":")
+	return head if sep and head else member
 
 
 def split_frappe_job_id(job_id: str) -> tuple[str | None, str]:
-    """Split a Frappe job id into (site, id): v15 writes `<site>::<id>`, v16 `<site>||<id>`."""
-    for separator in ("::", "||"):
-        site, sep, rest = job_id.partition(separator)
-        if sep and site:
-            return site, rest
-    return None, job_id
+	"""Split a Frappe job id into (site, id): v15 writes `<site>::<id>`, v16 `<site>||<id>`."""
+	for separator in ("::", "||"):
+		site, sep, rest = job_id.partition(separator)
+		if sep and site:
+			return site, rest
+	return None, job_id
 
 
 def queue_short_name(queue: str, bench_id: str) -> str:
-    """`<bench_id>:long` → `long`; a queue outside the bench prefix is returned unchanged."""
-    prefix = f"{bench_id}:"
-    return queue[len(prefix) :] if queue.startswith(prefix) else queue
+	"""`<bench_id>:long` → `long`; a queue outside the bench prefix is returned unchanged."""
+	prefix = f"{bench_id}:"
+	return queue[len(prefix) :] if queue.startswith(prefix) else queue
+
+
+def as_text(value: bytes | str) -> str:
+	"""Redis replies are bytes unless the connection decodes them; accept both."""
+	return value.decode() if isinstance(value, bytes) else str(value)

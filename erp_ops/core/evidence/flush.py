@@ -17,100 +17,110 @@ from redis.exceptions import ResponseError
 
 from erp_ops.core.evidence import stream
 from erp_ops.core.evidence.models import EvidenceRecord, Outcome
+from erp_ops.core.rq_keys import as_text
 from erp_ops.core.signals.models import StartedJob
 
 GROUP = "erp_ops-flush"
-CONSUMER = "flusher"  # one flush runs at a time per bench (the caller holds a lock)
+CONSUMER = "flusher"  # one flush runs at a time per site (the caller holds a lock)
 
 
 class EvidenceSink(Protocol):
-    """Durable storage for evidence. `upsert` must ignore a record whose name it already has."""
+	"""Durable storage for evidence. `upsert` must ignore a record whose name it already has."""
 
-    def upsert(self, records: list[EvidenceRecord]) -> int:
-        """Store the records; return how many were new."""
-        ...
+	def upsert(self, records: list[EvidenceRecord]) -> int:
+		"""Store the records; return how many were new."""
+		...
 
 
 class FlushResult(BaseModel):
-    read: int = 0
-    inserted: int = 0
-    duplicates: int = 0
-    malformed: int = 0
-    backlog: int = 0
+	read: int = 0
+	inserted: int = 0
+	duplicates: int = 0
+	malformed: int = 0
+	backlog: int = 0
 
 
-def ensure_group(conn: Redis, bench_id: str) -> None:
-    try:
-        conn.xgroup_create(stream.stream_key(bench_id), GROUP, id="0", mkstream=True)
-    except ResponseError as e:
-        if "BUSYGROUP" not in str(e):
-            raise
+def ensure_group(conn: Redis, bench_id: str, site: str) -> None:
+	try:
+		conn.xgroup_create(stream.stream_key(bench_id, site), GROUP, id="0", mkstream=True)
+	except ResponseError as e:
+		if "BUSYGROUP" not in str(e):
+			raise
 
 
-def flush(conn: Redis, bench_id: str, sink: EvidenceSink, *, batch: int = 500, max_batches: int = 100) -> FlushResult:
-    """Flush up to `batch * max_batches` entries, pending ones (from a killed run) first."""
-    key = stream.stream_key(bench_id)
-    ensure_group(conn, bench_id)
-    result = FlushResult()
-    # "0" re-delivers what this consumer read but never acknowledged; ">" reads new entries.
-    for start in ("0", ">"):
-        for _ in range(max_batches):
-            reply = conn.xreadgroup(GROUP, CONSUMER, {key: start}, count=batch)
-            entries = reply[0][1] if reply else []
-            if not entries:
-                break
-            ids, records = [], []
-            for entry_id, fields in entries:
-                ids.append(entry_id)
-                if not fields:  # trimmed by MAXLEN while pending: nothing left to store
-                    continue
-                try:
-                    records.append(EvidenceRecord.from_fields({_text(k): _text(v) for k, v in fields.items()}))
-                except ValidationError:
-                    result.malformed += 1
-            inserted = sink.upsert(records) if records else 0
-            result.read += len(records)
-            result.inserted += inserted
-            result.duplicates += len(records) - inserted
-            pipe = conn.pipeline(transaction=True)
-            pipe.xack(key, GROUP, *ids)
-            pipe.xdel(key, *ids)
-            pipe.execute()
-            if start == "0" and len(entries) < batch:
-                break
-    result.backlog = stream.backlog(conn, bench_id)
-    return result
+def flush(
+	conn: Redis, bench_id: str, site: str, sink: EvidenceSink, *, batch: int = 500, max_batches: int = 100
+) -> FlushResult:
+	"""Flush up to `batch * max_batches` of one site's entries, pending ones (from a killed run) first.
+
+	The caller holds a lock so that one flush per site runs at a time.
+	"""
+	key = stream.stream_key(bench_id, site)
+	ensure_group(conn, bench_id, site)
+	result = FlushResult()
+	# "0" re-delivers what this consumer read but never acknowledged; ">" reads new entries.
+	for start in ("0", ">"):
+		for _ in range(max_batches):
+			reply = conn.xreadgroup(GROUP, CONSUMER, {key: start}, count=batch)
+			entries = reply[0][1] if reply else []
+			if not entries:
+				break
+			ids, records = [], []
+			for entry_id, fields in entries:
+				ids.append(entry_id)
+				if not fields:  # trimmed by MAXLEN while pending: nothing left to store
+					continue
+				try:
+					records.append(
+						EvidenceRecord.from_fields({as_text(k): as_text(v) for k, v in fields.items()})
+					)
+				except ValidationError:
+					result.malformed += 1
+			inserted = sink.upsert(records) if records else 0
+			result.read += len(records)
+			result.inserted += inserted
+			result.duplicates += len(records) - inserted
+			pipe = conn.pipeline(transaction=True)
+			pipe.xack(key, GROUP, *ids)
+			pipe.xdel(key, *ids)
+			pipe.execute()
+			if start == "0" and len(entries) < batch:
+				break
+	result.backlog = stream.backlog(conn, bench_id, site)
+	return result
 
 
-def record_abandoned(conn: Redis, bench_id: str, started_jobs: Iterable[StartedJob], *, now: float | None = None) -> list[EvidenceRecord]:
-    """Append an `abandoned` record for each started job whose worker died, once per execution."""
-    now = time.time() if now is None else now
-    recorded = []
-    for job in started_jobs:
-        if not job.abandoned:
-            continue
-        marker = stream.ABANDONED_SEEN.format(bench=bench_id, job_id=job.job_id)
-        execution = job.started_at.isoformat() if job.started_at else "unknown"
-        # SET NX: the sweep runs every few minutes and must not number the same death twice.
-        if not conn.set(f"{marker}:{execution}", "1", nx=True, ex=stream.ATTEMPT_TTL_S):
-            continue
-        record = EvidenceRecord(
-            job_id=job.job_id,
-            site=job.site,
-            method=job.method,
-            queue=job.queue,
-            started_at=job.started_at,
-            ended_at=stream.utc_from_timestamp(now),
-            duration_ms=round(job.elapsed_s * 1000, 3) if job.elapsed_s is not None else None,
-            outcome=Outcome.ABANDONED,
-            exc_type="WorkerDied",
-            exc_message=job.abandoned_reason,
-            worker=job.worker,
-        )
-        _entry, attempt = stream.append(conn, bench_id, record, now=now)
-        recorded.append(record.model_copy(update={"attempt": attempt}))
-    return recorded
+def record_abandoned(
+	conn: Redis, bench_id: str, started_jobs: Iterable[StartedJob], *, now: float | None = None
+) -> list[EvidenceRecord]:
+	"""Append an `abandoned` record for each started job whose worker died, once per execution.
 
-
-def _text(value) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
+	Every site's flush task may run this over the whole bench: the marker makes it once per death,
+	and each record goes to its own site's stream.
+	"""
+	now = time.time() if now is None else now
+	recorded = []
+	for job in started_jobs:
+		if not job.abandoned:
+			continue
+		marker = stream.ABANDONED_SEEN.format(bench=bench_id, job_id=job.job_id)
+		execution = job.started_at.isoformat() if job.started_at else "unknown"
+		# SET NX: the sweep runs every few minutes and must not number the same death twice.
+		if not conn.set(f"{marker}:{execution}", "1", nx=True, ex=stream.ATTEMPT_TTL_S):
+			continue
+		record = EvidenceRecord(
+			job_id=job.job_id,
+			site=job.site,
+			method=job.method,
+			queue=job.queue,
+			started_at=job.started_at,
+			ended_at=stream.utc_from_timestamp(now),
+			duration_ms=round(job.elapsed_s * 1000, 3) if job.elapsed_s is not None else None,
+			outcome=Outcome.ABANDONED,
+			exc_type="WorkerDied",
+			exc_message=job.abandoned_reason,
+			worker=job.worker,
+		)
+		_entry, attempt = stream.append(conn, bench_id, record, now=now)
+		recorded.append(record.model_copy(update={"attempt": attempt}))
+	return recorded

@@ -1,0 +1,55 @@
+"""The core must import and run without Frappe: checked in a fresh interpreter, module by module."""
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+CORE = ROOT / "erp_ops" / "core"
+ALLOWED_THIRD_PARTY = {"rq", "redis", "croniter", "psutil", "pydantic", "pydantic_core"}
+
+
+def core_modules() -> list[str]:
+	return sorted(
+		".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+		for path in CORE.rglob("*.py")
+	)
+
+
+def test_every_core_module_imports_without_frappe():
+	modules = core_modules()
+	assert len(modules) > 10
+	script = (
+		"import importlib, sys\n"
+		f"for name in {modules!r}:\n"
+		"    importlib.import_module(name)\n"
+		"leaked = sorted(m for m in sys.modules if m == 'frappe' or m.startswith('frappe.'))\n"
+		"print('LEAKED', leaked)\n"
+		"sys.exit(1 if leaked else 0)\n"
+	)
+	result = subprocess.run(
+		[sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60
+	)
+	assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_core_imports_only_the_allowed_libraries():
+	stdlib = set(sys.stdlib_module_names)
+	offenders = []
+	for path in CORE.rglob("*.py"):
+		for node in ast.walk(ast.parse(path.read_text(), str(path))):
+			names = []
+			if isinstance(node, ast.Import):
+				names = [alias.name for alias in node.names]
+			elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+				names = [node.module]
+			for name in names:
+				top = name.split(".")[0]
+				if top not in stdlib and top not in ALLOWED_THIRD_PARTY and top != "erp_ops":
+					offenders.append(f"{path.relative_to(ROOT)}: {name}")
+				if name.startswith("erp_ops.") and not name.startswith("erp_ops.core"):
+					offenders.append(
+						f"{path.relative_to(ROOT)}: {name} (the core may not reach the Frappe layer)"
+					)
+	assert offenders == []

@@ -1,0 +1,109 @@
+"""Enqueue Frappe-shaped jobs and run real RQ workers in their own processes."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+from redis import Redis
+from rq import Queue
+
+ROOT = Path(__file__).resolve().parents[2]
+EXECUTE_JOB = "tests.support.frappe_like.execute_job"
+
+
+def qname(bench_id: str, short: str) -> str:
+	return f"{bench_id}:{short}"
+
+
+def enqueue(
+	conn: Redis,
+	bench_id: str,
+	short: str,
+	method: str,
+	*,
+	site: str = "site1.local",
+	job_id: str | None = None,
+	timeout: int = 300,
+	**kwargs,
+):
+	"""Enqueue like frappe.enqueue does: `<site>::<id>` job ids, execute_job with Frappe's kwargs."""
+	queue = Queue(qname(bench_id, short), connection=conn)
+	sep = "::" if _rq_major() < 2 else "||"
+	return queue.enqueue_call(
+		EXECUTE_JOB,
+		kwargs={
+			"site": site,
+			"user": "Administrator",
+			"method": method,
+			"event": None,
+			"job_name": method,
+			"is_async": True,
+			"kwargs": kwargs,
+		},
+		timeout=timeout,
+		job_id=f"{site}{sep}{job_id or uuid.uuid4()}",
+		result_ttl=600,
+		failure_ttl=7 * 86400,
+	)
+
+
+def _rq_major() -> int:
+	from rq.version import VERSION
+
+	return int(VERSION.split(".")[0])
+
+
+class WorkerProcess:
+	"""A real `rq` worker in its own process group, killable like a crashed worker."""
+
+	def __init__(self, redis_url: str, queues: list[str], *, burst: bool = False, name: str | None = None):
+		self.name = name or f"w-{uuid.uuid4().hex[:8]}"
+		env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+		args = [sys.executable, "-m", "tests.support.worker_main", redis_url, self.name, ",".join(queues)]
+		if burst:
+			args.append("--burst")
+		self.proc = subprocess.Popen(
+			args, cwd=ROOT, env=env, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+		)
+
+	@property
+	def pid(self) -> int:
+		return self.proc.pid
+
+	def wait(self, timeout: float = 60) -> int:
+		return self.proc.wait(timeout=timeout)
+
+	def output(self) -> str:
+		if self.proc.poll() is None:
+			return ""
+		return self.proc.stdout.read().decode(errors="replace") if self.proc.stdout else ""
+
+	def kill(self) -> None:
+		"""SIGKILL the worker and its work horse, as the OOM killer would."""
+		try:
+			os.killpg(self.proc.pid, signal.SIGKILL)
+		except ProcessLookupError:
+			pass
+		self.proc.wait(timeout=10)
+
+	def stop(self) -> None:
+		if self.proc.poll() is None:
+			try:
+				os.killpg(self.proc.pid, signal.SIGTERM)
+				self.proc.wait(timeout=15)
+			except (ProcessLookupError, subprocess.TimeoutExpired):
+				self.kill()
+
+
+def wait_for(predicate, timeout: float = 30, interval: float = 0.05, what: str = "condition"):
+	deadline = time.monotonic() + timeout
+	while time.monotonic() < deadline:
+		value = predicate()
+		if value:
+			return value
+		time.sleep(interval)
+	raise AssertionError(f"timed out after {timeout}s waiting for {what}")
