@@ -1,0 +1,89 @@
+"""Signals: the bench's snapshot as JSON, as Prometheus metrics, and as workspace number cards."""
+
+import frappe
+from frappe import _
+from frappe.utils import add_to_date, format_duration, now_datetime
+from werkzeug.wrappers import Response
+
+from erp_ops.api import READERS, require_roles
+from erp_ops.core.evidence.models import FAILED_OUTCOMES
+from erp_ops.core.signals import prometheus
+from erp_ops.core.signals.models import WorkerStatus
+from erp_ops.site_facts import site_snapshot
+
+
+@frappe.whitelist(methods=["GET"])
+def snapshot(fresh: bool = False) -> dict:
+	"""The bench's queues, workers, scheduler (this site), locks, host and findings.
+
+	Served from a cache a few seconds old (Ops Settings) unless `fresh` is set.
+	"""
+	require_roles(*READERS)
+	return site_snapshot(cache_seconds=0 if fresh else None).model_dump(mode="json")
+
+
+@frappe.whitelist(methods=["GET"])
+def metrics() -> Response:
+	"""Prometheus text exposition of the snapshot; scrape with an API key of an Ops Viewer."""
+	require_roles(*READERS)
+	response = Response(prometheus.render(site_snapshot()))
+	response.headers["Content-Type"] = prometheus.CONTENT_TYPE
+	return response
+
+
+# Number cards (type Custom): Frappe calls these with the card's `filters` and shows a plain
+# value as it is, or a dict's `value` with its `fieldtype` and a `route` to open on click.
+
+
+@frappe.whitelist(methods=["GET", "POST"])
+def queued_jobs(filters: str | dict | list | None = None) -> dict:
+	require_roles(*READERS)
+	snap = site_snapshot()
+	return {
+		"value": sum(q.queued for q in snap.queues),
+		"fieldtype": "Int",
+		"route": ["List", "RQ Job"],
+		"route_options": {"status": "queued"},
+	}
+
+
+@frappe.whitelist(methods=["GET", "POST"])
+def oldest_queued_job_age(filters: str | dict | list | None = None) -> str:
+	require_roles(*READERS)
+	ages = [q.oldest_queued_age_s for q in site_snapshot().queues if q.oldest_queued_age_s is not None]
+	if not ages:
+		return _("None waiting")
+	return format_duration(int(max(ages))) or "0s"
+
+
+@frappe.whitelist(methods=["GET", "POST"])
+def failed_jobs_last_hour(filters: str | dict | list | None = None) -> dict:
+	require_roles(*READERS)
+	since = add_to_date(now_datetime(), hours=-1)
+	outcomes = sorted(outcome.value for outcome in FAILED_OUTCOMES)
+	count = frappe.db.count("Job Evidence", {"outcome": ("in", outcomes), "ended_at": (">=", since)})
+	return {
+		"value": count,
+		"fieldtype": "Int",
+		"route": ["List", "Job Evidence"],
+		"route_options": {"outcome": ["in", outcomes], "ended_at": [">=", str(since)]},
+	}
+
+
+@frappe.whitelist(methods=["GET", "POST"])
+def workers_alive(filters: str | dict | list | None = None) -> dict:
+	require_roles(*READERS)
+	workers = site_snapshot().workers
+	return {
+		"value": sum(1 for w in workers if w.status is WorkerStatus.ALIVE),
+		"fieldtype": "Int",
+		"route": ["List", "RQ Worker"],
+	}
+
+
+@frappe.whitelist(methods=["GET", "POST"])
+def scheduler_status(filters: str | dict | list | None = None) -> str:
+	require_roles(*READERS)
+	site = frappe.local.site
+	scheduler = next((s for s in site_snapshot().schedulers if s.site == site), None)
+	return _(scheduler.status.value.title()) if scheduler else _("Unknown")

@@ -1,0 +1,45 @@
+# Copyright (c) 2026, erp_ops developers and contributors
+# For license information, please see license.txt
+
+import json
+import os
+import subprocess
+import sys
+
+import frappe
+from frappe.tests.utils import FrappeTestCase
+
+
+def bench(*args: str) -> subprocess.CompletedProcess:
+	"""`bench --site <this site> <args>`, through the same entry point the bench CLI uses."""
+	return subprocess.run(
+		[sys.executable, "-m", "frappe.utils.bench_helper", "frappe", "--site", frappe.local.site, *args],
+		cwd=os.path.abspath(frappe.local.sites_path),
+		capture_output=True,
+		text=True,
+		timeout=120,
+	)
+
+
+class TestOpsCommands(FrappeTestCase):
+	def test_status_json_is_the_snapshot(self):
+		result = bench("ops", "status", "--json")
+		self.assertIn(result.returncode, (0, 2), result.stderr)
+		snap = json.loads(result.stdout)
+		self.assertEqual([s["site"] for s in snap["schedulers"]], [frappe.local.site])
+		self.assertEqual(result.returncode == 2, any(f["severity"] == "critical" for f in snap["findings"]))
+
+	def test_status_text(self):
+		result = bench("ops", "status")
+		self.assertIn(result.returncode, (0, 2), result.stderr)
+		self.assertIn("queues:", result.stdout)
+		self.assertIn(f"scheduler {frappe.local.site}:", result.stdout)
+
+	def test_flush_evidence_prints_its_result(self):
+		result = bench("ops", "flush-evidence")
+		if result.returncode == 1 and "holds the bench's lock" in result.stdout:
+			self.skipTest("the scheduler's flush was running")
+		self.assertEqual(result.returncode, 0, result.stderr)
+		self.assertEqual(
+			set(json.loads(result.stdout)), {"read", "inserted", "duplicates", "malformed", "backlog"}
+		)

@@ -1,0 +1,48 @@
+app_name = "erp_ops"
+app_title = "ERP Ops"
+app_publisher = "erp_ops developers"
+app_description = (
+	"Operations control plane for ERPNext: signals, audited control, idempotent integrations, "
+	"upgrade preflight, restore drills and runbooks"
+)
+app_email = "erp-ops@example.com"
+app_license = "mit"
+
+# Apps
+# ------------------
+
+# Frappe is implied; listing it here makes `bench install-app` try to install it again.
+required_apps = []
+
+# Installation
+# ------------
+
+after_install = "erp_ops.setup.install.after_install"
+
+# Migration
+# ---------
+
+after_migrate = "erp_ops.setup.install.after_migrate"
+
+# Scheduled Tasks
+# ---------------
+# Scheduled Job Types are named after the last two dotted parts of the method: keep them distinct.
+
+scheduler_events = {
+	"cron": {
+		# Evidence waits in a Redis stream on the workers' hot path; move it to the database
+		# every minute so lists stay fresh and the stream stays short.
+		"* * * * *": ["erp_ops.tasks.flush_job_evidence"],
+	},
+	"daily_long": ["erp_ops.tasks.purge_job_evidence"],
+}
+
+# Job Events
+# ----------
+# Frappe's `execute_job` calls these around every background job; they only touch Redis.
+
+before_job = ["erp_ops.job_hooks.before_job"]
+after_job = ["erp_ops.job_hooks.after_job"]
+
+# Automatically update python controller files with type annotations for this app.
+export_python_type_annotations = True

@@ -1,0 +1,66 @@
+# Copyright (c) 2026, erp_ops developers and contributors
+# For license information, please see license.txt
+
+import json
+from unittest.mock import patch
+
+import frappe
+from frappe.tests.utils import FrappeTestCase
+
+from erp_ops.setup import install
+
+
+class TestInstall(FrappeTestCase):
+	def test_roles_exist_with_desk_access(self):
+		for role in install.OPS_ROLES:
+			self.assertEqual(frappe.db.get_value("Role", role, "desk_access"), 1, role)
+
+	def test_ensure_roles_is_idempotent(self):
+		self.assertEqual(install.ensure_roles(), [])
+		temp = "Ops Install Test Role"
+		frappe.delete_doc("Role", temp, ignore_missing=True, force=True)
+		with patch.object(install, "OPS_ROLES", (*install.OPS_ROLES, temp)):
+			self.assertEqual(install.ensure_roles(), [temp])
+			self.assertEqual(install.ensure_roles(), [])
+		self.assertTrue(frappe.db.exists("Role", temp))
+		frappe.delete_doc("Role", temp, force=True)
+
+	def test_after_migrate_runs_the_same_steps(self):
+		install.after_migrate()
+		self.assertFalse(install.ensure_settings(), "settings were stored on install")
+		self.assertEqual(frappe.db.get_single_value("Ops Settings", "evidence_retention_days"), 30)
+
+	def test_scheduler_events_are_synced(self):
+		flush = frappe.db.get_value(
+			"Scheduled Job Type",
+			"tasks.flush_job_evidence",
+			["method", "frequency", "cron_format"],
+			as_dict=True,
+		)
+		self.assertEqual(flush.method, "erp_ops.tasks.flush_job_evidence")
+		self.assertEqual((flush.frequency, flush.cron_format), ("Cron", "* * * * *"))
+		self.assertEqual(
+			frappe.db.get_value("Scheduled Job Type", "tasks.purge_job_evidence", "frequency"), "Daily Long"
+		)
+
+	def test_operations_workspace_and_its_widgets_exist(self):
+		workspace = frappe.get_doc("Workspace", "Operations")
+		self.assertEqual((workspace.module, workspace.public), ("ERP Ops", 1))
+		blocks = json.loads(workspace.content)
+		labels = {
+			"number_card": {row.label for row in workspace.number_cards},
+			"chart": {row.label for row in workspace.charts},
+			"shortcut": {row.label for row in workspace.shortcuts},
+		}
+		for block in blocks:
+			name = block["data"].get(f"{block['type']}_name")
+			if block["type"] in labels:
+				# The desk finds a block's widget by the child row's label.
+				self.assertIn(name, labels[block["type"]], block)
+		for row in workspace.number_cards:
+			card = frappe.get_doc("Number Card", row.number_card_name)
+			self.assertEqual(card.type, "Custom")
+			self.assertTrue(frappe.get_attr(card.method))
+		for row in workspace.charts:
+			chart = frappe.get_doc("Dashboard Chart", row.chart_name)
+			self.assertTrue(frappe.db.exists("Dashboard Chart Source", chart.source))

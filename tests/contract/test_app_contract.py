@@ -1,0 +1,146 @@
+"""The app as Frappe v15 will load it: DocTypes, hooks, whitelisted functions and desk records.
+
+No Frappe import and no services: the files are parsed and checked against data/frappe_v15.json.
+test_rules_can_fail.py shows that every check here rejects a deliberately broken sample.
+"""
+
+import ast
+import json
+
+import pytest
+
+from tests.contract import frappe_rules as rules
+
+APP = rules.App()
+DOCTYPES = APP.documents("doctype")
+API_AND_CONTROLLERS = sorted(
+	{
+		p
+		for p in APP.package.rglob("*.py")
+		if "core" not in p.relative_to(APP.package).parts and not p.name.startswith("test_")
+	}
+)
+
+
+def _id(path):
+	return path.parent.name if path.suffix == ".json" else str(path.relative_to(APP.root))
+
+
+def test_the_app_ships_what_this_issue_promises():
+	assert APP.modules == ["ERP Ops"]
+	assert {"Job Evidence", "Ops Settings"} <= APP.names("doctype")
+	assert APP.names("workspace") == {"Operations"}
+	assert len(APP.names("number_card")) == 5
+	assert APP.names("dashboard_chart") == {"Job Outcomes per Hour"}
+	assert APP.app_roles == ("Ops Viewer", "Ops Operator", "Ops Manager")
+
+
+@pytest.mark.parametrize("path", DOCTYPES, ids=_id)
+def test_doctype_json_is_one_frappe_accepts(path):
+	assert rules.doctype_problems(APP, path) == []
+
+
+def test_job_evidence_contract():
+	doc = json.loads((APP.module_dir("ERP Ops") / "doctype/job_evidence/job_evidence.json").read_text())
+	fields = {f["fieldname"]: f for f in doc["fields"]}
+	from erp_ops.core.evidence.models import EvidenceRecord, Outcome
+
+	# Every record field has a column, and the outcomes are exactly the core's.
+	assert set(EvidenceRecord.model_fields) <= set(fields)
+	assert fields["outcome"]["options"].split("\n") == [o.value for o in Outcome]
+	assert doc["in_create"] == 1 and not doc.get("track_changes")
+	assert fields["user"]["fieldtype"] == "Data", "a restored site may lack the user: no Link"
+	assert fields["ref_name"] == {**fields["ref_name"], "fieldtype": "Dynamic Link", "options": "ref_doctype"}
+	for name in ("job_id", "method", "outcome", "ended_at", "ref_doctype", "ref_name"):
+		assert fields[name].get("search_index") == 1, name
+	for perm in doc["permissions"]:
+		assert not any(perm.get(k) for k in ("write", "create", "delete", "submit", "import")), perm
+	assert {p["role"] for p in doc["permissions"]} == {
+		"Ops Viewer",
+		"Ops Operator",
+		"Ops Manager",
+		"System Manager",
+	}
+
+
+def test_ops_settings_covers_the_core_thresholds():
+	doc = json.loads((APP.module_dir("ERP Ops") / "doctype/ops_settings/ops_settings.json").read_text())
+	fields = {f["fieldname"]: f for f in doc["fields"]}
+	from erp_ops.core.signals import Thresholds
+
+	assert doc["issingle"] == 1
+	for name, info in Thresholds.model_fields.items():
+		assert name in fields, name
+		assert float(fields[name]["default"]) == float(info.default), name
+	assert fields["evidence_retention_days"]["default"] == "30"
+	assert fields["snapshot_cache_seconds"]["default"] == "5"
+	writers = {p["role"] for p in doc["permissions"] if p.get("write")}
+	readers = {p["role"] for p in doc["permissions"] if p.get("read")}
+	assert writers == {"Ops Manager", "System Manager"}
+	assert readers == {"Ops Viewer", "Ops Operator", "Ops Manager", "System Manager"}
+
+
+def test_hooks_resolve_to_functions_of_the_app():
+	source = (APP.package / "hooks.py").read_text()
+	assert rules.hooks_problems(APP, source) == []
+	hooks = rules.hook_values(source)
+	assert hooks["before_job"] == ["erp_ops.job_hooks.before_job"]
+	assert hooks["after_job"] == ["erp_ops.job_hooks.after_job"]
+	assert hooks["scheduler_events"]["cron"]["* * * * *"] == ["erp_ops.tasks.flush_job_evidence"]
+
+
+@pytest.mark.parametrize("path", API_AND_CONTROLLERS, ids=_id)
+def test_whitelisted_functions_check_permission_first(path):
+	assert rules.whitelist_problems(path.read_text(), str(path.relative_to(APP.root))) == []
+
+
+def test_there_are_whitelisted_functions_to_check():
+	count = sum(
+		1
+		for path in API_AND_CONTROLLERS
+		for node in ast.walk(ast.parse(path.read_text()))
+		if isinstance(node, ast.FunctionDef) and rules.whitelist_decorator(node)
+	)
+	assert count >= 8
+
+
+@pytest.mark.parametrize("path", APP.documents("number_card"), ids=_id)
+def test_number_card(path):
+	assert rules.number_card_problems(APP, path) == []
+
+
+@pytest.mark.parametrize("path", APP.documents("dashboard_chart"), ids=_id)
+def test_dashboard_chart(path):
+	assert rules.dashboard_chart_problems(APP, path) == []
+
+
+@pytest.mark.parametrize("path", APP.documents("dashboard_chart_source"), ids=_id)
+def test_dashboard_chart_source(path):
+	assert rules.chart_source_problems(APP, path) == []
+
+
+@pytest.mark.parametrize("path", APP.documents("workspace"), ids=_id)
+def test_workspace(path):
+	assert rules.workspace_problems(APP, path) == []
+
+
+def test_commands_are_registered_as_frappe_expects():
+	tree = ast.parse((APP.package / "commands" / "__init__.py").read_text())
+	assigned = [
+		n
+		for n in tree.body
+		if isinstance(n, ast.Assign) and any(getattr(t, "id", None) == "commands" for t in n.targets)
+	]
+	assert assigned and isinstance(assigned[0].value, ast.List) and assigned[0].value.elts
+
+
+def test_every_package_folder_has_an_init():
+	for folder in [
+		APP.package / "api",
+		APP.package / "setup",
+		APP.package / "commands",
+		APP.module_dir("ERP Ops"),
+		APP.module_dir("ERP Ops") / "doctype",
+	]:
+		assert (folder / "__init__.py").is_file(), folder
+	assert (APP.package / "public").is_dir(), "bench build links public/"
