@@ -7,6 +7,10 @@ import click
 import frappe
 from frappe.commands import get_site, pass_context
 
+# `bench worker` imports every app's `commands` module before it starts forking a work horse per
+# job; importing the job hooks here preloads them in that parent, so no horse pays their import.
+import erp_ops.job_hooks
+
 EXIT_CRITICAL = 2  # like `erp-ops status`: monitoring can alert on the exit code alone
 
 

@@ -53,3 +53,21 @@ def test_core_imports_only_the_allowed_libraries():
 						f"{path.relative_to(ROOT)}: {name} (the core may not reach the Frappe layer)"
 					)
 	assert offenders == []
+
+
+def test_the_worker_hot_path_stays_light():
+	"""Frappe imports hook modules in every forked work horse: the capture must not pull in pydantic
+	(about 90 ms of model building per job) or anything else heavy."""
+	script = (
+		"import sys, rq, redis\n"
+		"before = set(sys.modules)\n"
+		"import erp_ops.core.evidence.capture\n"
+		"added = sorted(m for m in set(sys.modules) - before if not m.startswith('erp_ops'))\n"
+		"heavy = [m for m in added if m.split('.')[0] in ('pydantic', 'pydantic_core', 'psutil', 'croniter')]\n"
+		"print(added)\n"
+		"sys.exit(1 if heavy else 0)\n"
+	)
+	result = subprocess.run(
+		[sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60
+	)
+	assert result.returncode == 0, result.stdout + result.stderr

@@ -1,29 +1,28 @@
 """Capture evidence in the worker process, between Frappe's `before_job` and `after_job` hooks.
 
 The worker has already loaded the job, so everything but the clock comes from memory; the only
-I/O is the single append in `stream.append`. Frappe's `execute_job` calls itself on deadlocks and
-`RetryBackgroundJobError`, so the hooks nest: only the outermost `after_job` records, counting the
-inner runs as `frappe_retries`.
+I/O is the single append in `append.append_fields`. This module imports the standard library and
+the two light evidence modules only: Frappe v15 imports hook modules inside each forked work
+horse, so every import here would be paid on every job.
+
+Frappe's `execute_job` calls itself on deadlocks and `RetryBackgroundJobError`, so the hooks nest:
+only the outermost `after_job` records, counting the inner runs as `frappe_retries`.
 """
 
 import logging
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import Any
 
-from redis import Redis
-from rq.job import Job
-from rq.timeouts import JobTimeoutException
-
-from erp_ops.core.evidence import stream
-from erp_ops.core.evidence.models import (
-	EvidenceRecord,
+from erp_ops.core.evidence.append import append_fields
+from erp_ops.core.evidence.fields import (
+	FAILED_OUTCOMES,
 	Outcome,
 	kwargs_digest,
 	referenced_document,
 	short_message,
 )
-from erp_ops.core.rq_keys import split_frappe_job_id
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +50,9 @@ class JobCapture:
 		self._open: dict[str, _Open] = {}
 
 	def begin(
-		self, job: Job | None, *, site: str | None, method: str | None, kwargs: dict | None, user: str | None
+		self, job: Any, *, site: str | None, method: str | None, kwargs: dict | None, user: str | None
 	) -> None:
+		"""Remember the start of `job` (an rq Job); a nested call only deepens the count."""
 		if job is None:
 			return
 		entry = self._open.get(job.id)
@@ -70,9 +70,10 @@ class JobCapture:
 		)
 
 	def end(
-		self, job: Job | None, conn: Redis, bench_id: str, *, error: BaseException | None
-	) -> EvidenceRecord | None:
-		"""Record the job if this closes its outermost run; never raises into the job."""
+		self, job: Any, conn: Any, bench_id: str, *, error: BaseException | None
+	) -> dict[str, str] | None:
+		"""Record the job if this closes its outermost run and return the fields stored (with the
+		attempt given); never raises into the job."""
 		if job is None or job.id not in self._open:
 			return None
 		entry = self._open[job.id]
@@ -82,50 +83,62 @@ class JobCapture:
 			return None
 		del self._open[job.id]
 		try:
-			record = build_record(job, entry, error)
+			outcome, fields = record_fields(job, entry, error)
 			attempt_base = int((job.meta or {}).get(META_ATTEMPT_BASE) or 0)
-			_entry_id, attempt = stream.append(conn, bench_id, record, attempt_base=attempt_base)
-			return record.model_copy(update={"attempt": attempt})
+			_entry_id, attempt = append_fields(
+				conn, bench_id, fields, failed=outcome in FAILED_OUTCOMES, attempt_base=attempt_base
+			)
+			return {**fields, "attempt": str(attempt)}
 		except Exception:
 			# Evidence must never fail the job it observes.
 			log.exception("erp_ops: could not record evidence for job %s", job.id)
 			return None
 
 
-def build_record(job: Job, entry: _Open, error: BaseException | None) -> EvidenceRecord:
+def record_fields(job: Any, entry: _Open, error: BaseException | None) -> tuple[Outcome, dict[str, str]]:
+	"""The record as the stream's string fields (the shape `EvidenceRecord.from_fields` reads)."""
 	ended_at = datetime.now(timezone.utc)
 	enqueued_at = _aware(job.enqueued_at)
-	site = entry.site or split_frappe_job_id(job.id)[0]
+	site = entry.site or _site_of(job.id)
 	ref_doctype, ref_name = referenced_document(entry.method, entry.kwargs)
 	if error is None:
 		outcome = Outcome.SUCCESS
-	elif isinstance(error, JobTimeoutException):
+	elif type(error).__name__ == "JobTimeoutException":  # rq.timeouts, without importing rq here
 		outcome = Outcome.TIMED_OUT
 	else:
 		outcome = Outcome.FAILED
-	return EvidenceRecord(
-		job_id=job.id,
-		site=site,
-		method=entry.method,
-		queue=job.origin,
-		user=entry.user,
-		enqueued_at=enqueued_at,
-		started_at=entry.started_at,
-		ended_at=ended_at,
-		queue_wait_ms=round((entry.started_at - enqueued_at).total_seconds() * 1000, 3)
+	values = {
+		"job_id": job.id,
+		"site": site,
+		"method": entry.method,
+		"queue": job.origin,
+		"user": entry.user,
+		"enqueued_at": enqueued_at.isoformat() if enqueued_at else None,
+		"started_at": entry.started_at.isoformat(),
+		"ended_at": ended_at.isoformat(),
+		"queue_wait_ms": round((entry.started_at - enqueued_at).total_seconds() * 1000, 3)
 		if enqueued_at
 		else None,
-		duration_ms=round((time.monotonic() - entry.started_mono) * 1000, 3),
-		outcome=outcome,
-		exc_type=type(error).__name__ if error is not None else None,
-		exc_message=short_message(error),
-		worker=getattr(job, "worker_name", None),
-		kwargs_digest=kwargs_digest(entry.kwargs) if entry.kwargs is not None else None,
-		retry_of=(job.meta or {}).get(META_RETRY_OF),
-		frappe_retries=entry.retries,
-		ref_doctype=ref_doctype,
-		ref_name=ref_name,
-	)
+		"duration_ms": round((time.monotonic() - entry.started_mono) * 1000, 3),
+		"outcome": outcome.value,
+		"exc_type": type(error).__name__ if error is not None else None,
+		"exc_message": short_message(error),
+		"worker": getattr(job, "worker_name", None),
+		"kwargs_digest": kwargs_digest(entry.kwargs) if entry.kwargs is not None else None,
+		"retry_of": (job.meta or {}).get(META_RETRY_OF),
+		"frappe_retries": entry.retries,
+		"ref_doctype": ref_doctype,
+		"ref_name": ref_name,
+	}
+	return outcome, {k: str(v) for k, v in values.items() if v not in (None, "")}
+
+
+def _site_of(job_id: str) -> str | None:
+	for separator in ("::", "||"):
+		site, sep, _rest = job_id.partition(separator)
+		if sep and site:
+			return site
+	return None
 
 
 def _aware(value: datetime | None) -> datetime | None:

@@ -1,26 +1,31 @@
-"""The evidence record and how it is named, digested and encoded for the stream."""
+"""The evidence record as a model, for the flush, the sweep and the Frappe layer (not the worker)."""
 
-import hashlib
-import json
 from datetime import datetime
-from enum import Enum
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-NAME_MAX = 140  # Frappe's `name` column
-MESSAGE_MAX = 240
+from erp_ops.core.evidence.fields import (
+	FAILED_OUTCOMES,
+	MESSAGE_MAX,
+	NAME_MAX,
+	Outcome,
+	evidence_name,
+	kwargs_digest,
+	referenced_document,
+	short_message,
+)
 
-
-class Outcome(str, Enum):
-	SUCCESS = "success"
-	FAILED = "failed"
-	TIMED_OUT = "timed out"
-	ABANDONED = "abandoned"
-	CANCELED = "canceled"
-
-
-FAILED_OUTCOMES = frozenset({Outcome.FAILED, Outcome.TIMED_OUT, Outcome.ABANDONED})
+__all__ = [
+	"FAILED_OUTCOMES",
+	"MESSAGE_MAX",
+	"NAME_MAX",
+	"EvidenceRecord",
+	"Outcome",
+	"evidence_name",
+	"kwargs_digest",
+	"referenced_document",
+	"short_message",
+]
 
 
 class EvidenceRecord(BaseModel):
@@ -61,36 +66,3 @@ class EvidenceRecord(BaseModel):
 	@classmethod
 	def from_fields(cls, fields: dict[str, str]) -> "EvidenceRecord":
 		return cls.model_validate({k: v for k, v in fields.items() if v != ""})
-
-
-def evidence_name(job_id: str, attempt: int) -> str:
-	name = f"{job_id}#{attempt}"
-	if len(name) <= NAME_MAX:
-		return name
-	digest = hashlib.sha256(job_id.encode()).hexdigest()[:24]
-	return f"{job_id[: NAME_MAX - len(digest) - 12]}~{digest}#{attempt}"
-
-
-def kwargs_digest(kwargs: Any) -> str:
-	"""A stable digest of job arguments: equal arguments, equal digest; the values never leave."""
-	canonical = json.dumps(kwargs, sort_keys=True, separators=(",", ":"), default=repr)
-	return hashlib.sha256(canonical.encode()).hexdigest()[:32]
-
-
-def short_message(exc: BaseException | None) -> str | None:
-	if exc is None:
-		return None
-	text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-	return text[:MESSAGE_MAX] or None
-
-
-def referenced_document(method: str | None, kwargs: dict | None) -> tuple[str | None, str | None]:
-	"""The business document a job names: `enqueue_doc`/`run_doc_method`, `queue_action`, or
-	doctype/name keyword arguments."""
-	if not isinstance(kwargs, dict):
-		return None, None
-	doctype = kwargs.get("doctype") or kwargs.get("__doctype") or kwargs.get("reference_doctype")
-	name = kwargs.get("name") or kwargs.get("docname") or kwargs.get("reference_name")
-	if isinstance(doctype, str) and isinstance(name, (str, int)) and doctype:
-		return doctype, str(name)
-	return None, None

@@ -1,10 +1,6 @@
-"""The evidence stream and the per-minute outcome counters beside it.
+"""The evidence stream beyond the worker's append: backlog, outcome counters, failure rates.
 
-Key layout (bench-scoped, like Frappe's `<bench_id>:<queue>` queue names):
-  erp_ops:<bench>:evidence:<site>       capped stream of one site's records waiting to be flushed
-  erp_ops:<bench>:evidence-sites        the sites that have a stream (for the backlog figure)
-  erp_ops:<bench>:attempt:<job id>      executions seen of one job id (numbers the attempts)
-  erp_ops:<bench>:outcomes:<minute>     hash `<method>|total` / `<method>|failed`, kept 2 h
+The keys and the append itself live in `append.py`, which a work horse imports on every job.
 """
 
 import time
@@ -12,40 +8,23 @@ from datetime import datetime, timezone
 
 from redis import Redis
 
+from erp_ops.core.evidence.append import (
+	ATTEMPT_TTL_S,
+	NO_SITE,
+	OUTCOMES,
+	STREAM,
+	STREAM_MAXLEN,
+	STREAM_SITES,
+	append_fields,
+	stream_key,
+)
 from erp_ops.core.evidence.models import FAILED_OUTCOMES, EvidenceRecord
 from erp_ops.core.rq_keys import as_text
 from erp_ops.core.signals.models import FailureRate
 
-STREAM = "erp_ops:{bench}:evidence:{site}"
-STREAM_SITES = "erp_ops:{bench}:evidence-sites"
-NO_SITE = "-"  # jobs enqueued outside Frappe name no site
-ATTEMPT = "erp_ops:{bench}:attempt:{job_id}"
-OUTCOMES = "erp_ops:{bench}:outcomes:{minute}"
 ABANDONED_SEEN = "erp_ops:{bench}:abandoned:{job_id}"
 
-STREAM_MAXLEN = 200_000  # about a day of a busy bench if the flush task stops
-ATTEMPT_TTL_S = 30 * 86400
-OUTCOMES_TTL_S = 2 * 3600
-
-# One round trip on the worker's hot path: number the attempt, append the record, count the outcome.
-_APPEND_LUA = """
-local n = redis.call('INCR', KEYS[1])
-redis.call('EXPIRE', KEYS[1], ARGV[1])
-local attempt = n + tonumber(ARGV[3])
-local fields = {'attempt', tostring(attempt)}
-for i = 8, #ARGV do fields[#fields + 1] = ARGV[i] end
-local id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', unpack(fields))
-redis.call('HINCRBY', KEYS[3], ARGV[5] .. '|total', 1)
-if ARGV[6] == '1' then redis.call('HINCRBY', KEYS[3], ARGV[5] .. '|failed', 1) end
-redis.call('EXPIRE', KEYS[3], ARGV[4])
-redis.call('SADD', KEYS[4], ARGV[7])
-return {id, attempt}
-"""
-
-
-def stream_key(bench_id: str, site: str | None) -> str:
-	"""Each site has its own stream, so each site's flush task stores only its own evidence."""
-	return STREAM.format(bench=bench_id, site=site or NO_SITE)
+__all__ = ["ATTEMPT_TTL_S", "NO_SITE", "STREAM", "STREAM_SITES", "append", "stream_key"]
 
 
 def append(
@@ -57,35 +36,16 @@ def append(
 	maxlen: int = STREAM_MAXLEN,
 	now: float | None = None,
 ) -> tuple[str, int]:
-	"""Append one record; returns (stream entry id, attempt number given to it).
-
-	The attempt is `attempt_base` plus the number of executions of this job id seen so far, so a
-	job requeued under the same id gets a new attempt and never overwrites its earlier evidence.
-	"""
-	minute = int((time.time() if now is None else now) // 60)
-	fields = record.to_fields()
-	argv: list[str | int] = [
-		ATTEMPT_TTL_S,
-		maxlen,
-		attempt_base,
-		OUTCOMES_TTL_S,
-		record.method or "?",
-		"1" if record.outcome in FAILED_OUTCOMES else "0",
-		record.site or NO_SITE,
-	]
-	for key, value in fields.items():
-		argv += [key, value]
-	script = conn.register_script(_APPEND_LUA)
-	entry_id, attempt = script(
-		keys=[
-			ATTEMPT.format(bench=bench_id, job_id=record.job_id),
-			stream_key(bench_id, record.site),
-			OUTCOMES.format(bench=bench_id, minute=minute),
-			STREAM_SITES.format(bench=bench_id),
-		],
-		args=argv,
+	"""Append a record model (off the hot path: the abandoned-job sweep); see `append_fields`."""
+	return append_fields(
+		conn,
+		bench_id,
+		record.to_fields(),
+		failed=record.outcome in FAILED_OUTCOMES,
+		attempt_base=attempt_base,
+		maxlen=maxlen,
+		now=now,
 	)
-	return as_text(entry_id), int(attempt)
 
 
 def backlog(conn: Redis, bench_id: str, site: str | None) -> int:
