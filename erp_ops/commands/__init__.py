@@ -56,7 +56,7 @@ def flush_evidence_command(context) -> None:
 	finally:
 		frappe.destroy()
 	if result is None:
-		click.secho("Another flush holds the bench's lock; nothing done.", fg="yellow")
+		click.secho("Another flush holds this site's lock; nothing done.", fg="yellow")
 		sys.exit(1)
 	click.echo(json.dumps(result.model_dump()))
 

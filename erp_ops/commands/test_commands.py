@@ -37,9 +37,29 @@ class TestOpsCommands(FrappeTestCase):
 
 	def test_flush_evidence_prints_its_result(self):
 		result = bench("ops", "flush-evidence")
-		if result.returncode == 1 and "holds the bench's lock" in result.stdout:
+		if result.returncode == 1 and "holds this site's lock" in result.stdout:
 			self.skipTest("the scheduler's flush was running")
 		self.assertEqual(result.returncode, 0, result.stderr)
 		self.assertEqual(
 			set(json.loads(result.stdout)), {"read", "inserted", "duplicates", "malformed", "backlog"}
 		)
+
+
+class TestWorkerPreload(FrappeTestCase):
+	def test_bench_cli_preloads_the_job_hooks(self):
+		# `bench worker` forks a horse per job after loading every app's commands module: the
+		# hooks must already be imported then, or each job pays their import.
+		script = (
+			"import sys\n"
+			"from frappe.utils import bench_helper\n"
+			"bench_helper.get_app_groups()\n"
+			"print('erp_ops.job_hooks' in sys.modules)\n"
+		)
+		result = subprocess.run(
+			[sys.executable, "-c", script],
+			cwd=os.path.abspath(frappe.local.sites_path),
+			capture_output=True,
+			text=True,
+			timeout=120,
+		)
+		self.assertEqual(result.stdout.strip().splitlines()[-1], "True", result.stderr)
