@@ -181,8 +181,9 @@ def execute(
 			pipe.script_load(source)  # in the transaction: a flushed script cache cannot split a batch
 		for step in steps:
 			pipe.evalsha(_sha(step.source), len(step.keys), *step.keys, *step.args)
-		if len(steps) < len(chunk):  # jobs whose hash vanished before a retry could copy it
-			pipe.hincrby(key, "skipped", len(chunk) - len(steps))
+		vanished = len(chunk) - sum(s.count for s in steps)
+		if vanished:  # jobs whose hash vanished before a retry could copy it
+			pipe.hincrby(key, "skipped", vanished)
 		pipe.hset(key, mapping={"next": begin + len(chunk), "lease_until": time.time() + lease_s})
 		pipe.hincrby(key, "batches", 1)
 		replies = pipe.execute()
@@ -274,13 +275,11 @@ def canonical(value: object) -> str:
 
 def _steps(conn: Redis, bench_id: str, action: Action, chunk: list, progress_key: str) -> list[jobs.Step]:
 	now = time.time()
-	if action is Action.REQUEUE:
-		return [jobs.requeue_step(bench_id, i, q, now=now, progress_key=progress_key) for i, q in chunk]
-	if action is Action.CANCEL:
-		return [
-			jobs.cancel_step(bench_id, i, q, expected=JobState.QUEUED, now=now, progress_key=progress_key)
-			for i, q in chunk
-		]
+	if action in (Action.REQUEUE, Action.CANCEL):
+		by_queue: dict[str, list[str]] = {}
+		for job_id, queue in chunk:
+			by_queue.setdefault(queue, []).append(job_id)
+		return [jobs.many_step(action, bench_id, q, ids, now, progress_key) for q, ids in by_queue.items()]
 	pipe = conn.pipeline(transaction=False)
 	for job_id, _q in chunk:
 		if action is Action.RETRY:

@@ -83,6 +83,7 @@ class Step:
 	args: list = field(default_factory=list)
 	new_job_id: str | None = None
 	attempt_base: int | None = None
+	count: int = 1  # jobs the step acts on (a batch script acts on many)
 
 
 def job_keys(bench_id: str, job_id: str, queue: str, progress_key: str | None = None) -> list[str]:
@@ -117,6 +118,21 @@ def job_args(
 		queue,
 		"1" if progress else "0",
 	]
+
+
+def many_step(
+	action: Action, bench_id: str, queue: str, job_ids: list[str], now: float, progress_key: str
+) -> Step:
+	"""Requeue or cancel many jobs of one queue in one script call (for bulk batches)."""
+	source = {Action.REQUEUE: scripts.REQUEUE_MANY, Action.CANCEL: scripts.CANCEL_MANY}[action]
+	accepted = ACCEPTS[Action.REQUEUE] if action is Action.REQUEUE else (JobState.QUEUED,)
+	key_list = job_keys(bench_id, job_ids[0], queue, progress_key)
+	for job_id in job_ids:
+		key_list += [rq_keys.job_key(job_id), keys.quarantined_job_key(bench_id, job_id)]
+	args = job_args(job_ids[0], queue, accepted, now, progress=True)
+	return Step(
+		action, job_ids[0], queue, source, key_list, [*args, len(job_ids), *job_ids], count=len(job_ids)
+	)
 
 
 def accepted_states(action: Action, expected: JobState | None) -> tuple[JobState, ...]:

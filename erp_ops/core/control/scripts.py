@@ -17,7 +17,8 @@ writes when it fails halfway.
 """
 
 _PRELUDE = """
-local id = ARGV[1]
+-- The job acted on; a batch script points these at each of its jobs in turn.
+local id, K_JOB, K_QJOB = ARGV[1], KEYS[1], KEYS[11]
 
 local function started_member()
   if ARGV[2] ~= '1' then
@@ -33,9 +34,9 @@ end
 
 local function has(state)
   if state == 'started' then
-    return started_member() ~= nil and redis.call('HEXISTS', KEYS[1], 'erp_ops_cancel') == 0
+    return started_member() ~= nil and redis.call('HEXISTS', K_JOB, 'erp_ops_cancel') == 0
   elseif state == 'stopping' then
-    return started_member() ~= nil and redis.call('HEXISTS', KEYS[1], 'erp_ops_cancel') == 1
+    return started_member() ~= nil and redis.call('HEXISTS', K_JOB, 'erp_ops_cancel') == 1
   elseif state == 'intermediate' then return redis.call('LPOS', KEYS[3], id) ~= false
   elseif state == 'queued' then return redis.call('LPOS', KEYS[2], id) ~= false
   elseif state == 'failed' then return redis.call('ZSCORE', KEYS[5], id) ~= false
@@ -43,7 +44,7 @@ local function has(state)
   elseif state == 'deferred' then return redis.call('ZSCORE', KEYS[7], id) ~= false
   elseif state == 'scheduled' then return redis.call('ZSCORE', KEYS[8], id) ~= false
   elseif state == 'canceled' then return redis.call('ZSCORE', KEYS[9], id) ~= false
-  elseif state == 'retried' then return redis.call('HEXISTS', KEYS[1], 'erp_ops_retried_as') == 1
+  elseif state == 'retried' then return redis.call('HEXISTS', K_JOB, 'erp_ops_retried_as') == 1
   end
   return false
 end
@@ -52,8 +53,8 @@ local ORDER = {'started', 'stopping', 'intermediate', 'queued', 'failed', 'sched
   'finished', 'canceled', 'retried'}
 
 local function locate()
-  if redis.call('EXISTS', KEYS[1]) == 0 then
-    if redis.call('ZSCORE', KEYS[10], id) and redis.call('EXISTS', KEYS[11]) == 1 then
+  if redis.call('EXISTS', K_JOB) == 0 then
+    if redis.call('ZSCORE', KEYS[10], id) and redis.call('EXISTS', K_QJOB) == 1 then
       return 'quarantined'
     end
     return 'missing'
@@ -67,13 +68,13 @@ end
 -- The first accepted state the job is in, or nil; `locate()` then says where it really is.
 local function accepted()
   if ARGV[6] == 'quarantined' then
-    if locate() == 'quarantined' and redis.call('HGET', KEYS[11], 'origin') == ARGV[7] then
+    if locate() == 'quarantined' and redis.call('HGET', K_QJOB, 'origin') == ARGV[7] then
       return 'quarantined'
     end
     return nil
   end
-  if redis.call('EXISTS', KEYS[1]) == 0 then return nil end
-  if redis.call('HGET', KEYS[1], 'origin') ~= ARGV[7] then return nil end
+  if redis.call('EXISTS', K_JOB) == 0 then return nil end
+  if redis.call('HGET', K_JOB, 'origin') ~= ARGV[7] then return nil end
   for s in string.gmatch(ARGV[6], '[^,]+') do
     if s == 'orphan' then
       if locate() == 'orphan' then return s end
@@ -108,83 +109,86 @@ local function enqueue(job_key, job_id)
 end
 """
 
-LOCATE = (
-	_PRELUDE
-	+ """
-return {'ok', locate()}
-"""
-)
 
-REQUEUE = (
-	_PRELUDE
-	+ """
+def _single(body: str) -> str:
+	"""One job: the one named by KEYS[1], KEYS[11] and ARGV[1]."""
+	return f"{_PRELUDE}\nlocal function act()\n{body}\nend\nreturn act()\n"
+
+
+def _many(body: str) -> str:
+	"""The same step over many jobs of one queue, for bulk batches: ARGV[9] is the number of
+	jobs, ARGV[10..] their ids; KEYS[14..] each job's hash then its quarantined hash. Returns each
+	job's status ('ok' or 'conflict'). One call instead of one per job keeps what the client has
+	to encode small."""
+	loop = """
+local out = {}
+for i = 1, tonumber(ARGV[9]) do
+  id, K_JOB, K_QJOB = ARGV[9 + i], KEYS[12 + 2 * i], KEYS[13 + 2 * i]
+  out[i] = act()[1]
+end
+return out
+"""
+	return f"{_PRELUDE}\nlocal function act()\n{body}\nend\n{loop}"
+
+
+LOCATE = _single("return {'ok', locate()}")
+
+_REQUEUE = """
 local state = accepted()
 if not state then return conflict() end
 redis.call('ZREM', KEYS[5], id)
-enqueue(KEYS[1], id)
+enqueue(K_JOB, id)
 progress('moved')
 return {'ok', state}
 """
-)
 
 # KEYS[14] the new job's hash; ARGV[9] the new id, ARGV[10..] its fields and values.
-RETRY = (
-	_PRELUDE
-	+ """
+_RETRY = """
 local state = accepted()
 if not state or redis.call('EXISTS', KEYS[14]) == 1 then return conflict() end
 redis.call('ZREM', KEYS[5], id)
-redis.call('HSET', KEYS[1], 'erp_ops_retried_as', ARGV[9])
+redis.call('HSET', K_JOB, 'erp_ops_retried_as', ARGV[9])
 redis.call('HSET', KEYS[14], unpack(ARGV, 10))
 enqueue(KEYS[14], ARGV[9])
 progress('moved')
 return {'ok', state}
 """
-)
 
-CANCEL = (
-	_PRELUDE
-	+ """
+_CANCEL = """
 local state = accepted()
 if not state then return conflict() end
 if state == 'started' then
   -- Only the worker can stop its horse: mark the job so a second cancel conflicts, and let the
   -- caller send the stop command.
-  redis.call('HSET', KEYS[1], 'erp_ops_cancel', ARGV[3])
+  redis.call('HSET', K_JOB, 'erp_ops_cancel', ARGV[3])
   progress('moved')
-  return {'stop', state, redis.call('HGET', KEYS[1], 'worker_name') or ''}
+  return {'stop', state, redis.call('HGET', K_JOB, 'worker_name') or ''}
 end
 if state == 'queued' then redis.call('LREM', KEYS[2], 0, id)
 elseif state == 'deferred' then redis.call('ZREM', KEYS[7], id)
 elseif state == 'scheduled' then redis.call('ZREM', KEYS[8], id)
 end
-redis.call('HSET', KEYS[1], 'status', 'canceled')
+redis.call('HSET', K_JOB, 'status', 'canceled')
 redis.call('ZADD', KEYS[9], math.floor(tonumber(ARGV[3])), id)
 progress('moved')
 return {'ok', state}
 """
-)
 
 # A job stopped on erp_ops' request lands in the failed registry with status "stopped".
-FINISH_CANCEL = (
-	_PRELUDE
-	+ """
+_FINISH_CANCEL = """
 local state = accepted()
-if not state or redis.call('HGET', KEYS[1], 'status') ~= 'stopped'
-    or redis.call('HEXISTS', KEYS[1], 'erp_ops_cancel') == 0 then
+if not state or redis.call('HGET', K_JOB, 'status') ~= 'stopped'
+    or redis.call('HEXISTS', K_JOB, 'erp_ops_cancel') == 0 then
   return {'conflict', locate()}
 end
 redis.call('ZREM', KEYS[5], id)
-redis.call('HSET', KEYS[1], 'status', 'canceled')
+redis.call('HSET', K_JOB, 'status', 'canceled')
 redis.call('ZADD', KEYS[9], math.floor(tonumber(ARGV[3])), id)
 return {'ok', state}
 """
-)
 
 # ARGV[9] the exception text read beforehand (RQ keeps it in a results stream beside the job).
-QUARANTINE = (
-	_PRELUDE
-	+ """
+_QUARANTINE = """
 local state = accepted()
 if not state then return conflict() end
 if state == 'queued' then redis.call('LREM', KEYS[2], 0, id)
@@ -194,30 +198,35 @@ elseif state == 'deferred' then redis.call('ZREM', KEYS[7], id)
 elseif state == 'scheduled' then redis.call('ZREM', KEYS[8], id)
 elseif state == 'canceled' then redis.call('ZREM', KEYS[9], id)
 end
-redis.call('RENAME', KEYS[1], KEYS[11])
-redis.call('PERSIST', KEYS[11])
-redis.call('HSET', KEYS[11], 'erp_ops_quarantined_at', ARGV[4], 'erp_ops_state_before', state,
+redis.call('RENAME', K_JOB, K_QJOB)
+redis.call('PERSIST', K_QJOB)
+redis.call('HSET', K_QJOB, 'erp_ops_quarantined_at', ARGV[4], 'erp_ops_state_before', state,
   'erp_ops_exc_info', ARGV[9])
 redis.call('ZADD', KEYS[10], ARGV[3], id)
 progress('moved')
-return {'ok', state, redis.call('HGETALL', KEYS[11])}
+return {'ok', state, redis.call('HGETALL', K_QJOB)}
 """
-)
 
-RELEASE = (
-	_PRELUDE
-	+ """
+_RELEASE = """
 local state = accepted()
-if not state or redis.call('EXISTS', KEYS[1]) == 1 then return conflict() end
-redis.call('RENAME', KEYS[11], KEYS[1])
-redis.call('HDEL', KEYS[1], 'erp_ops_quarantined_at', 'erp_ops_state_before', 'erp_ops_exc_info',
+if not state or redis.call('EXISTS', K_JOB) == 1 then return conflict() end
+redis.call('RENAME', K_QJOB, K_JOB)
+redis.call('HDEL', K_JOB, 'erp_ops_quarantined_at', 'erp_ops_state_before', 'erp_ops_exc_info',
   'erp_ops_cancel', 'erp_ops_retried_as')
 redis.call('ZREM', KEYS[10], id)
-enqueue(KEYS[1], id)
+enqueue(K_JOB, id)
 progress('moved')
 return {'ok', state}
 """
-)
+
+REQUEUE = _single(_REQUEUE)
+REQUEUE_MANY = _many(_REQUEUE)
+RETRY = _single(_RETRY)
+CANCEL = _single(_CANCEL)
+CANCEL_MANY = _many(_CANCEL)
+FINISH_CANCEL = _single(_FINISH_CANCEL)
+QUARANTINE = _single(_QUARANTINE)
+RELEASE = _single(_RELEASE)
 
 # KEYS[1] a registry, then per job its hash and results stream; ARGV pairs of (id, score seen).
 # A job whose score changed (it failed or finished again) since it was read is left alone.
