@@ -8,11 +8,12 @@ fields). Editing, deleting or reordering a row breaks every hash from there on, 
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
-from erp_ops.core.control.models import ChainVerdict
+from erp_ops.core.control.models import ActionLogEntry, ChainVerdict
 
 GENESIS = ""
 HASH_FIELD = "row_hash"
@@ -60,6 +61,28 @@ def verify_chain(
 			)
 		previous_hash = row[HASH_FIELD]
 	return ChainVerdict(ok=True, checked=len(rows))
+
+
+class ChainStore(Protocol):
+	"""Where the log lives (the Frappe layer: the `Ops Action Log` table).
+
+	`locked_tail` must hold the chain's tail exclusively until the block ends (a row lock on a
+	one-row head table, `SELECT … FOR UPDATE`), or two writers would both link to the same row and
+	fork the chain; `insert` runs inside that block, in the same transaction.
+	"""
+
+	def locked_tail(self) -> AbstractContextManager[str]: ...
+
+	def insert(self, row: dict) -> None: ...
+
+
+def append(store: ChainStore, entry: ActionLogEntry) -> dict:
+	"""Link `entry` to the tail and store it; returns the row as stored."""
+	row = entry.model_dump(mode="json")
+	with store.locked_tail() as previous_hash:
+		linked = {**row, PREVIOUS_FIELD: previous_hash, HASH_FIELD: row_hash(row, previous_hash)}
+		store.insert(linked)
+	return linked
 
 
 def _plain(value: Any) -> Any:

@@ -194,3 +194,30 @@ class ChainVerdict(BaseModel):
 	first_broken: int | None = None  # index into the rows given
 	first_broken_name: str | None = None
 	reason: str | None = None
+
+
+class Outcome(str, Enum):
+	DONE = "done"
+	CONFLICT = "conflict"
+	DENIED = "denied"
+	FAILED = "failed"
+
+
+class ActionLogEntry(BaseModel):
+	"""One row of the `Ops Action Log`: exactly the fields its hash covers."""
+
+	model_config = ConfigDict(frozen=True)
+
+	name: str
+	at: datetime
+	user: str
+	action: Action
+	targets: list[str] = Field(default_factory=list)  # job ids, or the bulk token
+	reason: str = ""
+	dry_run: bool = False
+	state_before: str | None = None
+	state_after: str | None = None
+	outcome: Outcome
+	error: str | None = None
+	request_id: str | None = None
+	approved_by: str | None = None

@@ -138,3 +138,62 @@ def test_hash_chain_detects_edit_removal_and_reorder():
 	# A verified prefix lets the check continue from a stored hash.
 	assert chain.verify_chain(rows[3:], previous_hash=rows[2]["row_hash"]).ok
 	assert chain.canonical_row({"b": 1, "a": NOW}) == '{"a":"2026-11-27T12:00:00+00:00","b":1}'
+
+
+def test_concurrent_writers_keep_one_unbroken_chain_in_mariadb(mariadb_db):
+	"""Four writers append at once through the head-row lock: one chain, no fork; an edit shows."""
+	import threading
+
+	from erp_ops.core.control.models import Action, ActionLogEntry, Outcome
+	from tests.support.action_log_mariadb import MariaDBChainStore
+
+	kwargs, _name = mariadb_db
+	MariaDBChainStore(kwargs).close()  # create the tables once
+
+	def writer(w: int) -> None:
+		store = MariaDBChainStore(kwargs)
+		for i in range(15):
+			entry = ActionLogEntry(
+				name=f"LOG-{w}-{i}",
+				at=NOW + timedelta(seconds=i),
+				user=f"ops{w}@example.com",
+				action=Action.REQUEUE,
+				targets=[f"site1.local::{w}-{i}"],
+				reason="lock released",
+				state_before="failed",
+				state_after="queued",
+				outcome=Outcome.DONE,
+			)
+			chain.append(store, entry)
+		store.close()
+
+	threads = [threading.Thread(target=writer, args=(w,)) for w in range(4)]
+	for t in threads:
+		t.start()
+	for t in threads:
+		t.join(60)
+	store = MariaDBChainStore(kwargs)
+	rows = store.rows()
+	assert len(rows) == 60 and chain.verify_chain(rows).ok
+	with store.conn.cursor() as cur:  # a System Manager edits a row behind the app's back
+		cur.execute(
+			"UPDATE ops_action_log SET body = REPLACE(body, 'lock released', 'nothing') WHERE seq = 30"
+		)
+	v = chain.verify_chain(store.rows())
+	assert (v.ok, v.first_broken) == (False, 29)
+	store.close()
+
+
+def test_payloads_whose_code_is_not_importable_still_decode():
+	import pickle
+	import zlib
+
+	from erp_ops.core.control.payload import MissingGlobal, decode_data, jsonable
+
+	# A pickle that names a function in an app this interpreter does not have.
+	ref = pickle.dumps(("frappe.utils.background_jobs.execute_job", None, (), {"method": len, "n": 1}))
+	ref = ref.replace(b"builtins", b"erpnextx").replace(b"\x8c\x03len", b"\x8c\x03fun")
+	function, args, kwargs = decode_data(zlib.compress(ref))
+	assert function == "frappe.utils.background_jobs.execute_job" and args == []
+	assert isinstance(kwargs["method"], MissingGlobal) and kwargs["method"] == "erpnextx.fun"
+	assert jsonable(kwargs) == {"method": "erpnextx.fun", "n": 1}
