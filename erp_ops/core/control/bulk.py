@@ -34,6 +34,7 @@ from erp_ops.core.control.models import (
 	JobState,
 )
 from erp_ops.core.control.payload import (
+	EXECUTE_JOB_SUFFIX,
 	decode_data,
 	exc_from_result_entries,
 	exc_type_of,
@@ -41,6 +42,7 @@ from erp_ops.core.control.payload import (
 	parse_rq_time,
 )
 from erp_ops.core.errors import InvalidInput
+from erp_ops.core.evidence.models import kwargs_digest
 from erp_ops.core.evidence.stream import ATTEMPT
 from erp_ops.core.rq_keys import Registry, as_text
 
@@ -250,6 +252,9 @@ def select(conn: Redis, bench_id: str, source: JobState, flt: BulkFilter) -> lis
 		except Exception:
 			function, kwargs = None, {}
 		method = frappe_method(function, kwargs)
+		digest = job_kwargs_digest(function, kwargs)
+		if flt.kwargs_digests and digest not in flt.kwargs_digests:
+			continue
 		site = rq_keys.split_frappe_job_id(job_id)[0] or kwargs.get("site")
 		if sites and site not in sites:
 			continue
@@ -259,10 +264,16 @@ def select(conn: Redis, bench_id: str, source: JobState, flt: BulkFilter) -> lis
 			exc = exc_by_id.get(job_id)
 			if not exc or not (exc in wanted_exc or exc.rpartition(".")[2] in wanted_exc):
 				continue
-		matched.append({"job_id": job_id, "queue": queue, "method": method, "when": when})
+		matched.append({"job_id": job_id, "queue": queue, "method": method, "when": when, "digest": digest})
 	epoch = datetime.min.replace(tzinfo=timezone.utc)
 	matched.sort(key=lambda m: m["when"] or epoch)
 	return matched
+
+
+def job_kwargs_digest(function: str | None, kwargs: dict) -> str:
+	"""The digest Job Evidence gives the job: of the method's own kwargs inside Frappe's execute_job."""
+	inner = kwargs.get("kwargs") if function and function.endswith(EXECUTE_JOB_SUFFIX) else kwargs
+	return kwargs_digest(inner if inner is not None else {})
 
 
 def plan_digest(plan: dict) -> str:

@@ -98,6 +98,7 @@ class BulkFilter(BaseModel):
 	sites: list[str] = Field(default_factory=list)
 	methods: list[str] = Field(default_factory=list)
 	exc_types: list[str] = Field(default_factory=list)  # `ValidationError` or its dotted name
+	kwargs_digests: list[str] = Field(default_factory=list)  # evidence's digest of the job's kwargs
 	since: datetime | None = None
 	until: datetime | None = None
 

@@ -10,8 +10,9 @@ from datetime import datetime, timedelta, timezone
 
 from redis import Redis
 
-from erp_ops.core.control import keys
-from erp_ops.core.control.models import PoisonVerdict
+from erp_ops.core.control import bulk, jobs, keys
+from erp_ops.core.control.errors import JobConflict, JobNotFound
+from erp_ops.core.control.models import BulkFilter, JobState, PoisonVerdict, QuarantineResult
 from erp_ops.core.evidence.models import FAILED_OUTCOMES, EvidenceRecord
 
 THRESHOLD = 3
@@ -85,3 +86,22 @@ def record_failure(
 
 def is_poison(failures: int, threshold: int = THRESHOLD) -> bool:
 	return failures >= threshold
+
+
+def quarantine_poison(
+	conn: Redis, bench_id: str, verdicts: Iterable[PoisonVerdict]
+) -> list[QuarantineResult]:
+	"""Quarantine the failed jobs of each poison verdict (same method and kwargs digest).
+
+	Jobs still running or already requeued are left alone: only what sits in a failed registry
+	moves, each atomically; a job another actor moved first is skipped.
+	"""
+	done = []
+	for verdict in verdicts:
+		flt = BulkFilter(methods=[verdict.method], kwargs_digests=[verdict.kwargs_digest])
+		for match in bulk.select(conn, bench_id, JobState.FAILED, flt):
+			try:
+				done.append(jobs.quarantine(conn, bench_id, match["job_id"], expected=JobState.FAILED))
+			except (JobConflict, JobNotFound):
+				continue
+	return done
