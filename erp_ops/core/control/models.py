@@ -197,7 +197,7 @@ class ChainVerdict(BaseModel):
 	reason: str | None = None
 
 
-class Outcome(str, Enum):
+class ActionOutcome(str, Enum):
 	DONE = "done"
 	CONFLICT = "conflict"
 	DENIED = "denied"
@@ -218,7 +218,7 @@ class ActionLogEntry(BaseModel):
 	dry_run: bool = False
 	state_before: str | None = None
 	state_after: str | None = None
-	outcome: Outcome
+	outcome: ActionOutcome
 	error: str | None = None
 	request_id: str | None = None
 	approved_by: str | None = None

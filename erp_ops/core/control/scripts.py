@@ -1,8 +1,9 @@
 """Lua scripts: each checks where a job is and moves it in one atomic step on the Redis server.
 
-Every single-job script shares one key and argument layout, so a bulk batch is a MULTI/EXEC of the
-same scripts (atomic as a whole, one round trip), each adding to the bulk token's progress in the
-same step as its move:
+Every script body shares one key and argument layout, so a bulk batch is a MULTI/EXEC of the same
+bodies (atomic as a whole, one round trip), each adding to the bulk token's progress in the same
+step as its move. Requeue and cancel also come as `*_MANY` variants that loop the body over many
+jobs of one queue in one call (see `_many`), so a batch of 500 is a few calls, not 500:
 
   KEYS  1 rq:job:<id>     2 queue list        3 intermediate list (rq 2)   4 started registry
         5 failed          6 finished          7 deferred                   8 scheduled

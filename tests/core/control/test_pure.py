@@ -144,7 +144,7 @@ def test_concurrent_writers_keep_one_unbroken_chain_in_mariadb(mariadb_db):
 	"""Four writers append at once through the head-row lock: one chain, no fork; an edit shows."""
 	import threading
 
-	from erp_ops.core.control.models import Action, ActionLogEntry, Outcome
+	from erp_ops.core.control.models import Action, ActionLogEntry, ActionOutcome
 	from tests.support.action_log_mariadb import MariaDBChainStore
 
 	kwargs, _name = mariadb_db
@@ -162,7 +162,7 @@ def test_concurrent_writers_keep_one_unbroken_chain_in_mariadb(mariadb_db):
 				reason="lock released",
 				state_before="failed",
 				state_after="queued",
-				outcome=Outcome.DONE,
+				outcome=ActionOutcome.DONE,
 			)
 			chain.append(store, entry)
 		store.close()
