@@ -15,6 +15,7 @@ from datetime import datetime, timedelta, timezone
 
 from redis import Redis
 from rq.command import send_command
+from rq.job import Job
 from rq.serializers import DefaultSerializer
 
 from erp_ops.core import rq_keys
@@ -468,6 +469,43 @@ def release(conn: Redis, bench_id: str, job_id: str, *, now: float | None = None
 	return run_step(conn, step)
 
 
+def release_payload(
+	conn: Redis, bench_id: str, payload: JobPayload, *, now: float | None = None
+) -> ActionResult:
+	"""Re-enqueue a quarantined job from its stored payload (the Quarantine record), under its id.
+
+	For when erp_ops' Redis copy is gone (a `redis_queue` restarted without persistence); while
+	the copy exists, `release` puts back the exact bytes and this refuses. Arguments come back
+	as stored: JSON types, which is what Frappe passes to its jobs.
+	"""
+	queue = payload.queue or ""
+	if not queue.startswith(f"{bench_id}:") or not payload.function:
+		raise InvalidInput(f"payload of {payload.job_id} names no queue of bench {bench_id!r} or no function")
+	now = time.time() if now is None else now
+	job = Job.create(
+		payload.function,
+		args=list(payload.args),
+		kwargs=dict(payload.kwargs),
+		connection=conn,
+		id=payload.job_id,
+		origin=queue,
+		meta=dict(payload.meta),
+		timeout=payload.timeout,
+	)
+	flat: list = []
+	for name, value in job.to_dict().items():
+		flat += [name, value]
+	step = Step(
+		Action.RELEASE,
+		payload.job_id,
+		queue,
+		scripts.RELEASE_PAYLOAD,
+		job_keys(bench_id, payload.job_id, queue),
+		[*job_args(payload.job_id, queue, (), now), *flat],
+	)
+	return run_step(conn, step)
+
+
 def purge(
 	conn: Redis,
 	bench_id: str,
@@ -577,6 +615,7 @@ __all__ = [
 	"quarantined_ids",
 	"quarantined_payload",
 	"release",
+	"release_payload",
 	"requeue",
 	"retry",
 	"run_step",

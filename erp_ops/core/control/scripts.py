@@ -220,6 +220,15 @@ progress('moved')
 return {'ok', state}
 """
 
+# ARGV[9..] the job's fields, rebuilt from a stored payload when erp_ops' Redis copy is gone.
+_RELEASE_PAYLOAD = """
+if redis.call('EXISTS', K_JOB) == 1 or redis.call('EXISTS', K_QJOB) == 1 then return conflict() end
+redis.call('HSET', K_JOB, unpack(ARGV, 9))
+redis.call('ZREM', KEYS[10], id)
+enqueue(K_JOB, id)
+return {'ok', 'quarantined'}
+"""
+
 REQUEUE = _single(_REQUEUE)
 REQUEUE_MANY = _many(_REQUEUE)
 RETRY = _single(_RETRY)
@@ -228,6 +237,7 @@ CANCEL_MANY = _many(_CANCEL)
 FINISH_CANCEL = _single(_FINISH_CANCEL)
 QUARANTINE = _single(_QUARANTINE)
 RELEASE = _single(_RELEASE)
+RELEASE_PAYLOAD = _single(_RELEASE_PAYLOAD)
 
 # KEYS[1] a registry, then per job its hash and results stream; ARGV pairs of (id, score seen).
 # A job whose score changed (it failed or finished again) since it was read is left alone.

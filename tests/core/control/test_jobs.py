@@ -12,7 +12,7 @@ from rq import Queue
 from erp_ops.core import rq_keys
 from erp_ops.core.control import jobs
 from erp_ops.core.control.errors import JobConflict, JobNotFound
-from erp_ops.core.control.models import Action, JobState
+from erp_ops.core.control.models import Action, JobPayload, JobState
 from erp_ops.core.evidence import stream
 from erp_ops.core.evidence.capture import META_ATTEMPT_BASE, META_RETRY_OF
 from erp_ops.core.evidence.models import EvidenceRecord
@@ -322,3 +322,22 @@ def test_purge_keeps_a_job_that_failed_again_after_it_was_read(redis_conn):
 	)
 	assert places(redis_conn, BENCH, DEFAULT, job_id) == ["failed"]
 	assert Action.PURGE.value == "purge"
+
+
+def test_release_from_the_stored_payload_when_the_redis_copy_is_gone(redis_conn, redis_url):
+	job_id = failed_job(redis_conn, redis_url, message="poison", name="SINV-9")
+	stored = jobs.quarantine(redis_conn, BENCH, job_id).payload.model_dump_json()  # the Quarantine record
+	payload = JobPayload.model_validate_json(stored)
+	with pytest.raises(JobConflict) as caught:  # the exact copy still exists: use release
+		jobs.release_payload(redis_conn, BENCH, payload)
+	assert caught.value.state == "quarantined"
+	redis_conn.delete(f"erp_ops:{BENCH}:quarantine:job:{job_id}")  # lost with a Redis restart
+	result = jobs.release_payload(redis_conn, BENCH, payload)
+	assert (result.state_before, result.state_after) == (JobState.QUARANTINED, JobState.QUEUED)
+	assert places(redis_conn, BENCH, DEFAULT, job_id) == ["queued"]
+	with pytest.raises(JobConflict):
+		jobs.release_payload(redis_conn, BENCH, payload)
+	run_burst(redis_url)
+	first, last = evidence(redis_conn)
+	assert (last.job_id, last.attempt, last.exc_message) == (job_id, 2, "poison")
+	assert last.kwargs_digest == first.kwargs_digest  # the same arguments came back
