@@ -405,6 +405,29 @@ def finish_cancel(conn: Redis, bench_id: str, job_id: str, *, now: float | None 
 	return result.model_copy(update={"state_before": JobState.STOPPING})
 
 
+def finish_stopped(conn: Redis, bench_id: str, *, now: float | None = None) -> list[ActionResult]:
+	"""Complete every cancel whose worker has stopped the job since (for a periodic task)."""
+	names = bench_queues(conn, bench_id)
+	pipe = conn.pipeline(transaction=False)
+	for q in names:
+		pipe.zrange(Registry.FAILED.key(q), 0, -1)
+	members = [as_text(m) for found in pipe.execute() for m in found]
+	if not members:
+		return []
+	pipe = conn.pipeline(transaction=False)
+	for job_id in members:
+		pipe.hmget(rq_keys.job_key(job_id), "status", "erp_ops_cancel")
+	done = []
+	for job_id, (status, marker) in zip(members, pipe.execute(), strict=True):
+		if status != b"stopped" or not marker:
+			continue
+		try:
+			done.append(finish_cancel(conn, bench_id, job_id, now=now))
+		except (JobConflict, JobNotFound):
+			continue
+	return done
+
+
 def quarantine(
 	conn: Redis, bench_id: str, job_id: str, *, expected: JobState | None = None, now: float | None = None
 ) -> QuarantineResult:
@@ -609,6 +632,7 @@ __all__ = [
 	"bench_queues",
 	"cancel",
 	"finish_cancel",
+	"finish_stopped",
 	"job_state",
 	"purge",
 	"quarantine",

@@ -140,6 +140,30 @@ def test_cancel_a_started_job_stops_it_through_its_worker(redis_conn, redis_url,
 		worker.stop()
 
 
+def test_a_cancel_that_outlasts_its_wait_is_finished_by_the_sweep(redis_conn, redis_url, tmp_path):
+	marker = tmp_path / "started"
+	worker = WorkerProcess(redis_url, [DEFAULT])
+	try:
+		job = enqueue(redis_conn, BENCH, "default", f"{M}.hang", seconds=60, marker=str(marker))
+		wait_for(lambda: marker.exists() and places(redis_conn, BENCH, DEFAULT, job.id) == ["started"])
+		result = jobs.cancel(redis_conn, BENCH, job.id, wait_s=0)
+		assert (result.state_before, result.state_after) == (JobState.STARTED, JobState.STOPPING)
+		wait_for(
+			lambda: places(redis_conn, BENCH, DEFAULT, job.id) == ["failed"], what="the worker to stop it"
+		)
+		assert jobs.job_state(redis_conn, BENCH, job.id) is JobState.FAILED
+		(done,) = jobs.finish_stopped(redis_conn, BENCH)
+		assert (done.job_id, done.state_before, done.state_after) == (
+			job.id,
+			JobState.STOPPING,
+			JobState.CANCELED,
+		)
+		assert places(redis_conn, BENCH, DEFAULT, job.id) == ["canceled"]
+		assert jobs.finish_stopped(redis_conn, BENCH) == []
+	finally:
+		worker.stop()
+
+
 def test_quarantine_keeps_the_whole_payload_and_release_puts_it_back(redis_conn, redis_url):
 	job_id = failed_job(redis_conn, redis_url, message="poison", password="hunter2", doctype="Sales Invoice")
 	outcome = jobs.quarantine(redis_conn, BENCH, job_id)
