@@ -1,0 +1,224 @@
+"""Value objects that cross the core's boundary: action results, payloads, bulk plans, verdicts."""
+
+from datetime import datetime
+from enum import Enum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Action(str, Enum):
+	RETRY = "retry"
+	REQUEUE = "requeue"
+	CANCEL = "cancel"
+	QUARANTINE = "quarantine"
+	RELEASE = "release"
+	PURGE = "purge"
+
+
+class JobState(str, Enum):
+	"""Where a job is, judged by the queue or registry that holds it (not by its status field)."""
+
+	QUEUED = "queued"
+	INTERMEDIATE = "intermediate"  # rq >= 2: popped by a worker, not yet in the started registry
+	STARTED = "started"
+	FAILED = "failed"
+	FINISHED = "finished"
+	DEFERRED = "deferred"
+	SCHEDULED = "scheduled"
+	CANCELED = "canceled"
+	QUARANTINED = "quarantined"
+	STOPPING = "stopping"  # a stop was sent to its worker; it becomes canceled when the worker lets go
+	RETRIED = "retried"  # replaced by a new attempt; the old hash stays until its failure TTL
+	ORPHAN = "orphan"  # a job hash that no queue or registry holds
+	MISSING = "missing"
+	PURGED = "purged"
+
+
+class ActionResult(BaseModel):
+	"""What one action did to one job."""
+
+	model_config = ConfigDict(frozen=True)
+
+	action: Action
+	job_id: str
+	queue: str | None = None
+	state_before: JobState
+	state_after: JobState
+	new_job_id: str | None = None  # retry: the new attempt
+	attempt_base: int | None = None  # retry: the attempt number of the job it retries
+	detail: str | None = None
+
+
+class JobPayload(BaseModel):
+	"""Everything needed to run a job again, as RQ stored it (values decoded, not redacted)."""
+
+	model_config = ConfigDict(frozen=True)
+
+	job_id: str
+	queue: str | None = None
+	site: str | None = None
+	function: str | None = None
+	method: str | None = None  # Frappe's `method` kwarg when the function is execute_job
+	args: list[Any] = Field(default_factory=list)
+	kwargs: dict[str, Any] = Field(default_factory=dict)
+	meta: dict[str, Any] = Field(default_factory=dict)
+	exc_info: str | None = None
+	status: str | None = None
+	enqueued_at: datetime | None = None
+	ended_at: datetime | None = None
+	timeout: int | None = None
+
+
+class QuarantineResult(BaseModel):
+	model_config = ConfigDict(frozen=True)
+
+	result: ActionResult
+	payload: JobPayload
+
+
+class PurgeResult(BaseModel):
+	model_config = ConfigDict(frozen=True)
+
+	dry_run: bool
+	matched: int
+	deleted: int
+	by_registry: dict[str, int] = Field(default_factory=dict)
+	sample: list[str] = Field(default_factory=list)
+	cutoff: datetime
+
+
+class BulkFilter(BaseModel):
+	"""Which jobs a bulk action targets. Empty lists mean "any"; times compare with `ended_at`
+	for failed jobs and `enqueued_at` for queued ones."""
+
+	model_config = ConfigDict(frozen=True)
+
+	queues: list[str] = Field(default_factory=list)  # short names: default, short, long
+	sites: list[str] = Field(default_factory=list)
+	methods: list[str] = Field(default_factory=list)
+	exc_types: list[str] = Field(default_factory=list)  # `ValidationError` or its dotted name
+	kwargs_digests: list[str] = Field(default_factory=list)  # evidence's digest of the job's kwargs
+	since: datetime | None = None
+	until: datetime | None = None
+
+
+class BulkState(str, Enum):
+	PENDING_APPROVAL = "pending approval"
+	READY = "ready"
+	EXECUTING = "executing"
+	DONE = "done"
+
+
+class BulkPreview(BaseModel):
+	"""What a confirmed bulk action would touch. `token` confirms exactly these jobs."""
+
+	model_config = ConfigDict(frozen=True)
+
+	token: str
+	action: Action
+	count: int
+	methods: dict[str, int] = Field(default_factory=dict)
+	queues: dict[str, int] = Field(default_factory=dict)
+	sample: list[str] = Field(default_factory=list)
+	requested_by: str
+	reason: str
+	expires_at: datetime
+	approval_required: bool
+	state: BulkState
+	approved_by: str | None = None
+
+
+class BulkResult(BaseModel):
+	"""What a confirmed bulk action did: `moved + skipped == planned` once it is done."""
+
+	model_config = ConfigDict(frozen=True)
+
+	token: str
+	action: Action
+	state: BulkState
+	planned: int
+	moved: int
+	skipped: int  # changed state since the preview: left where they were
+	batches: int
+	requested_by: str
+	approved_by: str | None = None
+	new_job_ids: list[str] = Field(default_factory=list)
+
+
+class PoisonVerdict(BaseModel):
+	model_config = ConfigDict(frozen=True)
+
+	method: str
+	kwargs_digest: str
+	failures: int
+	job_ids: list[str] = Field(default_factory=list)
+	first_at: datetime | None = None
+	last_at: datetime | None = None
+
+
+class RetryRule(BaseModel):
+	"""Automatic retries for a method (exact or `prefix.*`) or an exception type; `None` matches any."""
+
+	model_config = ConfigDict(frozen=True)
+
+	method: str | None = None
+	exc_type: str | None = None
+	max_attempts: int = 3
+	base_delay_s: float = 30.0
+	factor: float = 2.0
+	max_delay_s: float = 3600.0
+	jitter: float = 0.5  # fraction of the delay drawn at random, so retries of a burst spread out
+	quarantine_after: bool = True
+
+
+class RetryDecisionKind(str, Enum):
+	RETRY = "retry"
+	QUARANTINE = "quarantine"
+	NONE = "none"  # no rule matches, or the rule gives up without quarantining
+
+
+class RetryDecision(BaseModel):
+	model_config = ConfigDict(frozen=True)
+
+	decision: RetryDecisionKind
+	delay_s: float = 0.0
+	attempt: int
+	rule: RetryRule | None = None
+
+
+class ChainVerdict(BaseModel):
+	model_config = ConfigDict(frozen=True)
+
+	ok: bool
+	checked: int
+	first_broken: int | None = None  # index into the rows given
+	first_broken_name: str | None = None
+	reason: str | None = None
+
+
+class ActionOutcome(str, Enum):
+	DONE = "done"
+	CONFLICT = "conflict"
+	DENIED = "denied"
+	FAILED = "failed"
+
+
+class ActionLogEntry(BaseModel):
+	"""One row of the `Ops Action Log`: exactly the fields its hash covers."""
+
+	model_config = ConfigDict(frozen=True)
+
+	name: str
+	at: datetime
+	user: str
+	action: Action
+	targets: list[str] = Field(default_factory=list)  # job ids, or the bulk token
+	reason: str = ""
+	dry_run: bool = False
+	state_before: str | None = None
+	state_after: str | None = None
+	outcome: ActionOutcome
+	error: str | None = None
+	request_id: str | None = None
+	approved_by: str | None = None
