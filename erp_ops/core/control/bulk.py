@@ -43,7 +43,7 @@ from erp_ops.core.control.payload import (
 )
 from erp_ops.core.errors import InvalidInput
 from erp_ops.core.evidence.models import kwargs_digest
-from erp_ops.core.evidence.stream import ATTEMPT
+from erp_ops.core.evidence.append import ATTEMPT
 from erp_ops.core.rq_keys import Registry, as_text
 
 BATCH = 500
