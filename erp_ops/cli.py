@@ -1,9 +1,10 @@
 """`erp-ops`: the core without Frappe, for cron jobs, monitoring systems and a quick look.
 
     erp-ops status --redis redis://127.0.0.1:11000 --bench-id frappe-bench [--json]
+    erp-ops jobs requeue JOB_ID --reason "..." --redis URL --bench-id ID   (see `erp-ops jobs -h`)
 
 Exit codes: 0 nothing critical, 2 something critical (dead worker, unserved or stale queue, Redis
-unreachable, scheduler down), 64 bad usage.
+unreachable, scheduler down) or an action refused, 64 bad usage.
 """
 
 import argparse
@@ -49,11 +50,18 @@ def build_parser() -> argparse.ArgumentParser:
 	status.add_argument(
 		"--cache-seconds", type=float, default=0, help="reuse a snapshot this recent (default 0: read now)"
 	)
+	from erp_ops import cli_control
+
+	cli_control.add_parser(commands)
 	return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
 	args = build_parser().parse_args(argv)
+	if args.command == "jobs":
+		from erp_ops import cli_control
+
+		return cli_control.run(args)
 	return status(args)
 
 

@@ -220,16 +220,3 @@ def _me() -> str:
 def _usage(message: str) -> int:
 	print(f"erp-ops jobs: error: {message}", file=sys.stderr)
 	return EXIT_USAGE
-
-
-def main(argv: list[str] | None = None) -> int:
-	"""Standalone entry until the lead wires `add_parser`/`run` into erp_ops.cli."""
-	from erp_ops.cli import _Parser
-
-	parser = _Parser(prog="erp-ops")
-	add_parser(parser.add_subparsers(dest="command", required=True, parser_class=_Parser))
-	return run(parser.parse_args(argv))
-
-
-if __name__ == "__main__":
-	sys.exit(main())

@@ -42,8 +42,8 @@ from erp_ops.core.control.payload import (
 	parse_rq_time,
 )
 from erp_ops.core.errors import InvalidInput
-from erp_ops.core.evidence.models import kwargs_digest
 from erp_ops.core.evidence.append import ATTEMPT
+from erp_ops.core.evidence.models import kwargs_digest
 from erp_ops.core.rq_keys import Registry, as_text
 
 BATCH = 500

@@ -12,7 +12,7 @@ from tests.support.rq_helpers import ROOT, qname
 
 BENCH = "bench-cli-ctl"
 DEFAULT = qname(BENCH, "default")
-RUN = "import sys; from erp_ops.cli_control import main; sys.exit(main(sys.argv[1:]))"
+RUN = "import sys; from erp_ops.cli import main; sys.exit(main(sys.argv[1:]))"
 
 
 def jobs_cli(redis_url: str, *args: str, by: str | None = None) -> subprocess.CompletedProcess:
