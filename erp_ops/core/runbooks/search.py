@@ -16,6 +16,7 @@ The index serializes to JSON (`to_json`/`from_json`) from per-runbook term count
 layer can cache it in Redis and a restart costs no tokenizing.
 """
 
+import gc
 import heapq
 import json
 import math
@@ -23,7 +24,8 @@ import re
 from array import array
 from bisect import bisect_left
 from collections import Counter, OrderedDict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from itertools import repeat
 from operator import add, mul
 from typing import Any
@@ -47,9 +49,11 @@ DENSE_SHARE = 0.125
 DENSE_MIN = 256
 DENSE_CACHE = 256
 REWEIGH_DRIFT = 0.1
-FORMAT = 1
+FORMAT = 3
 TOKENIZER_VERSION = 1
 COMPOUND_MAX = 64
+STEM_CACHE = 200_000
+_STEMS: dict[str, str] = {}
 
 STOP_WORDS = frozenset(
 	"a an and are as at be by for from has have if in into is it its of on or s so than that the then "
@@ -78,11 +82,18 @@ class SearchHit(BaseModel):
 
 def stem(word: str) -> str:
 	"""Plural to singular only: predictable, and prefix matching covers the other endings."""
+	cached = _STEMS.get(word)
+	if cached is not None:
+		return cached
+	out = word
 	if len(word) > 4 and word.endswith("ies"):
-		return word[:-3] + "y"
-	if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
-		return word[:-1]
-	return word
+		out = word[:-3] + "y"
+	elif len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
+		out = word[:-1]
+	if len(_STEMS) >= STEM_CACHE:
+		_STEMS.clear()  # bounded: a huge vocabulary only costs recomputation
+	_STEMS[word] = out
+	return out
 
 
 def tokenize(text: str) -> list[str]:
@@ -104,8 +115,13 @@ def token_groups(text: str) -> list[tuple[str | None, list[str]]]:
 	"""Per word of `text`: the whole code-ish word (None for a plain word) and its terms."""
 	out: list[tuple[str | None, list[str]]] = []
 	for raw in _TOKEN.findall(text):
-		parts = [p.lower() for chunk in _SEPARATORS.split(raw) if chunk for p in _CAMEL.findall(chunk)]
 		lowered = raw.lower()
+		# Fast path for plain words (most of any text): no separators and no inner case change.
+		if raw.isalnum() and (raw[1:].islower() or raw.isupper() or raw.isdigit()):
+			if lowered not in STOP_WORDS:
+				out.append((None, [stem(lowered)]))
+			continue
+		parts = [p.lower() for chunk in _SEPARATORS.split(raw) if chunk for p in _CAMEL.findall(chunk)]
 		if len(parts) > 1:
 			compound = lowered if len(lowered) <= COMPOUND_MAX else None
 			out.append((compound, [stem(p) for p in parts if p not in STOP_WORDS]))
@@ -128,7 +144,7 @@ class SearchIndex:
 		self._slot: dict[str, int] = {}
 		self._names: list[str | None] = []
 		self._free: list[int] = []
-		self._terms: list[dict[str, tuple[int, ...]] | None] = []
+		self._terms: list[dict[str, Sequence[int]] | None] = []
 		self._lens: list[tuple[int, ...] | None] = []
 		self._meta: list[dict[str, str | None] | None] = []
 		self._postings: dict[str, dict[int, float]] = {}
@@ -150,10 +166,11 @@ class SearchIndex:
 	) -> "SearchIndex":
 		"""An index of all `runbooks`, weighed once at the end."""
 		index = cls(weights)
-		for runbook in runbooks:
-			rb = _as_runbook(runbook)
-			index._insert(rb.name, _field_counts(rb), _meta(rb), weigh=False)
-		index._reweigh()
+		with _gc_paused():
+			for runbook in runbooks:
+				rb = _as_runbook(runbook)
+				index._insert(rb.name, _field_counts(rb), _meta(rb), weigh=False)
+			index._reweigh()
 		return index
 
 	def add(self, runbook: Runbook | Mapping[str, Any]) -> None:
@@ -334,8 +351,9 @@ class SearchIndex:
 				{
 					"name": name,
 					"meta": self._meta[slot],
-					"lens": list(self._lens[slot] or ()),
-					"terms": {t: list(tf) for t, tf in (self._terms[slot] or {}).items()},
+					# Terms, then their per-field counts flattened: decoded by C-level zips, not loops.
+					"terms": list(terms := self._terms[slot] or {}),
+					"tf": [n for tf in terms.values() for n in tf],
 				}
 			)
 		return {
@@ -357,15 +375,19 @@ class SearchIndex:
 		):
 			raise InvalidIndex("the serialized index is of another format or tokenizer version: rebuild it")
 		index = cls(dict(zip(FIELDS, data["weights"], strict=True)))
-		try:
-			for doc in data["docs"]:
-				terms = {t: tuple(int(n) for n in tf) for t, tf in doc["terms"].items()}
-				index._insert(
-					doc["name"], (tuple(int(n) for n in doc["lens"]), terms), doc["meta"], weigh=False
-				)
-		except (KeyError, TypeError, ValueError) as e:
-			raise InvalidIndex(f"the serialized index is damaged: {e}") from e
-		index._reweigh()
+		width = len(FIELDS)
+		with _gc_paused():
+			try:
+				for doc in data["docs"]:
+					names, flat = doc["terms"], doc["tf"]
+					if len(flat) != width * len(names):
+						raise ValueError(f"{doc['name']}: {len(flat)} counts for {len(names)} terms")
+					lens = tuple(sum(flat[i::width]) for i in range(width))
+					terms = dict(zip(names, zip(*[iter(flat)] * width, strict=False), strict=True))
+					index._insert(doc["name"], (lens, terms), doc["meta"], weigh=False)
+			except (KeyError, TypeError, ValueError, AttributeError) as e:
+				raise InvalidIndex(f"the serialized index is damaged: {e}") from e
+			index._reweigh()
 		return index
 
 	def to_json(self) -> str:
@@ -384,7 +406,7 @@ class SearchIndex:
 	def _insert(
 		self,
 		name: str,
-		counts: tuple[tuple[int, ...], dict[str, tuple[int, ...]]],
+		counts: tuple[tuple[int, ...], dict[str, Sequence[int]]],
 		meta: dict[str, str | None],
 		*,
 		weigh: bool,
@@ -404,36 +426,41 @@ class SearchIndex:
 			self._len_sums[i] += n
 		if weigh and self._ref_avg is None:
 			self._ref_avg = self._averages()
-		norms = self._norms(lens) if weigh else None
-		for term, tf in terms.items():
+		for term in terms:
 			self._dense.pop(term, None)
 			postings = self._postings.get(term)
 			if postings is None:
 				postings = self._postings[term] = {}
 				self._vocab_dirty = True
-			postings[slot] = self._weight(tf, norms) if norms else 0.0
+			postings[slot] = 0.0
+		if weigh:
+			self._weigh_doc(slot)
 
 	def _averages(self) -> tuple[float, ...]:
 		n = max(len(self._slot), 1)
 		return tuple(total / n for total in self._len_sums)
 
-	def _norms(self, lens: tuple[int, ...]) -> tuple[float, ...]:
+	def _coefficients(self, lens: tuple[int, ...]) -> tuple[float, ...]:
+		"""Per field, weight / length normalisation: a term's pseudo-frequency is sum(tf * coef)."""
 		avg = self._ref_avg or self._averages()
 		return tuple(
-			1.0 - b + b * (n / a) if a > 0 else 1.0 for b, n, a in zip(self._b, lens, avg, strict=True)
+			w / (1.0 - b + b * (n / a)) if a > 0 else w
+			for w, b, n, a in zip(self.weights, self._b, lens, avg, strict=True)
 		)
 
-	def _weight(self, tf: tuple[int, ...], norms: tuple[float, ...]) -> float:
-		pseudo = sum(w * n / d for w, n, d in zip(self.weights, tf, norms, strict=True) if n)
-		return pseudo * (K1 + 1.0) / (pseudo + K1)
+	def _weigh_doc(self, slot: int) -> None:
+		# Unrolled over the five fields: this runs once per posting on every (re)weigh.
+		c0, c1, c2, c3, c4 = self._coefficients(self._lens[slot] or (0,) * len(FIELDS))
+		postings, k1, k1p1 = self._postings, K1, K1 + 1.0
+		for term, tf in (self._terms[slot] or {}).items():
+			pseudo = tf[0] * c0 + tf[1] * c1 + tf[2] * c2 + tf[3] * c3 + tf[4] * c4
+			postings[term][slot] = pseudo * k1p1 / (pseudo + k1)
 
 	def _reweigh(self) -> None:
 		self._dense.clear()
 		self._ref_avg = self._averages()
 		for slot in self._slot.values():
-			norms = self._norms(self._lens[slot] or ())
-			for term, tf in (self._terms[slot] or {}).items():
-				self._postings[term][slot] = self._weight(tf, norms)
+			self._weigh_doc(slot)
 
 	def _maybe_reweigh(self) -> None:
 		current = self._averages()
@@ -488,6 +515,19 @@ def _has(scores: TermScores, slot: int) -> bool:
 	return slot in scores if isinstance(scores, dict) else bool(scores[slot])
 
 
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+	"""Bulk loads create millions of small containers and make no cycles: full collections in the
+	middle would rescan them all, several times (measured: build 2-3x slower)."""
+	enabled = gc.isenabled()
+	gc.disable()
+	try:
+		yield
+	finally:
+		if enabled:
+			gc.enable()
+
+
 def _idf(n_docs: int, df: int) -> float:
 	return math.log(1.0 + (n_docs - df + 0.5) / (df + 0.5))
 
@@ -496,13 +536,22 @@ def _as_runbook(runbook: Runbook | Mapping[str, Any]) -> Runbook:
 	return runbook if isinstance(runbook, Runbook) else Runbook.model_validate(runbook)
 
 
-def _field_counts(rb: Runbook) -> tuple[tuple[int, ...], dict[str, tuple[int, ...]]]:
+def _field_counts(rb: Runbook) -> tuple[tuple[int, ...], dict[str, Sequence[int]]]:
 	fields = rb.search_fields()
-	per_field = [Counter(tokenize(fields[f])) for f in FIELDS]
+	return _merge_fields([Counter(tokenize(fields[f])) for f in FIELDS])
+
+
+def _merge_fields(per_field: list[Mapping[str, int]]) -> tuple[tuple[int, ...], dict[str, Sequence[int]]]:
+	"""Field lengths, and per term its count in each field."""
 	lens = tuple(sum(c.values()) for c in per_field)
-	terms: dict[str, tuple[int, ...]] = {}
-	for term in set().union(*per_field):
-		terms[term] = tuple(c.get(term, 0) for c in per_field)
+	terms: dict[str, Sequence[int]] = {}
+	width = len(per_field)
+	for i, counts in enumerate(per_field):
+		for term, n in counts.items():
+			tf = terms.get(term)
+			if tf is None:
+				tf = terms[term] = [0] * width
+			tf[i] = n
 	return lens, terms
 
 

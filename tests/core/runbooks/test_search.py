@@ -176,6 +176,13 @@ def test_serialized_index_answers_the_same(seeded):
 		SearchIndex.from_dict(bad)
 	with pytest.raises(InvalidIndex):
 		SearchIndex.from_json("{not json")
+	damaged = json.loads(text)
+	damaged["docs"][0]["tf"] = damaged["docs"][0]["tf"][:-1]
+	with pytest.raises(InvalidIndex, match="counts"):
+		SearchIndex.from_dict(damaged)
+	del damaged["docs"][0]["tf"]
+	with pytest.raises(InvalidIndex):
+		SearchIndex.from_dict(damaged)
 	assert InvalidIndex.http_status == 422
 
 
