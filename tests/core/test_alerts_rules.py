@@ -167,3 +167,12 @@ def test_aggregates_fold_subjects_into_one_bench_wide_alert():
 	facts = {"drill.a.age_hours": 1.0, "drill.b.age_hours": 2.0}
 	assert engine.evaluate([count], snap(), facts=facts).alerts[0].value == 2
 	assert engine.evaluate([count], snap(), facts={}).alerts == []  # count of none is 0, not above 1
+
+
+def test_naive_times_are_refused():
+	rule = AlertRule(name="q", signal="queue.long.queued", threshold=5)
+	with pytest.raises(InvalidRule, match="timezone-aware"):
+		engine.evaluate([rule], snap(queued=9), now=datetime(2026, 6, 1, 12, 0))
+	ev = engine.evaluate([rule], snap(queued=9))
+	with pytest.raises(InvalidRule):
+		engine.acknowledge(ev.alerts, "q", "long", "ops@example.com", datetime(2026, 6, 1, 12, 1))

@@ -21,7 +21,7 @@ Nothing here does I/O; `store.py` keeps the state in Redis and `notify.py` sends
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 
-from erp_ops.core.alerts.errors import AlertNotFound
+from erp_ops.core.alerts.errors import AlertNotFound, InvalidRule
 from erp_ops.core.alerts.models import (
 	Aggregate,
 	Alert,
@@ -45,7 +45,7 @@ def evaluate(
 	now: datetime | None = None,
 ) -> Evaluation:
 	"""Advance every alert by one evaluation of `rules` over `snapshot` (and external `facts`)."""
-	now = now or snapshot.taken_at
+	now = _aware(now or snapshot.taken_at)
 	previous = {a.key: a for a in alerts}
 	rules = [r for r in rules if r.enabled]
 	names = {r.name for r in rules}
@@ -182,6 +182,7 @@ def acknowledge(
 	alerts: Iterable[Alert], rule: str, subject: str, user: str, now: datetime, note: str | None = None
 ) -> tuple[list[Alert], Transition]:
 	"""Mark a pending or firing alert acknowledged: no repeat notifications for this incident."""
+	now = _aware(now)
 	out, found = [], None
 	for alert in alerts:
 		if alert.rule == rule and alert.subject == subject and alert.status is not AlertStatus.RESOLVED:
@@ -253,6 +254,14 @@ def _aggregate(how: Aggregate, observations: list[Observation]) -> float | None:
 	if how is Aggregate.SUM:
 		return float(sum(values))
 	return sum(values) / len(values)
+
+
+def _aware(now: datetime) -> datetime:
+	# Stored times are UTC-aware; a naive time (Frappe's now_datetime() is naive, in site time)
+	# would compare wrongly or not at all.
+	if now.tzinfo is None or now.utcoffset() is None:
+		raise InvalidRule("evaluation time must be timezone-aware (UTC), e.g. datetime.now(timezone.utc)")
+	return now
 
 
 def _recent(times: list[datetime], now: datetime, window_s: float) -> list[datetime]:
