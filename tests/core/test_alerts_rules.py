@@ -176,3 +176,19 @@ def test_naive_times_are_refused():
 	ev = engine.evaluate([rule], snap(queued=9))
 	with pytest.raises(InvalidRule):
 		engine.acknowledge(ev.alerts, "q", "long", "ops@example.com", datetime(2026, 6, 1, 12, 1))
+
+
+def test_an_acknowledgement_lasts_for_its_incident_only():
+	rule = AlertRule(name="q", signal="queue.long.queued", threshold=5, for_s=60, renotify_s=60)
+	ev = engine.evaluate([rule], snap(queued=9))
+	alerts, ack = engine.acknowledge(ev.alerts, "q", "long", "ops@example.com", T0, "looking")
+	assert ack.kind is TransitionKind.ACKNOWLEDGED and ack.notify is False
+	ev = engine.evaluate([rule], snap(T0 + timedelta(seconds=60), queued=9), alerts)
+	assert [t.kind for t in ev.transitions] == [TransitionKind.FIRED]
+	assert ev.alerts[0].acknowledged_by == "ops@example.com"  # acknowledged while pending: still
+	ev = engine.evaluate([rule], snap(T0 + timedelta(seconds=200), queued=9), ev.alerts)
+	assert ev.transitions == []  # no repeat for an acknowledged incident
+	ev = engine.evaluate([rule], snap(T0 + timedelta(seconds=210)), ev.alerts)
+	assert ev.alerts[0].status is AlertStatus.RESOLVED
+	ev = engine.evaluate([rule], snap(T0 + timedelta(seconds=220), queued=9), ev.alerts)
+	assert ev.alerts[0].status is AlertStatus.PENDING and ev.alerts[0].acknowledged_by is None  # new incident

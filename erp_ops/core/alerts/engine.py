@@ -123,6 +123,10 @@ def step(
 			fire_times=recent,
 			flapping=flapping,
 			runbook=rule.runbook,
+			# A flapping re-fire is the same incident: whoever acknowledged it still owns it.
+			acknowledged_by=alert.acknowledged_by if alert and flapping else None,
+			acknowledged_at=alert.acknowledged_at if alert and flapping else None,
+			ack_note=alert.ack_note if alert and flapping else None,
 		)
 		if rule.for_s <= 0:
 			return _fire(rule, new, value, now)
@@ -208,9 +212,6 @@ def _fire(rule: AlertRule, alert: Alert, value: float, now: datetime) -> tuple[A
 			"trigger_value": value,
 			"fire_times": fire_times[-(rule.flap_limit + 1) :],
 			"flapping": flapping,
-			"acknowledged_by": None,
-			"acknowledged_at": None,
-			"ack_note": None,
 		}
 	)
 	if flapping and not alert.flapping:
