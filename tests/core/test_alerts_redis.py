@@ -5,6 +5,8 @@ burst worker; state lives in Redis through `alerts.store`. Only the clock is pas
 for-durations and resolve delays are tested without sleeping.
 """
 
+import os
+import signal
 from datetime import timedelta
 
 import pytest
@@ -173,7 +175,9 @@ def test_dead_worker_fires_and_abandoned_job_is_seen(redis_conn, redis_url, tmp_
 		AlertRule(name="abandoned", signal="started.abandoned", threshold=0),
 	]
 	marker = tmp_path / "started"
-	enqueue(redis_conn, BENCH, "default", f"{M}.hang", seconds=60, marker=str(marker))
+	enqueue(
+		redis_conn, BENCH, "default", "tests.support.alert_jobs.hang_and_tell", seconds=30, marker=str(marker)
+	)
 	worker = WorkerProcess(redis_url, [qname(BENCH, "default")])
 	try:
 		wait_for(marker.exists, timeout=30, what="the job to start")
@@ -186,6 +190,12 @@ def test_dead_worker_fires_and_abandoned_job_is_seen(redis_conn, redis_url, tmp_
 		assert {a.rule: a.value for a in ev.alerts} == {"abandoned": 1, "worker-dead": 1}
 	finally:
 		worker.kill()
+		# rq's work horse runs in its own session: killing the worker's group orphans it.
+		if marker.exists():
+			try:
+				os.kill(int(marker.read_text()), signal.SIGKILL)
+			except ProcessLookupError:
+				pass
 
 
 def test_failure_rate_with_a_guard_fires_only_for_the_failing_method(redis_conn, redis_url):
