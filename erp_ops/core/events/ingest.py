@@ -1,0 +1,342 @@
+"""The ingest protocol: every delivery of an event has the effect of exactly one.
+
+	new key                      → row inserted (unique (source, key)) → processed once
+	same key, same payload hash  → the stored status and result, duplicate=true
+	same key, another hash       → KeyConflict (409), the attempt recorded as a Conflict row
+	live claim                   → InProgress (409)
+	Received, Failed, or expired claim → claimed (compare-and-set) and processed: a takeover
+
+Processing = one transaction that locks the event row, checks that our claim token still holds,
+applies the conflict policy on the locked ordering row, runs the handler on the same connection
+and sets the final status. A worker killed before the commit leaves no effect and a claim that
+expires; a worker whose claim was taken over finds another token and rolls back. Redis (fastpath)
+is consulted first and may only answer what the database would.
+"""
+
+import json
+import os
+import socket
+import time
+import uuid
+from datetime import datetime, timedelta
+
+from erp_ops.core.events import policies
+from erp_ops.core.events.canonical import key_digest
+from erp_ops.core.events.checks import (
+	ERROR_MAX,
+	CheckedEvent,
+	check_request,
+	refusal_record,
+	validate_payload,
+)
+from erp_ops.core.events.errors import ClaimLost, EventRefused, InProgress, KeyConflict, TransientStoreError
+from erp_ops.core.events.fastpath import FastPath
+from erp_ops.core.events.handlers import EventHandler, HandlerRegistry
+from erp_ops.core.events.models import (
+	FINAL_STATUSES,
+	Claim,
+	Event,
+	EventRecord,
+	EventStatus,
+	HandlerResult,
+	IngestRequest,
+	IngestResult,
+	IngestSettings,
+	Outcome,
+	ReplayEntry,
+	utcnow,
+)
+from erp_ops.core.events.store import EventStore, WorkTransaction
+
+DEFAULT_SETTINGS = IngestSettings()
+
+
+def default_worker() -> str:
+	return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def ingest(
+	store: EventStore,
+	handlers: HandlerRegistry,
+	request: IngestRequest,
+	*,
+	settings: IngestSettings = DEFAULT_SETTINGS,
+	fast: FastPath | None = None,
+	inline: bool = True,
+	worker: str | None = None,
+	now: datetime | None = None,
+) -> IngestResult:
+	"""Accept one delivery; process it now (`inline`) or answer `enqueue=True` for a background `process`.
+
+	Raises the refusals (400/409/413/422) after recording them; a handler failure is not a refusal:
+	the event is stored as Failed, retryable, and the answer says so.
+	"""
+	now = now or utcnow()
+	try:
+		checked = check_request(handlers, request, settings)
+	except EventRefused as refusal:
+		refusal.event_name = store.add(refusal_record(request, refusal, settings, now)).name
+		raise
+	digest = key_digest(request.source, request.idempotency_key)
+	if fast is not None:
+		cached = fast.done(digest)
+		if cached is not None and cached[0] == checked.payload_hash:
+			return cached[1]
+	token = uuid.uuid4().hex
+	holder = fast.acquire(digest, token, checked.payload_hash, settings.claim_ttl_s) if fast else None
+	if holder == checked.payload_hash:
+		raise InProgress(f"event {checked.name} is being processed", event_name=checked.name)
+	# A holder with another payload hash: go to the database, which records the conflict.
+	try:
+		claim = _claim(worker, token, now, settings) if inline else None
+		record, created = store.insert_or_get(_new_record(checked, claim, now))
+		if not created:
+			return _delivered_again(
+				store, handlers, record, checked, token, settings, fast, inline, worker, now
+			)
+		if not inline:
+			return IngestResult.of(record, enqueue=True)
+		try:
+			return IngestResult.of(_run(store, checked.handler, record, token, settings, fast, now)[0])
+		except ClaimLost:
+			raise InProgress(
+				f"event {record.name} was taken over by another worker", event_name=record.name
+			) from None
+	finally:
+		if fast is not None and holder is None:
+			fast.release(digest, token, checked.payload_hash)
+
+
+def process(
+	store: EventStore,
+	handlers: HandlerRegistry,
+	name: str,
+	*,
+	settings: IngestSettings = DEFAULT_SETTINGS,
+	fast: FastPath | None = None,
+	worker: str | None = None,
+	now: datetime | None = None,
+) -> IngestResult | None:
+	"""Process a stored event (the background job); a no-op answer when it is done or claimed elsewhere."""
+	now = now or utcnow()
+	record = store.get(name)
+	if record is None:
+		return None
+	if record.status in FINAL_STATUSES or record.claim_live(now):
+		return IngestResult.of(record)
+	token = uuid.uuid4().hex
+	claimed = store.try_claim(name, _claim(worker, token, now, settings), now)
+	if claimed is None:
+		current = store.get(name)
+		return IngestResult.of(current) if current else None
+	try:
+		return IngestResult.of(
+			_run(store, handlers.get(claimed.event_type), claimed, token, settings, fast, now)[0]
+		)
+	except ClaimLost:
+		current = store.get(name)
+		return IngestResult.of(current) if current else None
+
+
+def _delivered_again(
+	store: EventStore,
+	handlers: HandlerRegistry,
+	record: EventRecord,
+	checked: CheckedEvent,
+	token: str,
+	settings: IngestSettings,
+	fast: FastPath | None,
+	inline: bool,
+	worker: str | None,
+	now: datetime,
+) -> IngestResult:
+	if record.payload_hash != checked.payload_hash:
+		refusal = KeyConflict(
+			f"the idempotency key {checked.request.idempotency_key!r} of {checked.request.source!r} was "
+			f"used by {record.name} with another payload",
+			existing=record.name,
+		)
+		conflict = refusal_record(
+			checked.request, refusal, settings, now, status=EventStatus.CONFLICT, conflict_with=record.name
+		)
+		refusal.event_name = store.add(conflict).name
+		raise refusal
+	if record.status in FINAL_STATUSES:
+		if fast is not None:
+			fast.remember(checked_digest(checked), record, _cache_ttl(record, settings, now))
+		return IngestResult.of(record, duplicate=True)
+	if record.claim_live(now):
+		raise InProgress(f"event {record.name} is being processed", event_name=record.name)
+	if not inline:
+		return IngestResult.of(record, duplicate=True, enqueue=True)
+	# Received, Failed, or a claim whose worker died: this delivery may take it over.
+	claimed = store.try_claim(record.name, _claim(worker, token, now, settings), now)
+	if claimed is None:
+		current = store.get(record.name) or record
+		if current.status in FINAL_STATUSES:
+			return IngestResult.of(current, duplicate=True)
+		raise InProgress(f"event {record.name} is being processed", event_name=record.name)
+	try:
+		done, _reported = _run(store, handlers.get(claimed.event_type), claimed, token, settings, fast, now)
+	except ClaimLost:
+		raise InProgress(
+			f"event {record.name} was taken over by another worker", event_name=record.name
+		) from None
+	return IngestResult.of(done, duplicate=True)
+
+
+def _run(
+	store: EventStore,
+	handler: EventHandler | None,
+	record: EventRecord,
+	token: str,
+	settings: IngestSettings,
+	fast: FastPath | None,
+	now: datetime,
+	*,
+	replay: ReplayEntry | None = None,
+) -> tuple[EventRecord, HandlerResult | None]:
+	"""Process a claimed event in one transaction; on failure store Failed (retryable). Raises ClaimLost.
+
+	Returns the stored outcome and what the handler reported (None when it did not complete).
+	"""
+	if handler is None:
+		return _fail(store, record, token, f"no handler is registered for {record.event_type!r}", now), None
+	try:
+		event = to_event(record, handler, replay=replay is not None)
+	except EventRefused as e:  # the schema changed since the event was stored
+		return _fail(store, record, token, str(e), now), None
+	reported = None
+	for attempt in range(settings.transient_retries + 1):
+		try:
+			with store.work(record.name) as tx:
+				if tx.record.claim_token != token:
+					raise ClaimLost(f"the claim on {record.name} expired and was taken over")
+				reported = apply(tx, handler, event, now, replay=replay)[2]
+			break
+		except TransientStoreError as e:
+			if attempt == settings.transient_retries:
+				return _fail(store, record, token, f"gave up after {attempt + 1} deadlocks: {e}", now), None
+			time.sleep(0.01 * (attempt + 1))
+		except ClaimLost:
+			raise
+		except Exception as e:
+			return _fail(store, record, token, f"{type(e).__name__}: {e}", now), None
+	done = store.get(record.name)
+	if done is None:  # purged under us: nothing sensible left to report
+		raise ClaimLost(f"{record.name} disappeared while it was processed")
+	if fast is not None and replay is None:
+		fast.remember(
+			key_digest(done.source, done.idempotency_key or ""), done, _cache_ttl(done, settings, now)
+		)
+	return done, reported
+
+
+def apply(
+	tx: WorkTransaction,
+	handler: EventHandler,
+	event: Event,
+	now: datetime,
+	*,
+	replay: ReplayEntry | None = None,
+) -> tuple[Outcome, str | None, HandlerResult]:
+	"""Inside the work transaction: policy, handler, ordering state, final status (and replay evidence)."""
+	state = tx.ordering(event.source, event.entity_key) if event.entity_key else None
+	outcome, reason = Outcome.APPLY, None
+	if event.entity_key:
+		max_age = handler.max_age.total_seconds() if handler.max_age else None
+		outcome, reason = policies.decide(handler.policy, state, event, max_age_s=max_age)
+	result = HandlerResult()
+	if outcome == Outcome.APPLY:
+		result = handler.fn(event, tx) or HandlerResult()
+		if event.entity_key:
+			new_state = policies.advanced(state, event)
+			if new_state != state:
+				tx.save_ordering(new_state)
+	status = EventStatus.PROCESSED if outcome == Outcome.APPLY else EventStatus.SUPERSEDED
+	# A replay keeps the changes of the first processing on the event; its own go to the replay entry.
+	tx.finish(
+		status=status,
+		now=now,
+		handler=handler.label,
+		result=result.result if outcome == Outcome.APPLY else None,
+		touched=None if replay else result.touched,
+		changes=None if replay else result.changes,
+		reason=reason,
+	)
+	if replay is not None:
+		tx.add_replay(
+			replay.model_copy(
+				update={
+					"outcome": outcome,
+					"status_after": status,
+					"changes": result.changes,
+					"changed": bool(result.changes),
+				}
+			)
+		)
+	return outcome, reason, result
+
+
+def to_event(record: EventRecord, handler: EventHandler, *, replay: bool = False) -> Event:
+	"""The typed event a handler receives, its payload validated again by the handler's schema."""
+	return Event(
+		name=record.name,
+		source=record.source,
+		event_type=record.event_type,
+		idempotency_key=record.idempotency_key or "",
+		payload=validate_payload(handler, json.loads(record.payload or "null")),
+		sequence=record.sequence,
+		occurred_at=record.occurred_at,
+		entity_key=record.entity_key,
+		received_at=record.received_at,
+		attempt=record.attempts,
+		replay=replay,
+	)
+
+
+def checked_digest(checked: CheckedEvent) -> str:
+	return key_digest(checked.request.source, checked.request.idempotency_key)
+
+
+def _fail(store: EventStore, record: EventRecord, token: str, error: str, now: datetime) -> EventRecord:
+	failed = store.fail(record.name, token, error=error[:ERROR_MAX], now=now)
+	if failed is None:
+		raise ClaimLost(f"the claim on {record.name} expired and was taken over")
+	return failed
+
+
+def _claim(worker: str | None, token: str, now: datetime, settings: IngestSettings) -> Claim:
+	return Claim(
+		worker=worker or default_worker(),
+		token=token,
+		expires_at=now + timedelta(seconds=settings.claim_ttl_s),
+	)
+
+
+def _new_record(checked: CheckedEvent, claim: Claim | None, now: datetime) -> EventRecord:
+	return EventRecord(
+		name=checked.name,
+		source=checked.request.source,
+		event_type=checked.request.event_type,
+		idempotency_key=checked.request.idempotency_key,
+		payload=checked.canonical,
+		payload_hash=checked.payload_hash,
+		payload_size=len(checked.canonical.encode()),
+		sequence=checked.sequence,
+		occurred_at=checked.occurred_at,
+		entity_key=checked.entity_key,
+		status=EventStatus.PROCESSING if claim else EventStatus.RECEIVED,
+		attempts=1 if claim else 0,
+		handler=checked.handler.label,
+		claimed_by=claim.worker if claim else None,
+		claim_token=claim.token if claim else None,
+		claim_expires_at=claim.expires_at if claim else None,
+		received_at=now,
+	)
+
+
+def _cache_ttl(record: EventRecord, settings: IngestSettings, now: datetime) -> float:
+	# Never past the end of retention: a purged key must not keep answering from Redis.
+	left = (record.received_at + timedelta(days=settings.retention_days) - now).total_seconds()
+	return min(settings.done_cache_s, left)
