@@ -14,7 +14,7 @@ from typing import Any
 import pymysql
 from pymysql.cursors import DictCursor
 
-from erp_ops.core.events.errors import ClaimLost, TransientStoreError
+from erp_ops.core.events.errors import ClaimLost, KeyExists, TransientStoreError
 from erp_ops.core.events.models import (
 	Claim,
 	DocRef,
@@ -148,11 +148,22 @@ class MariaDBEventStore:
 		return self.get(name) if n == 1 else None
 
 	@contextmanager
-	def work(self, name: str, *, dry_run: bool = False) -> Iterator["MariaDBWork"]:
+	def work(
+		self, name: str, *, insert: EventRecord | None = None, dry_run: bool = False
+	) -> Iterator["MariaDBWork"]:
 		conn = self.conn
 		try:
 			conn.begin()
-			record = self._one("SELECT * FROM integration_event WHERE name = %s FOR UPDATE", (name,))
+			if insert is not None:
+				try:
+					self._insert(insert)
+				except pymysql.err.IntegrityError as e:
+					if e.args[0] == DUPLICATE_KEY:
+						raise KeyExists(f"{insert.source}/{insert.idempotency_key} is stored") from None
+					raise
+				record = insert
+			else:
+				record = self._one("SELECT * FROM integration_event WHERE name = %s FOR UPDATE", (name,))
 			if record is None:
 				raise ClaimLost(f"{name} no longer exists")
 			tx = MariaDBWork(conn, record)
@@ -317,7 +328,7 @@ class MariaDBWork:
 		touched: list[DocRef] | None = None,
 		changes: list[FieldChange] | None = None,
 		reason: str | None = None,
-	) -> None:
+	) -> EventRecord:
 		sets = {
 			"status": status.value,
 			"processed_at": naive_utc(now),
@@ -336,6 +347,16 @@ class MariaDBWork:
 				f"UPDATE integration_event SET {', '.join(f'{k} = %s' for k in sets)} WHERE name = %s",
 				(*sets.values(), self.record.name),
 			)
+		update = {
+			"status": status,
+			"processed_at": now,
+			"handler": handler,
+			"result": result,
+			"reason": reason,
+		}
+		update |= {"error": None, "claim_token": None, "claim_expires_at": None}
+		update |= {k: v for k, v in (("touched", touched), ("changes", changes)) if v is not None}
+		return self.record.model_copy(update=update)
 
 	def add_replay(self, entry: ReplayEntry) -> None:
 		with self.connection.cursor() as cur:

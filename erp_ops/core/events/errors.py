@@ -51,6 +51,10 @@ class ClaimLost(Conflict):
 	"""Our claim expired and another worker took the event over; our work was rolled back."""
 
 
+class KeyExists(Conflict):
+	"""The (source, key) is already stored: the store's unique constraint refused a second row."""
+
+
 class TransientStoreError(ErpOpsError):
 	"""A deadlock or lock wait timeout: the whole transaction may be retried."""
 

@@ -6,9 +6,9 @@
 	live claim                   → InProgress (409)
 	Received, Failed, or expired claim → claimed (compare-and-set) and processed: a takeover
 
-Processing = one transaction that locks the event row, checks that our claim token still holds,
-applies the conflict policy on the locked ordering row, runs the handler on the same connection
-and sets the final status. A worker killed before the commit leaves no effect and a claim that
+Processing = one transaction that locks the event row (or, for a new key delivered inline, inserts
+it), checks that our claim token still holds, applies the conflict policy on the locked ordering
+row, runs the handler on the same connection and sets the final status. A worker killed before the commit leaves no effect and a claim that
 expires; a worker whose claim was taken over finds another token and rolls back. Redis (fastpath)
 is consulted first and may only answer what the database would.
 """
@@ -19,6 +19,7 @@ import socket
 import time
 import uuid
 from datetime import datetime, timedelta
+from typing import Any, NamedTuple
 
 from erp_ops.core.events import policies
 from erp_ops.core.events.canonical import key_digest
@@ -29,8 +30,15 @@ from erp_ops.core.events.checks import (
 	refusal_record,
 	validate_payload,
 )
-from erp_ops.core.events.errors import ClaimLost, EventRefused, InProgress, KeyConflict, TransientStoreError
-from erp_ops.core.events.fastpath import FastPath
+from erp_ops.core.events.errors import (
+	ClaimLost,
+	EventRefused,
+	InProgress,
+	KeyConflict,
+	KeyExists,
+	TransientStoreError,
+)
+from erp_ops.core.events.fastpath import Begin, FastPath
 from erp_ops.core.events.handlers import EventHandler, HandlerRegistry
 from erp_ops.core.events.models import (
 	FINAL_STATUSES,
@@ -78,33 +86,43 @@ def ingest(
 		refusal.event_name = store.add(refusal_record(request, refusal, settings, now)).name
 		raise
 	digest = key_digest(request.source, request.idempotency_key)
-	if fast is not None:
-		cached = fast.done(digest)
-		if cached is not None and cached[0] == checked.payload_hash:
-			return cached[1]
 	token = uuid.uuid4().hex
-	holder = fast.acquire(digest, token, checked.payload_hash, settings.claim_ttl_s) if fast else None
-	if holder == checked.payload_hash:
-		raise InProgress(f"event {checked.name} is being processed", event_name=checked.name)
-	# A holder with another payload hash: go to the database, which records the conflict.
+	locked = False
+	if fast is not None:
+		state, value = fast.begin(digest, token, checked.payload_hash, settings.claim_ttl_s)
+		if state == Begin.DONE and value[0] == checked.payload_hash:
+			return value[1]
+		if state == Begin.HELD and value == checked.payload_hash:
+			raise InProgress(f"event {checked.name} is being processed", event_name=checked.name)
+		# A cached answer or a holder with another payload hash: the database records the conflict.
+		locked = state == Begin.LOCKED
+	final: EventRecord | None = None
 	try:
 		claim = _claim(worker, token, now, settings) if inline else None
-		record, created = store.insert_or_get(_new_record(checked, claim, now))
-		if not created:
-			return _delivered_again(
-				store, handlers, record, checked, token, settings, fast, inline, worker, now
-			)
-		if not inline:
+		new = _new_record(checked, claim, now)
+		if inline:
+			try:
+				# Insert, handler and status in one transaction: one commit for a new key.
+				final = _run(
+					store, checked.handler, new, token, settings, now, insert=True, payload=checked.payload
+				)[0]
+				return IngestResult.of(final)
+			except KeyExists:
+				pass  # seen before, or inserted concurrently and now committed: the stored row answers
+		record, created = store.insert_or_get(new)
+		if created and not inline:
 			return IngestResult.of(record, enqueue=True)
-		try:
-			return IngestResult.of(_run(store, checked.handler, record, token, settings, fast, now)[0])
-		except ClaimLost:
-			raise InProgress(
-				f"event {record.name} was taken over by another worker", event_name=record.name
-			) from None
+		if created:
+			final = _run_claimed(store, checked.handler, record, token, settings, now)
+			return IngestResult.of(final)
+		final, answer = _delivered_again(
+			store, handlers, record, checked, token, settings, inline, worker, now
+		)
+		return answer
 	finally:
-		if fast is not None and holder is None:
-			fast.release(digest, token, checked.payload_hash)
+		if fast is not None and (locked or final is not None):
+			ttl = _cache_ttl(final, settings, now) if final is not None else 0
+			fast.end(digest, token if locked else None, checked.payload_hash, final, ttl)
 
 
 def process(
@@ -130,12 +148,13 @@ def process(
 		current = store.get(name)
 		return IngestResult.of(current) if current else None
 	try:
-		return IngestResult.of(
-			_run(store, handlers.get(claimed.event_type), claimed, token, settings, fast, now)[0]
-		)
+		done = _run(store, handlers.get(claimed.event_type), claimed, token, settings, now)[0]
 	except ClaimLost:
 		current = store.get(name)
 		return IngestResult.of(current) if current else None
+	if fast is not None and done.idempotency_key:
+		fast.remember(key_digest(done.source, done.idempotency_key), done, _cache_ttl(done, settings, now))
+	return IngestResult.of(done)
 
 
 def _delivered_again(
@@ -145,11 +164,11 @@ def _delivered_again(
 	checked: CheckedEvent,
 	token: str,
 	settings: IngestSettings,
-	fast: FastPath | None,
 	inline: bool,
 	worker: str | None,
 	now: datetime,
-) -> IngestResult:
+) -> tuple[EventRecord | None, IngestResult]:
+	"""The answer to a key seen before, and the final record to cache (if any)."""
 	if record.payload_hash != checked.payload_hash:
 		refusal = KeyConflict(
 			f"the idempotency key {checked.request.idempotency_key!r} of {checked.request.source!r} was "
@@ -162,27 +181,37 @@ def _delivered_again(
 		refusal.event_name = store.add(conflict).name
 		raise refusal
 	if record.status in FINAL_STATUSES:
-		if fast is not None:
-			fast.remember(checked_digest(checked), record, _cache_ttl(record, settings, now))
-		return IngestResult.of(record, duplicate=True)
+		return record, IngestResult.of(record, duplicate=True)
 	if record.claim_live(now):
 		raise InProgress(f"event {record.name} is being processed", event_name=record.name)
 	if not inline:
-		return IngestResult.of(record, duplicate=True, enqueue=True)
+		return None, IngestResult.of(record, duplicate=True, enqueue=True)
 	# Received, Failed, or a claim whose worker died: this delivery may take it over.
 	claimed = store.try_claim(record.name, _claim(worker, token, now, settings), now)
 	if claimed is None:
 		current = store.get(record.name) or record
 		if current.status in FINAL_STATUSES:
-			return IngestResult.of(current, duplicate=True)
+			return current, IngestResult.of(current, duplicate=True)
 		raise InProgress(f"event {record.name} is being processed", event_name=record.name)
+	done = _run_claimed(store, handlers.get(claimed.event_type), claimed, token, settings, now)
+	return done, IngestResult.of(done, duplicate=True)
+
+
+def _run_claimed(
+	store: EventStore,
+	handler: EventHandler | None,
+	record: EventRecord,
+	token: str,
+	settings: IngestSettings,
+	now: datetime,
+) -> EventRecord:
+	"""`_run` for a delivery: losing the claim to a takeover is answered as "in progress"."""
 	try:
-		done, _reported = _run(store, handlers.get(claimed.event_type), claimed, token, settings, fast, now)
+		return _run(store, handler, record, token, settings, now)[0]
 	except ClaimLost:
 		raise InProgress(
 			f"event {record.name} was taken over by another worker", event_name=record.name
 		) from None
-	return IngestResult.of(done, duplicate=True)
 
 
 def _run(
@@ -191,45 +220,48 @@ def _run(
 	record: EventRecord,
 	token: str,
 	settings: IngestSettings,
-	fast: FastPath | None,
 	now: datetime,
 	*,
 	replay: ReplayEntry | None = None,
+	insert: bool = False,
+	payload: Any = None,
 ) -> tuple[EventRecord, HandlerResult | None]:
-	"""Process a claimed event in one transaction; on failure store Failed (retryable). Raises ClaimLost.
+	"""Process a claimed event in one transaction; on failure store Failed (retryable).
 
-	Returns the stored outcome and what the handler reported (None when it did not complete).
+	With `insert`, `record` is new and is inserted in that same transaction (KeyExists when the key
+	is taken); `payload` is then the already validated payload. Raises ClaimLost when our claim was
+	taken over. Returns the stored outcome and what the handler reported (None when it failed).
 	"""
+	fail = _fail_new if insert else _fail
 	if handler is None:
-		return _fail(store, record, token, f"no handler is registered for {record.event_type!r}", now), None
+		return fail(store, record, token, f"no handler is registered for {record.event_type!r}", now), None
 	try:
-		event = to_event(record, handler, replay=replay is not None)
+		event = to_event(record, handler, replay=replay is not None, payload=payload)
 	except EventRefused as e:  # the schema changed since the event was stored
-		return _fail(store, record, token, str(e), now), None
-	reported = None
+		return fail(store, record, token, str(e), now), None
 	for attempt in range(settings.transient_retries + 1):
 		try:
-			with store.work(record.name) as tx:
+			with store.work(record.name, insert=record if insert else None) as tx:
 				if tx.record.claim_token != token:
 					raise ClaimLost(f"the claim on {record.name} expired and was taken over")
-				reported = apply(tx, handler, event, now, replay=replay)[2]
-			break
+				applied = apply(tx, handler, event, now, replay=replay)
+			return applied.record, applied.result
 		except TransientStoreError as e:
 			if attempt == settings.transient_retries:
-				return _fail(store, record, token, f"gave up after {attempt + 1} deadlocks: {e}", now), None
+				return fail(store, record, token, f"gave up after {attempt + 1} deadlocks: {e}", now), None
 			time.sleep(0.01 * (attempt + 1))
-		except ClaimLost:
+		except (ClaimLost, KeyExists):
 			raise
 		except Exception as e:
-			return _fail(store, record, token, f"{type(e).__name__}: {e}", now), None
-	done = store.get(record.name)
-	if done is None:  # purged under us: nothing sensible left to report
-		raise ClaimLost(f"{record.name} disappeared while it was processed")
-	if fast is not None and replay is None:
-		fast.remember(
-			key_digest(done.source, done.idempotency_key or ""), done, _cache_ttl(done, settings, now)
-		)
-	return done, reported
+			return fail(store, record, token, f"{type(e).__name__}: {e}", now), None
+	raise AssertionError("unreachable: the loop returns or fails")
+
+
+class Applied(NamedTuple):
+	outcome: Outcome
+	reason: str | None
+	result: HandlerResult
+	record: EventRecord
 
 
 def apply(
@@ -239,7 +271,7 @@ def apply(
 	now: datetime,
 	*,
 	replay: ReplayEntry | None = None,
-) -> tuple[Outcome, str | None, HandlerResult]:
+) -> Applied:
 	"""Inside the work transaction: policy, handler, ordering state, final status (and replay evidence)."""
 	state = tx.ordering(event.source, event.entity_key) if event.entity_key else None
 	outcome, reason = Outcome.APPLY, None
@@ -255,7 +287,7 @@ def apply(
 				tx.save_ordering(new_state)
 	status = EventStatus.PROCESSED if outcome == Outcome.APPLY else EventStatus.SUPERSEDED
 	# A replay keeps the changes of the first processing on the event; its own go to the replay entry.
-	tx.finish(
+	record = tx.finish(
 		status=status,
 		now=now,
 		handler=handler.label,
@@ -275,17 +307,21 @@ def apply(
 				}
 			)
 		)
-	return outcome, reason, result
+	return Applied(outcome, reason, result, record)
 
 
-def to_event(record: EventRecord, handler: EventHandler, *, replay: bool = False) -> Event:
-	"""The typed event a handler receives, its payload validated again by the handler's schema."""
+def to_event(
+	record: EventRecord, handler: EventHandler, *, replay: bool = False, payload: Any = None
+) -> Event:
+	"""The typed event a handler receives, its stored payload validated by the handler's schema."""
+	if payload is None:
+		payload = validate_payload(handler, json.loads(record.payload or "null"))
 	return Event(
 		name=record.name,
 		source=record.source,
 		event_type=record.event_type,
 		idempotency_key=record.idempotency_key or "",
-		payload=validate_payload(handler, json.loads(record.payload or "null")),
+		payload=payload,
 		sequence=record.sequence,
 		occurred_at=record.occurred_at,
 		entity_key=record.entity_key,
@@ -295,15 +331,28 @@ def to_event(record: EventRecord, handler: EventHandler, *, replay: bool = False
 	)
 
 
-def checked_digest(checked: CheckedEvent) -> str:
-	return key_digest(checked.request.source, checked.request.idempotency_key)
-
-
 def _fail(store: EventStore, record: EventRecord, token: str, error: str, now: datetime) -> EventRecord:
 	failed = store.fail(record.name, token, error=error[:ERROR_MAX], now=now)
 	if failed is None:
 		raise ClaimLost(f"the claim on {record.name} expired and was taken over")
 	return failed
+
+
+def _fail_new(store: EventStore, record: EventRecord, token: str, error: str, now: datetime) -> EventRecord:
+	"""A new event's transaction rolled back with its row: store the row as Failed (or find it taken)."""
+	failed = record.model_copy(
+		update={
+			"status": EventStatus.FAILED,
+			"error": error[:ERROR_MAX],
+			"claim_token": None,
+			"claim_expires_at": None,
+			"processed_at": now,
+		}
+	)
+	stored, created = store.insert_or_get(failed)
+	if not created:
+		raise KeyExists(f"{record.name} was stored by another delivery meanwhile")
+	return stored
 
 
 def _claim(worker: str | None, token: str, now: datetime, settings: IngestSettings) -> Claim:

@@ -109,7 +109,7 @@ def _dry_run(store: EventStore, handlers: HandlerRegistry, record: EventRecord, 
 	try:
 		event = to_event(record, handler, replay=True)
 		with store.work(record.name, dry_run=True) as tx:
-			outcome, reason, result = apply(tx, handler, event, now)
+			outcome, reason, result, _record = apply(tx, handler, event, now)
 	except EventRefused as e:
 		return _item(record, Outcome.SKIP, reason=f"the stored payload no longer passes the schema: {e}")
 	except Exception as e:
@@ -134,7 +134,7 @@ def _execute(
 		return _item(record, Outcome.SKIP, reason="claimed by another worker meanwhile")
 	try:
 		done, reported = _run(
-			store, handlers.get(record.event_type), claimed, token, settings, fast, now, replay=entry
+			store, handlers.get(record.event_type), claimed, token, settings, now, replay=entry
 		)
 	except ClaimLost as e:
 		return _item(record, Outcome.SKIP, reason=str(e))

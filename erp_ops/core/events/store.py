@@ -44,8 +44,11 @@ class WorkTransaction(Protocol):
 		touched: list[DocRef] | None = None,
 		changes: list[FieldChange] | None = None,
 		reason: str | None = None,
-	) -> None:
-		"""Set the final status and its details and clear the claim, inside this transaction."""
+	) -> EventRecord:
+		"""Set the final status and its details and clear the claim, inside this transaction.
+
+		Returns the row as it will be once committed (None lists keep what the row has).
+		"""
 		...
 
 	def add_replay(self, entry: ReplayEntry) -> None:
@@ -81,8 +84,13 @@ class EventStore(Protocol):
 		"""
 		...
 
-	def work(self, name: str, *, dry_run: bool = False) -> AbstractContextManager[WorkTransaction]:
-		"""Begin, lock the event row and yield the transaction.
+	def work(
+		self, name: str, *, insert: EventRecord | None = None, dry_run: bool = False
+	) -> AbstractContextManager[WorkTransaction]:
+		"""Begin, lock the event row (with `insert`: insert that row instead) and yield the transaction.
+
+		An `insert` whose (source, key) exists raises KeyExists once the other row is committed (the
+		unique index makes a concurrent insert wait for it).
 
 		On normal exit commit (roll back when `dry_run`) and then run the after-commit callbacks; on
 		an exception roll back and re-raise, as `TransientStoreError` for a deadlock or lock timeout.

@@ -140,22 +140,19 @@ def test_redis_emptied_mid_ingest_loses_and_duplicates_nothing(
 	assert_exactly_once(store, events)
 
 
-@pytest.mark.parametrize("mode", ["process", "deliver"], ids=["background-job", "inline-request"])
-def test_worker_killed_inside_the_handler_leaves_it_retryable_and_the_effect_once(
-	store, handlers, mariadb_db, redis_url, redis_conn, tmp_path, mode
+def test_background_worker_killed_inside_the_handler_is_taken_over_and_the_effect_happens_once(
+	store, handlers, mariadb_db, redis_url, redis_conn, tmp_path
 ):
 	marker = tmp_path / "in-handler"
-	payload = body(1, hang_once=str(marker))
-	request = IngestRequest(source="shop", event_type=ORDER, idempotency_key="order-1", body=payload)
+	request = IngestRequest(
+		source="shop", event_type=ORDER, idempotency_key="order-1", body=body(1, hang_once=str(marker))
+	)
 	name = event_name("shop", "order-1")
 	fast = FastPath(redis_conn, NAMESPACE)
 	settings = IngestSettings(claim_ttl_s=2)
+	assert ingest(store, handlers, request, inline=False).enqueue
 	spec = {"db": mariadb_db[0], "redis": redis_url, "namespace": NAMESPACE, "claim_ttl_s": 2, "name": name}
-	if mode == "process":
-		assert ingest(store, handlers, request, inline=False).enqueue
-	else:
-		spec["deliveries"] = [[ORDER, "order-1", payload]]
-	proc, _out = spawn(mode, spec, tmp_path, "victim")
+	proc, _out = spawn("process", spec, tmp_path, "victim")
 	wait_for(marker.exists, timeout=30, what="the worker to be inside the handler")
 	os.killpg(proc.pid, signal.SIGKILL)
 	proc.wait(10)
@@ -170,12 +167,40 @@ def test_worker_killed_inside_the_handler_leaves_it_retryable_and_the_effect_onc
 	assert effects(store) == 0
 
 	wait_for(lambda: store.get(name).claim_expires_at < utcnow(), timeout=10, what="the claim to expire")
-	if mode == "process":
-		done = process(store, handlers, name, settings=settings, fast=fast)
-	else:
-		done = ingest(store, handlers, request, settings=settings, fast=fast)
-		assert done.duplicate
+	done = process(store, handlers, name, settings=settings, fast=fast)
 	assert (done.status, done.attempts) == (EventStatus.PROCESSED, 2)
 	assert effects(store) == 1
 	assert ingest(store, handlers, request, settings=settings, fast=fast).duplicate
+	assert process(store, handlers, name, settings=settings, fast=fast).status == EventStatus.PROCESSED
+	assert effects(store) == 1
+
+
+def test_inline_request_killed_inside_the_handler_leaves_nothing_and_the_retry_applies_once(
+	store, handlers, mariadb_db, redis_url, redis_conn, tmp_path
+):
+	"""Inline, the row is inserted in the handler's transaction: a kill rolls both back."""
+	marker = tmp_path / "in-handler"
+	payload = body(1, hang_once=str(marker))
+	request = IngestRequest(source="shop", event_type=ORDER, idempotency_key="order-1", body=payload)
+	name = event_name("shop", "order-1")
+	fast = FastPath(redis_conn, NAMESPACE)
+	settings = IngestSettings(claim_ttl_s=2)
+	spec = {
+		"db": mariadb_db[0],
+		"redis": redis_url,
+		"namespace": NAMESPACE,
+		"claim_ttl_s": 2,
+		"deliveries": [[ORDER, "order-1", payload]],
+	}
+	proc, _out = spawn("deliver", spec, tmp_path, "victim")
+	wait_for(marker.exists, timeout=30, what="the request to be inside the handler")
+	os.killpg(proc.pid, signal.SIGKILL)
+	proc.wait(10)
+	assert store.get(name) is None and effects(store) == 0  # the sender got no answer and will retry
+	with pytest.raises(InProgress):  # the dead request's in-flight lock lives until its expiry
+		ingest(store, handlers, request, settings=settings, fast=fast)
+	wait_for(lambda: not redis_conn.keys("erp_ops:*:event-inflight:*"), timeout=10, what="the lock to expire")
+	done = ingest(store, handlers, request, settings=settings, fast=fast)
+	assert (done.status, done.duplicate, done.attempts) == (EventStatus.PROCESSED, False, 1)
+	assert ingest(store, handlers, request, settings=settings).duplicate
 	assert effects(store) == 1

@@ -9,7 +9,8 @@ import pytest
 
 from erp_ops.core.events.canonical import canonical_json, event_name, payload_hash
 from erp_ops.core.events.errors import ClaimLost, InProgress, KeyConflict
-from erp_ops.core.events.fastpath import FastPath
+from erp_ops.core.events.fastpath import Begin, FastPath
+from erp_ops.core.events.handlers import HandlerRegistry
 from erp_ops.core.events.ingest import _claim, _run, ingest, process
 from erp_ops.core.events.models import EventStatus, IngestRequest, IngestSettings, utcnow
 from tests.core.events.conftest import effects
@@ -97,11 +98,14 @@ def test_live_claim_answers_in_progress_from_the_database(store, handlers):
 def test_in_flight_lock_answers_in_progress_without_the_database(store, handlers, fast):
 	request = order("k1", {"order_id": "SO-1", "amount": 10})
 	digest = event_name("shop", "k1").removeprefix("EV-")
-	assert fast.acquire(digest, "other", payload_hash({"order_id": "SO-1", "amount": 10}), 30) is None
+	assert fast.begin(digest, "other", payload_hash({"order_id": "SO-1", "amount": 10}), 30) == (
+		Begin.LOCKED,
+		None,
+	)
 	with pytest.raises(InProgress):
 		ingest(store, handlers, request, fast=fast)
 	assert store.get(event_name("shop", "k1")) is None  # answered before any database write
-	fast.release(digest, "other", payload_hash({"order_id": "SO-1", "amount": 10}))
+	fast.end(digest, "other", payload_hash({"order_id": "SO-1", "amount": 10}), None, 0)
 	assert ingest(store, handlers, request, fast=fast).status == EventStatus.PROCESSED
 
 
@@ -120,7 +124,7 @@ def test_a_worker_whose_claim_was_taken_over_rolls_back(store, other_store, hand
 	slow = store.try_claim(queued.name, _claim("slow", "s" * 32, past, IngestSettings(claim_ttl_s=1)), past)
 	assert process(other_store, handlers, queued.name).status == EventStatus.PROCESSED  # takes over
 	with pytest.raises(ClaimLost):
-		_run(store, handlers.get(ORDER), slow, "s" * 32, IngestSettings(), None, utcnow())
+		_run(store, handlers.get(ORDER), slow, "s" * 32, IngestSettings(), utcnow())
 	assert effects(store) == 1 and store.get(queued.name).attempts == 2
 
 
@@ -142,7 +146,7 @@ def test_takeover_waits_for_a_running_handler_and_never_doubles(store, other_sto
 	from dataclasses import replace
 
 	runner = threading.Thread(
-		target=_run, args=(store, replace(slow_handler, fn=slow_fn), claimed, token, settings, None, now)
+		target=_run, args=(store, replace(slow_handler, fn=slow_fn), claimed, token, settings, now)
 	)
 	runner.start()
 	time.sleep(0.5)  # the claim has expired, the handler is still inside its transaction
@@ -150,6 +154,42 @@ def test_takeover_waits_for_a_running_handler_and_never_doubles(store, other_sto
 	answer = process(other_store, handlers, queued.name, settings=settings)
 	runner.join(10)
 	assert answer.status == EventStatus.PROCESSED and answer.attempts == 1
+	assert effects(store) == 1
+
+
+def test_concurrent_duplicate_without_redis_waits_for_the_first_and_gets_its_answer(
+	store, other_store, handlers
+):
+	"""Inline, a new key's row is uncommitted while its handler runs: the unique index makes a second
+	delivery wait for the commit, then it reads the stored answer; the handler ran once."""
+	from dataclasses import replace
+
+	request = order("k1", {"order_id": "SO-1", "amount": 10})
+	inside, release = threading.Event(), threading.Event()
+	base = handlers.get(ORDER)
+
+	def slow_fn(event, tx):
+		result = base.fn(event, tx)
+		inside.set()
+		release.wait(10)
+		return result
+
+	slow = HandlerRegistry({ORDER: replace(base, fn=slow_fn)})
+	answers = {}
+	first = threading.Thread(target=lambda: answers.setdefault("first", ingest(store, slow, request)))
+	first.start()
+	assert inside.wait(10)
+	second = threading.Thread(
+		target=lambda: answers.setdefault("second", ingest(other_store, handlers, request))
+	)
+	second.start()
+	time.sleep(0.3)
+	assert second.is_alive()  # waiting on the uncommitted row, not running the handler
+	release.set()
+	first.join(10)
+	second.join(10)
+	assert (answers["first"].duplicate, answers["second"].duplicate) == (False, True)
+	assert answers["second"].status == EventStatus.PROCESSED and answers["second"].result == {"order": "SO-1"}
 	assert effects(store) == 1
 
 
