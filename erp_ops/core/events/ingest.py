@@ -44,6 +44,7 @@ from erp_ops.core.events.models import (
 	FINAL_STATUSES,
 	Claim,
 	Event,
+	EventQuery,
 	EventRecord,
 	EventStatus,
 	HandlerResult,
@@ -155,6 +156,26 @@ def process(
 	if fast is not None and done.idempotency_key:
 		fast.remember(key_digest(done.source, done.idempotency_key), done, _cache_ttl(done, settings, now))
 	return IngestResult.of(done)
+
+
+def recoverable(
+	store: EventStore, *, now: datetime | None = None, received_grace_s: float = 60, limit: int = 500
+) -> list[str]:
+	"""Events a sweep should enqueue `process` for: Received and never picked up, or claimed by a dead worker.
+
+	A killed background job leaves its event Processing until the claim expires; without a sweep
+	it would wait for the sender's next delivery. Failed events are left to redelivery and replay.
+	"""
+	now = now or utcnow()
+	waiting = store.select(
+		EventQuery(
+			statuses=[EventStatus.RECEIVED],
+			received_to=now - timedelta(seconds=received_grace_s),
+			limit=limit,
+		)
+	)
+	claimed = store.select(EventQuery(statuses=[EventStatus.PROCESSING], limit=limit))
+	return [r.name for r in waiting] + [r.name for r in claimed if not r.claim_live(now)]
 
 
 def _delivered_again(

@@ -228,3 +228,21 @@ def test_redis_down_changes_nothing_but_speed(store, handlers):
 	assert ingest(store, handlers, request, fast=dead).status == EventStatus.PROCESSED
 	assert ingest(store, handlers, request, fast=dead).duplicate
 	assert effects(store) == 1
+
+
+def test_recoverable_lists_unpicked_and_abandoned_events_only(store, handlers):
+	from erp_ops.core.events.ingest import recoverable
+
+	now = utcnow()
+	old = now - timedelta(minutes=5)
+	waiting = ingest(store, handlers, order("w", {"order_id": "SO-1", "amount": 1}), inline=False, now=old)
+	ingest(store, handlers, order("fresh", {"order_id": "SO-2", "amount": 1}), inline=False, now=now)
+	dead = ingest(store, handlers, order("d", {"order_id": "SO-3", "amount": 1}), inline=False, now=old)
+	store.try_claim(dead.name, _claim("dead", "d" * 32, old, IngestSettings(claim_ttl_s=1)), old)
+	live = ingest(store, handlers, order("l", {"order_id": "SO-4", "amount": 1}), inline=False, now=old)
+	store.try_claim(live.name, _claim("live", "l" * 32, now, IngestSettings()), now)
+	ingest(store, handlers, order("p", {"order_id": "SO-5", "amount": 1}), now=old)  # processed
+	assert sorted(recoverable(store, now=now)) == sorted([waiting.name, dead.name])
+	for name in recoverable(store, now=now):
+		assert process(store, handlers, name).status == EventStatus.PROCESSED
+	assert effects(store) == 3 and recoverable(store, now=now) == []
