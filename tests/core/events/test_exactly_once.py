@@ -140,6 +140,19 @@ def test_redis_emptied_mid_ingest_loses_and_duplicates_nothing(
 	assert_exactly_once(store, events)
 
 
+def test_without_redis_the_database_alone_gives_exactly_once(store, mariadb_db, tmp_path):
+	events, copies, workers = 400, 3, 4
+	start_at = time.time() + 1.5
+	specs = [
+		{"db": mariadb_db[0], "redis": None, "start_at": start_at, "deliveries": d}
+		for d in spread(events, copies, workers, seed=11)
+	]
+	tally = run_workers(specs, tmp_path)
+	assert tally["new"] == events
+	assert tally["new"] + tally["duplicate"] + tally["in_progress"] == events * copies
+	assert_exactly_once(store, events)
+
+
 def test_background_worker_killed_inside_the_handler_is_taken_over_and_the_effect_happens_once(
 	store, handlers, mariadb_db, redis_url, redis_conn, tmp_path
 ):
