@@ -110,20 +110,24 @@ class MariaDBEventStore:
 	# -- the port
 
 	def insert_or_get(self, record: EventRecord) -> tuple[EventRecord, bool]:
-		try:
-			self._insert(record)
-			return record, True
-		except pymysql.err.IntegrityError as e:
-			if e.args[0] != DUPLICATE_KEY:
-				raise
-		# The insert failed because the other row is committed: this read sees it.
-		existing = self._one(
-			"SELECT * FROM integration_event WHERE source = %s AND idempotency_key = %s",
-			(record.source, record.idempotency_key),
+		for _ in range(2):
+			try:
+				self._insert(record)
+				return record, True
+			except pymysql.err.IntegrityError as e:
+				if e.args[0] != DUPLICATE_KEY:
+					raise
+			# The insert failed because the other row is committed: this read sees it.
+			existing = self._one(
+				"SELECT * FROM integration_event WHERE source = %s AND idempotency_key = %s",
+				(record.source, record.idempotency_key),
+			)
+			if existing is not None:
+				return existing, False
+			# Purged in between (try once more), or the name is taken by another identity (fail).
+		raise TransientStoreError(
+			f"{record.name} is taken but no row has {record.source}/{record.idempotency_key}"
 		)
-		if existing is None:  # purged in between: a new event after all
-			return self.insert_or_get(record)
-		return existing, False
 
 	def add(self, record: EventRecord) -> EventRecord:
 		self._insert(record)

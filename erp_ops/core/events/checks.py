@@ -55,10 +55,13 @@ def check_request(
 ) -> CheckedEvent:
 	"""The checked event, or the refusal (not yet recorded) as an exception."""
 	source, key = request.source, request.idempotency_key
-	if not source or not source.strip() or len(source) > settings.max_source_length:
-		raise InvalidKey(f"the source must be 1 to {settings.max_source_length} characters")
-	if not key or not key.strip() or len(key) > settings.max_key_length:
-		raise InvalidKey(f"the idempotency key must be 1 to {settings.max_key_length} characters")
+	# NUL separates source from key in the identity digest: allowing it would let two identities meet.
+	if not source or not source.strip() or len(source) > settings.max_source_length or "\0" in source:
+		raise InvalidKey(f"the source must be 1 to {settings.max_source_length} characters, without NUL")
+	if not key or not key.strip() or len(key) > settings.max_key_length or "\0" in key:
+		raise InvalidKey(
+			f"the idempotency key must be 1 to {settings.max_key_length} characters, without NUL"
+		)
 	body = request.body.encode() if isinstance(request.body, str) else request.body
 	if len(body) > settings.max_body_bytes:
 		raise EventTooLarge(

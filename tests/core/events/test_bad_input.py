@@ -27,7 +27,7 @@ def refused(store, handlers, error, **kw):
 	return caught.value, record
 
 
-@pytest.mark.parametrize("key", ["", "   ", "k" * 256], ids=["empty", "blank", "too-long"])
+@pytest.mark.parametrize("key", ["", "   ", "k" * 256, "a\0b"], ids=["empty", "blank", "too-long", "nul"])
 def test_bad_key_is_400(store, handlers, key):
 	error, record = refused(store, handlers, InvalidKey, key=key)
 	assert error.http_status == 400
