@@ -3,7 +3,7 @@
 	python -m tests.support.event_worker deliver SPEC.json OUT.json
 	python -m tests.support.event_worker process SPEC.json OUT.json
 
-SPEC: {"db": connect kwargs, "redis": URL or null, "namespace": str, "claim_ttl_s": float,
+SPEC: {"db": connect kwargs, "redis": URL or null, "namespace": str, "claim_ttl_s"/"inflight_lock_s",
 "start_at": epoch seconds to wait for (so workers start together), "deliveries": [[type, key, body]],
 "name": event name for `process`}. OUT receives the tally of answers.
 """
@@ -29,7 +29,9 @@ def main() -> None:
 		spec = json.load(f)
 	store = MariaDBEventStore(spec["db"])
 	fast = FastPath(Redis.from_url(spec["redis"]), spec["namespace"]) if spec.get("redis") else None
-	settings = IngestSettings(claim_ttl_s=spec.get("claim_ttl_s", 300))
+	settings = IngestSettings(
+		claim_ttl_s=spec.get("claim_ttl_s", 300), inflight_lock_s=spec.get("inflight_lock_s", 30)
+	)
 	handlers = registry()
 	tally: Counter = Counter()
 	time.sleep(max(0.0, spec.get("start_at", 0) - time.time()))

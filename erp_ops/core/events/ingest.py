@@ -90,7 +90,7 @@ def ingest(
 	token = uuid.uuid4().hex
 	locked = False
 	if fast is not None:
-		state, value = fast.begin(digest, token, checked.payload_hash, settings.claim_ttl_s)
+		state, value = fast.begin(digest, token, checked.payload_hash, settings.inflight_lock_s)
 		if state == Begin.DONE and value[0] == checked.payload_hash:
 			return value[1]
 		if state == Begin.HELD and value == checked.payload_hash:

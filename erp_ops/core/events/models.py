@@ -152,6 +152,9 @@ class IngestSettings(Frozen):
 	max_key_length: int = 255
 	max_source_length: int = 140
 	claim_ttl_s: float = 300.0
+	# Only a shortcut for "in progress": past it a duplicate asks the database, which is always right,
+	# so it can be short and a crashed request does not answer 409 for the whole claim TTL.
+	inflight_lock_s: float = 30.0
 	retention_days: int = 90
 	done_cache_s: float = 600.0
 	transient_retries: int = 3

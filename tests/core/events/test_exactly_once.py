@@ -197,12 +197,12 @@ def test_inline_request_killed_inside_the_handler_leaves_nothing_and_the_retry_a
 	request = IngestRequest(source="shop", event_type=ORDER, idempotency_key="order-1", body=payload)
 	name = event_name("shop", "order-1")
 	fast = FastPath(redis_conn, NAMESPACE)
-	settings = IngestSettings(claim_ttl_s=2)
+	settings = IngestSettings(inflight_lock_s=2)
 	spec = {
 		"db": mariadb_db[0],
 		"redis": redis_url,
 		"namespace": NAMESPACE,
-		"claim_ttl_s": 2,
+		"inflight_lock_s": 2,
 		"deliveries": [[ORDER, "order-1", payload]],
 	}
 	proc, _out = spawn("deliver", spec, tmp_path, "victim")
