@@ -135,11 +135,12 @@ def test_takeover_waits_for_a_running_handler_and_never_doubles(store, other_sto
 	now = utcnow()
 	token = "a" * 32
 	claimed = store.try_claim(queued.name, _claim("a", token, now, settings), now)
-	release = threading.Event()
+	inside, release = threading.Event(), threading.Event()
 	slow_handler = handlers.get(ORDER)
 
 	def slow_fn(event, tx):
 		result = slow_handler.fn(event, tx)
+		inside.set()
 		release.wait(10)
 		return result
 
@@ -149,7 +150,9 @@ def test_takeover_waits_for_a_running_handler_and_never_doubles(store, other_sto
 		target=_run, args=(store, replace(slow_handler, fn=slow_fn), claimed, token, settings, now)
 	)
 	runner.start()
-	time.sleep(0.5)  # the claim has expired, the handler is still inside its transaction
+	assert inside.wait(10)
+	time.sleep(max(0.0, (claimed.claim_expires_at - utcnow()).total_seconds()) + 0.05)
+	# The claim has expired and the handler is still inside its transaction, holding the row.
 	threading.Timer(0.3, release.set).start()
 	answer = process(other_store, handlers, queued.name, settings=settings)
 	runner.join(10)
