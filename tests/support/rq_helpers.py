@@ -8,6 +8,7 @@ import time
 import uuid
 from pathlib import Path
 
+import psutil
 from redis import Redis
 from rq import Queue
 
@@ -83,15 +84,38 @@ class WorkerProcess:
 		return self.proc.stdout.read().decode(errors="replace") if self.proc.stdout else ""
 
 	def kill(self) -> None:
-		"""SIGKILL the worker and its work horse, as the OOM killer would."""
+		"""SIGKILL the worker and its work horse, as the OOM killer would.
+
+		RQ's work horse calls setsid(), so it leaves the worker's process group: it is found
+		among the worker's children and killed too, or it would sleep on after the test. The
+		worker dies first, so it cannot see its horse die and tidy up the job as a live one would.
+		"""
+		horses = self._horses()
 		try:
 			os.killpg(self.proc.pid, signal.SIGKILL)
 		except ProcessLookupError:
 			pass
 		self.proc.wait(timeout=10)
+		self._kill(horses)
+
+	def _horses(self) -> list[psutil.Process]:
+		try:
+			return psutil.Process(self.proc.pid).children(recursive=True)
+		except psutil.NoSuchProcess:
+			return []
+
+	@staticmethod
+	def _kill(processes: list[psutil.Process]) -> None:
+		for process in processes:
+			try:
+				process.kill()
+			except psutil.NoSuchProcess:
+				pass
 
 	def stop(self) -> None:
+		"""End the test's worker now: a running job is killed, not waited for."""
 		if self.proc.poll() is None:
+			self._kill(self._horses())
 			try:
 				os.killpg(self.proc.pid, signal.SIGTERM)
 				self.proc.wait(timeout=15)
