@@ -1,0 +1,32 @@
+"""Upgrade preflight: read-only facts, rule-driven code scan, pin check, risk score and plans.
+
+`run_preflight(bench_path, target, ...)` is the one entry point; the Frappe layer passes what only
+a site can know as `SiteFacts` and stores the returned `PreflightReport`.
+"""
+
+from erp_ops.core.preflight.engine import run_preflight
+from erp_ops.core.preflight.models import (
+	BackupInfo,
+	Customization,
+	Finding,
+	PendingPatch,
+	PreflightReport,
+	Severity,
+	SiteFacts,
+	Verdict,
+)
+from erp_ops.core.preflight.render import to_json, to_markdown
+
+__all__ = [
+	"BackupInfo",
+	"Customization",
+	"Finding",
+	"PendingPatch",
+	"PreflightReport",
+	"Severity",
+	"SiteFacts",
+	"Verdict",
+	"run_preflight",
+	"to_json",
+	"to_markdown",
+]
