@@ -39,6 +39,10 @@ MAX_FILE_BYTES = 2 * 1024 * 1024  # bigger files are generated bundles, not code
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _GUARD_NAMES = frozenset({"__version__", "version_info", "hasattr"})
 _GUARD_EXCEPTIONS = frozenset({"ImportError", "ModuleNotFoundError", "AttributeError"})
+# `from x import _y`, or `a._y` where `a` is not self/cls: the only ways to reach a module's private name
+_PRIVATE_HINT = re.compile(r"\bimport\b[^\n]*\b_[A-Za-z0-9]|(?<!\bself)(?<!\bcls)\._[A-Za-z0-9]")
+# Nodes that can hold no name: not worth a stack push (ctx alone is on every Name and Attribute)
+_LEAVES = (ast.expr_context, ast.Constant, ast.operator, ast.boolop, ast.cmpop, ast.unaryop)
 _COMMENT_PREFIXES = {"js": ("//", "*", "/*"), "py": ("#",), "html": ("<!--",)}
 
 
@@ -51,8 +55,9 @@ class CompiledRules:
 	private: list[tuple[Rule, PrivateMatch]] = field(default_factory=list)
 	undeclared: dict[str, tuple[Rule, str]] = field(default_factory=dict)
 	regex: dict[str, list[tuple[Rule, re.Pattern]]] = field(default_factory=dict)
-	# (root identifier, leaf identifier) pairs: a file can only resolve a rule name if it mentions both
-	triggers: set[tuple[str, str]] = field(default_factory=set)
+	# every component of a rule name: a file can only reach `a.b.c` if it mentions a, b and c
+	# (`import a.b as x` and `from a import b` name them too), so other files skip the parse
+	triggers: set[frozenset[str]] = field(default_factory=set)
 
 	@classmethod
 	def from_rule_set(cls, rule_set: RuleSet) -> "CompiledRules":
@@ -79,19 +84,19 @@ class CompiledRules:
 		return compiled
 
 	def needs_parse(self, idents: set[str]) -> bool:
-		if any(root in idents and leaf in idents for root, leaf in self.triggers):
+		if any(trigger <= idents for trigger in self.triggers):
 			return True
 		if self.undeclared and not idents.isdisjoint(self.undeclared):
 			return True
-		for _rule, m in self.private:
-			if m.root in idents and any(_is_private(i) for i in idents):
-				return True
 		return False
 
+	def needs_private_parse(self, idents: set[str], text: str) -> bool:
+		"""An underscore name imported, or reached through an attribute of something other than self/cls."""
+		return any(m.root in idents for _rule, m in self.private) and _PRIVATE_HINT.search(text) is not None
 
-def _trigger(name: str) -> tuple[str, str]:
-	parts = name.split(".")
-	return parts[0], parts[-1]
+
+def _trigger(name: str) -> frozenset[str]:
+	return frozenset(name.split("."))
 
 
 def _is_private(component: str) -> bool:
@@ -161,7 +166,7 @@ def scan_tree(
 		if lang != "py":
 			continue
 		idents = set(_IDENT.findall(text))
-		if not rules.needs_parse(idents):
+		if not (rules.needs_parse(idents) or rules.needs_private_parse(idents, text)):
 			continue
 		try:
 			tree = ast.parse(text, filename=str(path))
@@ -214,7 +219,6 @@ class _PythonScan:
 		stack: list[tuple[ast.AST, bool]] = [(node, False) for node in reversed(tree.body)]
 		while stack:
 			node, guarded = stack.pop()
-			children: Iterable[ast.AST] | None = None
 			if isinstance(node, ast.Import | ast.ImportFrom):
 				self._import(node, guarded)
 				continue
@@ -238,8 +242,15 @@ class _PythonScan:
 					if name:
 						self._reference(name, node.lineno, guarded)
 					continue  # the inner attributes are prefixes of this one: already checked
-			children = ast.iter_child_nodes(node)
-			stack.extend((n, guarded) for n in reversed(list(children)))
+			children: list[ast.AST] = []
+			for name in node._fields:
+				value = getattr(node, name, None)
+				if isinstance(value, ast.AST):
+					if not isinstance(value, _LEAVES):
+						children.append(value)
+				elif isinstance(value, list):
+					children.extend(v for v in value if isinstance(v, ast.AST) and not isinstance(v, _LEAVES))
+			stack.extend((n, guarded) for n in reversed(children))
 
 	# -- imports and names ------------------------------------------------------------------------
 
