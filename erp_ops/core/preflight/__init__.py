@@ -16,6 +16,7 @@ from erp_ops.core.preflight.models import (
 	Verdict,
 )
 from erp_ops.core.preflight.render import to_json, to_markdown
+from erp_ops.core.preflight.site import parse_patches_txt, pending_patches
 
 __all__ = [
 	"BackupInfo",
@@ -26,6 +27,8 @@ __all__ = [
 	"Severity",
 	"SiteFacts",
 	"Verdict",
+	"parse_patches_txt",
+	"pending_patches",
 	"run_preflight",
 	"to_json",
 	"to_markdown",
