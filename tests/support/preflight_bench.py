@@ -7,6 +7,7 @@ looked up from the marker comment so tests assert the exact line the scanner mus
 import hashlib
 import os
 import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -195,6 +196,10 @@ def make_bench(root: Path, *, dirty: bool = True) -> Path:
 	bench = root / "frappe-bench"
 	(bench / "sites").mkdir(parents=True)
 	(bench / "sites" / "apps.txt").write_text("frappe\ncustom_app\nclean_app\n", encoding="utf-8")
+	(bench / "env" / "bin").mkdir(parents=True)
+	(bench / "env" / "bin" / "python").symlink_to(
+		sys.executable
+	)  # the bench's interpreter, asked its version
 	frappe = bench / "apps" / "frappe"
 	_write(frappe / "pyproject.toml", FRAPPE_PYPROJECT)
 	_write(frappe / "frappe" / "__init__.py", '__version__ = "15.41.0"\n')

@@ -128,6 +128,18 @@ def check_apps(facts: BenchFacts, rule_set: RuleSet) -> list[Finding]:
 					file=rel,
 				)
 			)
+		if not git.is_repo:
+			findings.append(
+				_f(
+					"git-not-a-repo",
+					Severity.HIGH,
+					f"{app.name} is not a git checkout",
+					"bench switch-to-branch and bench update need git; commit the app to a repository so it can move and be rolled back.",
+					Phase.ENVIRONMENT,
+					app=app.name,
+					file=rel,
+				)
+			)
 		if app.name != "frappe" and app.frappe_dependency:
 			try:
 				admitted = SpecifierSet.parse(app.frappe_dependency).contains(target)

@@ -2,6 +2,7 @@
 
 import json
 import os
+import platform
 import subprocess
 import sys
 import time
@@ -55,6 +56,7 @@ def test_facts_read_versions_pins_and_git_state(bench):
 	assert git_custom.changed == [" M custom_app/hooks.py"]
 	assert apps["clean_app"].git.changed == []
 	assert facts.disks and facts.disks[0].free_bytes > 0
+	assert facts.runtimes.python == platform.python_version()  # asked env/bin/python, not this process
 
 
 def test_local_commits_ahead_of_upstream_are_counted(bench, tmp_path):
@@ -120,6 +122,13 @@ def test_site_facts_become_findings(bench):
 	assert by_check["restore-drill-stale"].evidence.values == {"age_days": 45}
 	assert "backup-missing" not in by_check and "backup-stale" not in by_check
 	assert report.rollback_plan.backup == "/backups/x-database.sql.gz"
+
+
+def test_an_app_outside_git_has_no_rollback_ref(bench):
+	subprocess.run(["rm", "-rf", str(bench / "apps" / "clean_app" / ".git")], check=True)
+	report = run_preflight(bench, 16)
+	[finding] = [f for f in report.findings if f.check == "git-not-a-repo"]
+	assert finding.app == "clean_app" and "clean_app" not in report.rollback_plan.app_refs
 
 
 def test_disk_headroom_compares_free_space_with_twice_the_database(bench):

@@ -46,3 +46,10 @@ def test_unknown_match_kind_and_unknown_target_are_errors(tmp_path):
 		load_rule_file(path)
 	with pytest.raises(UnknownTarget):
 		load_rule_set(99)
+
+
+@pytest.mark.parametrize("target", [15, 16])
+def test_no_name_is_claimed_by_two_rules(target):
+	"""The scanner indexes names in a dict: a second rule for the same name would silently shadow the first."""
+	names = [n for r in load_rule_set(target).rules if r.match.kind == "name" for n in r.match.names]
+	assert len(names) == len(set(names))
