@@ -222,3 +222,18 @@ def test_cli_accepts_site_facts_as_json(bench, tmp_path):
 	assert any(f["check"] == "pending-patch" for f in json.loads(result.stdout)["findings"])
 	facts.write_text("{not json")
 	assert _cli("--bench", str(bench), "--target", "16", "--site-facts", str(facts)).returncode == 64
+
+
+def test_add_parser_wires_into_an_erp_ops_style_parser(bench, capsys):
+	"""What the lead's erp_ops/cli.py will do: add the sub-command, parse, call run(args)."""
+	import argparse
+
+	from erp_ops import cli_preflight
+
+	parser = argparse.ArgumentParser(prog="erp-ops")
+	commands = parser.add_subparsers(dest="command", required=True)
+	cli_preflight.add_parser(commands)
+	args = parser.parse_args(["preflight", "--bench", str(bench), "--target", "16", "--json"])
+	assert args.command == "preflight"
+	assert cli_preflight.run(args) == 2
+	assert json.loads(capsys.readouterr().out)["verdict"] == "do_not_proceed"
