@@ -112,11 +112,15 @@ def scan_apps_code(
 	imported: dict[str, dict[str, tuple[str, int, str]]] = {}
 	files = lines = parsed = guarded = 0
 	errors: list[str] = []
+	scanned: list[str] = []
+	skipped: list[str] = []
 	for app in facts.apps:
 		if only is not None and app.name not in only:
 			continue
 		if only is None and (app.name in skip or (not scan_official and _is_official(Path(app.path)))):
+			skipped.append(app.name)
 			continue
+		scanned.append(app.name)
 		result = scan_tree(Path(app.path), compiled, app=app.name, relative_to=bench)
 		findings.extend(result.findings)
 		imported[app.name] = result.imported_top_modules
@@ -132,6 +136,8 @@ def scan_apps_code(
 		guarded=guarded,
 		syntax_errors=errors,
 		seconds=round(time.perf_counter() - started, 3),
+		scanned_apps=scanned,
+		skipped_apps=skipped,
 	)
 	return stats, imported
 

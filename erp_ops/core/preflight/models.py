@@ -208,6 +208,10 @@ class ScanStats(Frozen):
 	guarded: int = Field(0, description="matches skipped because a version guard protects them")
 	syntax_errors: list[str] = Field(default_factory=list)
 	seconds: float = 0.0
+	scanned_apps: list[str] = Field(default_factory=list)
+	skipped_apps: list[str] = Field(
+		default_factory=list, description="frappe and official apps: upstream's to fix"
+	)
 
 
 class PreflightReport(Frozen):

@@ -24,6 +24,12 @@ def to_markdown(report: PreflightReport, *, max_findings: int = 200) -> str:
 		f"- Bench: `{r.bench_path}`" + (f", site `{r.site.site}`" if r.site else ""),
 		f"- Scanned {r.scan.files} files, {r.scan.lines} lines in {r.scan.seconds:.2f}s"
 		+ (f"; {r.scan.guarded} match(es) behind version guards" if r.scan.guarded else ""),
+		f"- Apps scanned: {', '.join(r.scan.scanned_apps) or 'none'}"
+		+ (
+			f"; not scanned (upstream's to fix): {', '.join(r.scan.skipped_apps)}"
+			if r.scan.skipped_apps
+			else ""
+		),
 		"",
 		"## Fix list (do these in order)",
 		"",

@@ -41,6 +41,7 @@ _GUARD_NAMES = frozenset({"__version__", "version_info", "hasattr"})
 _GUARD_EXCEPTIONS = frozenset({"ImportError", "ModuleNotFoundError", "AttributeError"})
 # `from x import _y`, or `a._y` where `a` is not self/cls: the only ways to reach a module's private name
 _PRIVATE_HINT = re.compile(r"\bimport\b[^\n]*\b_[A-Za-z0-9]|(?<!\bself)(?<!\bcls)\._[A-Za-z0-9]")
+_DEFINITIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 # Nodes that can hold no name: not worth a stack push (ctx alone is on every Name and Attribute)
 _LEAVES = (ast.expr_context, ast.Constant, ast.operator, ast.boolop, ast.cmpop, ast.unaryop)
 _COMMENT_PREFIXES = {"js": ("//", "*", "/*"), "py": ("#",), "html": ("<!--",)}
@@ -175,7 +176,7 @@ def scan_tree(
 			continue
 		parsed += 1
 		visitor = _PythonScan(rules, app, rel, source_lines or text.splitlines())
-		visitor.run(tree)
+		visitor.run(tree, idents)
 		result.findings.extend(visitor.findings)
 		guarded += visitor.guarded
 		for module, where in visitor.top_imports.items():
@@ -205,7 +206,8 @@ def _finding(rule: Rule, app: str | None, rel: str, line: int, text: str, **valu
 
 
 class _PythonScan:
-	"""One pass over a module in source order, resolving names through the imports seen so far."""
+	"""One pass over a module in source order, resolving names through its module-level imports
+	and the imports seen so far inside definitions."""
 
 	def __init__(self, rules: CompiledRules, app: str | None, rel: str, lines: list[str]):
 		self.rules, self.app, self.rel, self.lines = rules, app, rel, lines
@@ -215,10 +217,15 @@ class _PythonScan:
 		self.top_imports: dict[str, tuple[str, int, str]] = {}
 		self._seen: set[tuple[str, int]] = set()
 
-	def run(self, tree: ast.Module) -> None:
+	def run(self, tree: ast.Module, idents: set[str] | None = None) -> None:
+		# module globals are visible to every function whatever the import's position
+		self.aliases.update(_module_aliases(tree.body))
+		hot = self._hot_tokens(tree, idents) if idents is not None else None
 		stack: list[tuple[ast.AST, bool]] = [(node, False) for node in reversed(tree.body)]
 		while stack:
 			node, guarded = stack.pop()
+			if hot is not None and isinstance(node, _DEFINITIONS) and not self._is_hot(node, hot):
+				continue  # nothing in this function or class can resolve to a rule
 			if isinstance(node, ast.Import | ast.ImportFrom):
 				self._import(node, guarded)
 				continue
@@ -251,6 +258,33 @@ class _PythonScan:
 				elif isinstance(value, list):
 					children.extend(v for v in value if isinstance(v, ast.AST) and not isinstance(v, _LEAVES))
 			stack.extend((n, guarded) for n in reversed(children))
+
+	# -- pruning ----------------------------------------------------------------------------------
+
+	def _hot_tokens(self, tree: ast.Module, idents: set[str]) -> set[str]:
+		"""Substrings a definition must contain for anything in it to match a rule.
+
+		A use of rule name `a.b.c` spells `b` and `c` (through `a` or an alias of `a.b`), unless it
+		goes through an alias bound to the name itself (`from a.b import c as x`): those aliases are
+		collected from every module-level import first, so an import below the use still counts.
+		Imports inside a definition keep it hot (\"import\"); private names are judged by regex.
+		"""
+		relevant = [n for n in (*self.rules.names, *self.rules.calls) if _trigger(n) <= idents]
+		hot = {"import"}
+		for name in relevant:
+			parts = name.split(".")
+			hot.update(parts[1:] or parts)
+		for alias, resolved in _module_aliases(tree.body).items():
+			if any(resolved == n or resolved.startswith(n + ".") for n in relevant):
+				hot.add(alias)
+		return hot
+
+	def _is_hot(self, node: ast.AST, hot: set[str]) -> bool:
+		first = min([node.lineno, *(d.lineno for d in getattr(node, "decorator_list", ()))])
+		segment = "\n".join(self.lines[first - 1 : node.end_lineno])
+		if any(token in segment for token in hot):
+			return True
+		return bool(self.rules.private) and _PRIVATE_HINT.search(segment) is not None
 
 	# -- imports and names ------------------------------------------------------------------------
 
@@ -333,6 +367,25 @@ class _PythonScan:
 
 	def _line(self, lineno: int) -> str:
 		return self.lines[lineno - 1] if 0 < lineno <= len(self.lines) else ""
+
+
+def _module_aliases(body: list[ast.stmt]) -> dict[str, str]:
+	"""Local name → dotted name for every module-level import, including those under if/try."""
+	aliases: dict[str, str] = {}
+	for node in body:
+		if isinstance(node, ast.Import):
+			for a in node.names:
+				aliases[a.asname or a.name.split(".")[0]] = a.name if a.asname else a.name.split(".")[0]
+		elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+			for a in node.names:
+				if a.name != "*":
+					aliases[a.asname or a.name] = f"{node.module}.{a.name}"
+		elif isinstance(node, ast.If | ast.Try):
+			nested = [*node.body, *node.orelse]
+			if isinstance(node, ast.Try):
+				nested += [*node.finalbody, *(s for h in node.handlers for s in h.body)]
+			aliases.update(_module_aliases(nested))
+	return aliases
 
 
 def _chain(node: ast.AST) -> list[str] | None:

@@ -67,7 +67,9 @@ def test_official_apps_are_not_scanned_unless_asked(bench):
 	def scanned(report) -> bool:
 		return any(f.app == "frappe" and f.check == "py313-removed-modules" for f in report.findings)
 
-	assert not scanned(run_preflight(bench, 16))
+	default = run_preflight(bench, 16)
+	assert not scanned(default)
+	assert (default.scan.scanned_apps, default.scan.skipped_apps) == (["custom_app", "clean_app"], ["frappe"])
 	assert scanned(run_preflight(bench, 16, scan_apps=["frappe"]))
 	assert not scanned(run_preflight(bench, 16, skip_apps=()))  # still official by its remote
 	assert scanned(run_preflight(bench, 16, skip_apps=(), scan_official_apps=True))
@@ -91,6 +93,25 @@ SNIPPETS = [
 	("from frappe.email.doctype.newsletter.newsletter import send_newsletter\n", "v16-newsletter-moved"),
 	("from .user import get_roles\n", None),
 	("import sys\nif sys.version_info >= (3, 12):\n\timport tomllib\nelse:\n\timport imp\n", None),
+	# inside definitions, which the scan skips when nothing in them can match: these must not be skipped
+	(
+		# imported below its use: module globals still resolve inside the method
+		"class A:\n\tdef g(self):\n\t\treturn hp('ToDo', raise_exception=False)\n\n\n"
+		"from frappe.permissions import has_permission as hp\n",
+		"v16-has-permission-raise-exception",
+	),
+	(
+		"import frappe\n\n\nclass A:\n\t@staticmethod\n\tdef g():\n\t\treturn frappe.local._realtime_log\n",
+		"frappe-private-api",
+	),
+	(
+		"import frappe\n\n\ndef f():\n\tfrom frappe.utils import get_gravatar\n\treturn get_gravatar\n",
+		"v16-gravatar-helpers",
+	),
+	(
+		"import frappe\n\n\ndef f(e):\n\tdef inner():\n\t\treturn frappe.db.is_column_missing(e)\n\treturn inner\n",
+		"v16-is-column-missing-renamed",
+	),
 ]
 
 
