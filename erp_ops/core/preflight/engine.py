@@ -112,6 +112,7 @@ def scan_apps_code(
 	imported: dict[str, dict[str, tuple[str, int, str]]] = {}
 	files = lines = parsed = guarded = 0
 	errors: list[str] = []
+	too_large: list[str] = []
 	scanned: list[str] = []
 	skipped: list[str] = []
 	for app in facts.apps:
@@ -129,12 +130,14 @@ def scan_apps_code(
 		parsed += result.stats.parsed_files
 		guarded += result.stats.guarded
 		errors += result.stats.syntax_errors
+		too_large += result.stats.too_large
 	stats = ScanStats(
 		files=files,
 		lines=lines,
 		parsed_files=parsed,
 		guarded=guarded,
 		syntax_errors=errors,
+		too_large=too_large,
 		seconds=round(time.perf_counter() - started, 3),
 		scanned_apps=scanned,
 		skipped_apps=skipped,

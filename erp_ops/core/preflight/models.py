@@ -207,6 +207,9 @@ class ScanStats(Frozen):
 	parsed_files: int = 0
 	guarded: int = Field(0, description="matches skipped because a version guard protects them")
 	syntax_errors: list[str] = Field(default_factory=list)
+	too_large: list[str] = Field(
+		default_factory=list, description="files over 2 MiB: generated bundles, not read"
+	)
 	seconds: float = 0.0
 	scanned_apps: list[str] = Field(default_factory=list)
 	skipped_apps: list[str] = Field(

@@ -23,7 +23,9 @@ def to_markdown(report: PreflightReport, *, max_findings: int = 200) -> str:
 		f"- Risk: **{r.risk.score}/100** ({r.risk.band.value}); findings: {counts or 'none'}",
 		f"- Bench: `{r.bench_path}`" + (f", site `{r.site.site}`" if r.site else ""),
 		f"- Scanned {r.scan.files} files, {r.scan.lines} lines in {r.scan.seconds:.2f}s"
-		+ (f"; {r.scan.guarded} match(es) behind version guards" if r.scan.guarded else ""),
+		+ (f"; {r.scan.guarded} match(es) behind version guards" if r.scan.guarded else "")
+		+ (f"; {len(r.scan.too_large)} file(s) over 2 MiB not read" if r.scan.too_large else "")
+		+ (f"; {len(r.scan.syntax_errors)} file(s) with syntax errors" if r.scan.syntax_errors else ""),
 		f"- Apps scanned: {', '.join(r.scan.scanned_apps) or 'none'}"
 		+ (
 			f"; not scanned (upstream's to fix): {', '.join(r.scan.skipped_apps)}"

@@ -143,10 +143,12 @@ def scan_tree(
 	result = AppScan()
 	files = lines = parsed = guarded = 0
 	errors: list[str] = []
+	too_large: list[str] = []
 	base = relative_to or root
 	for path, lang in iter_code_files(root):
 		try:
 			if path.stat().st_size > MAX_FILE_BYTES:
+				too_large.append(os.path.relpath(path, base))
 				continue
 			text = path.read_text(encoding="utf-8", errors="replace")
 		except OSError:
@@ -154,15 +156,18 @@ def scan_tree(
 		rel = os.path.relpath(path, base)
 		files += 1
 		lines += text.count("\n") + (0 if text.endswith("\n") or not text else 1)
+		# split on "\n" only: str.splitlines() also breaks on \f and \v, which would shift line numbers
 		source_lines: list[str] | None = None
 		for rule, pattern in rules.regex.get(lang, ()):
+			reported: set[int] = set()
 			for m in pattern.finditer(text):
 				if source_lines is None:
-					source_lines = text.splitlines()
+					source_lines = text.split("\n")
 				lineno = text.count("\n", 0, m.start()) + 1
-				line = source_lines[lineno - 1] if lineno <= len(source_lines) else ""
-				if line.lstrip().startswith(_COMMENT_PREFIXES[lang]):
+				line = source_lines[lineno - 1]
+				if lineno in reported or line.lstrip().startswith(_COMMENT_PREFIXES[lang]):
 					continue
+				reported.add(lineno)
 				result.findings.append(_finding(rule, app, rel, lineno, line))
 		if lang != "py":
 			continue
@@ -175,7 +180,7 @@ def scan_tree(
 			errors.append(f"{rel}: {exc}")
 			continue
 		parsed += 1
-		visitor = _PythonScan(rules, app, rel, source_lines or text.splitlines())
+		visitor = _PythonScan(rules, app, rel, source_lines or text.split("\n"))
 		visitor.run(tree, idents)
 		result.findings.extend(visitor.findings)
 		guarded += visitor.guarded
@@ -187,6 +192,7 @@ def scan_tree(
 		parsed_files=parsed,
 		guarded=guarded,
 		syntax_errors=errors,
+		too_large=too_large,
 		seconds=round(time.perf_counter() - started, 3),
 	)
 	return result

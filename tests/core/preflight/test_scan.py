@@ -137,3 +137,17 @@ def test_a_syntax_error_is_reported_not_raised(tmp_path):
 	(tmp_path / "broken.py").write_text("import frappe\nfrappe.db.is_column_missing(\n")
 	result = scan_tree(tmp_path, CompiledRules.from_rule_set(load_rule_set(16)))
 	assert result.findings == [] and len(result.stats.syntax_errors) == 1
+
+
+def test_line_numbers_survive_form_feeds_and_repeats_on_one_line_count_once(tmp_path):
+	(tmp_path / "m.py").write_text(
+		'import frappe\n\x0c\nA = "/app/x" + "/app/y"\nfrappe.db.is_column_missing(1)\n'
+	)
+	(tmp_path / "big.js").write_text("//" + "x" * (3 * 1024 * 1024))
+	result = scan_tree(tmp_path, CompiledRules.from_rule_set(load_rule_set(16)))
+	assert [(f.check, f.evidence.line) for f in result.findings] == [
+		("v16-desk-route-app", 3),
+		("v16-is-column-missing-renamed", 4),
+	]
+	assert result.findings[1].evidence.text == "frappe.db.is_column_missing(1)"
+	assert result.stats.too_large == ["big.js"]
