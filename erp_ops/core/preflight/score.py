@@ -99,8 +99,8 @@ def verification_plan(
 		),
 		PlanStep(
 			step="Patch log complete",
-			command=f"erp-ops preflight --bench . --target {target} --json",
-			expect="no pending-patch finding for the site",
+			command=f"bench --site {s} migrate",
+			expect="a second run executes no patch: every patches.txt entry is in Patch Log",
 		),
 		PlanStep(
 			step="Apps on the target version",
@@ -160,10 +160,14 @@ def rollback_plan(facts: BenchFacts, site_facts: SiteFacts | None, site: str | N
 			)
 		)
 	python = facts.runtimes.python
+	interpreter = f"python{'.'.join(python.split('.')[:2])}" if python else "PREVIOUS-PYTHON"
 	steps.append(
 		PlanStep(
 			step="Rebuild the environment if the Python changed",
-			command=f"bench setup env --python python{'.'.join((python or '3.11').split('.')[:2])}",
+			command=f"bench setup env --python {interpreter}",
+			expect=f"env/bin/python --version prints {python}"
+			if python
+			else "the interpreter the bench ran before",
 		)
 	)
 	steps.append(
