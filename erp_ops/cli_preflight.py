@@ -1,0 +1,123 @@
+"""`erp-ops preflight`: the upgrade preflight of a bench, without Frappe and without a running site.
+
+    erp-ops preflight --bench PATH --target 16 [--json | --markdown] [--redis URL --bench-id ID]
+
+Exit codes: 0 proceed (with or without care), 2 do not proceed (a blocker was found), 64 bad usage.
+Reads only: the bench folder is byte-identical afterwards.
+"""
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from urllib.parse import urlparse
+
+EXIT_OK = 0
+EXIT_BLOCKED = 2
+EXIT_USAGE = 64
+
+
+class _Parser(argparse.ArgumentParser):
+	def error(self, message: str):  # argparse exits 2, which here means "do not proceed"
+		self.print_usage(sys.stderr)
+		self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def add_parser(subparsers) -> None:
+	"""Register `preflight` on the `erp-ops` sub-command parser."""
+	parser = subparsers.add_parser(
+		"preflight", help="read-only upgrade preflight of a bench; exit 2 when a blocker is found"
+	)
+	configure(parser)
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+	parser.add_argument("--bench", required=True, help="bench folder (holds apps/ and sites/)")
+	parser.add_argument("--target", required=True, type=int, help="target Frappe major version, e.g. 16")
+	fmt = parser.add_mutually_exclusive_group()
+	fmt.add_argument("--json", action="store_true", help="print the report as JSON")
+	fmt.add_argument("--markdown", action="store_true", help="print the report as Markdown (the default)")
+	parser.add_argument(
+		"--redis", default=os.environ.get("ERP_OPS_REDIS"), help="redis_queue URL: checks jobs in flight"
+	)
+	parser.add_argument(
+		"--bench-id", default=os.environ.get("ERP_OPS_BENCH_ID"), help="queue-name prefix (with --redis)"
+	)
+	parser.add_argument(
+		"--site-facts", metavar="FILE", help="JSON SiteFacts (pending patches, customizations, ...)"
+	)
+	parser.add_argument("--db-size-mb", type=float, help="database size, for the disk headroom check")
+	parser.add_argument(
+		"--db-path", help="MariaDB data folder: free space (and size when --db-size-mb is absent)"
+	)
+	parser.add_argument("--backup-path", help="backup folder (default: the bench's sites/)")
+	parser.add_argument(
+		"--python-version", help="the Python the upgrade will run with (default: the bench's env)"
+	)
+	parser.add_argument("--node-version", help="the Node the upgrade will run with (default: node on PATH)")
+	parser.add_argument("--app", action="append", dest="apps", help="scan only this app (repeatable)")
+	parser.add_argument(
+		"--scan-official", action="store_true", help="also scan apps whose remote is github.com/frappe"
+	)
+
+
+def run(args: argparse.Namespace) -> int:
+	"""Run the preflight for parsed arguments; print the report; return the exit code."""
+	from erp_ops.core.preflight import SiteFacts, run_preflight, to_json, to_markdown
+	from erp_ops.core.preflight.errors import BenchNotFound, UnknownTarget
+	from erp_ops.core.preflight.models import RuntimeVersions
+
+	if args.redis and urlparse(args.redis).scheme not in ("redis", "rediss", "unix"):
+		return _usage("--redis needs a redis:// URL (the bench's redis_queue)")
+	if args.redis and not args.bench_id:
+		return _usage("--bench-id is required with --redis: Frappe names queues <bench id>:<queue>")
+	site_facts = None
+	if args.site_facts:
+		try:
+			with open(args.site_facts, encoding="utf-8") as fh:
+				site_facts = SiteFacts.model_validate(json.load(fh))
+		except (OSError, ValueError) as exc:
+			return _usage(f"--site-facts: {exc}")
+	conn = None
+	if args.redis:
+		from redis import Redis
+
+		conn = Redis.from_url(args.redis, socket_connect_timeout=5, socket_timeout=10)
+	try:
+		report = run_preflight(
+			args.bench,
+			args.target,
+			site_facts=site_facts,
+			redis_conn=conn,
+			redis_url=args.redis,
+			bench_id=args.bench_id,
+			db_path=args.db_path,
+			backup_path=args.backup_path,
+			db_size_bytes=int(args.db_size_mb * 1024 * 1024) if args.db_size_mb is not None else None,
+			scan_apps=args.apps,
+			scan_official_apps=args.scan_official,
+			runtimes=RuntimeVersions(python=args.python_version, node=args.node_version),
+		)
+	except (BenchNotFound, UnknownTarget) as exc:
+		return _usage(str(exc))
+	finally:
+		if conn is not None:
+			conn.close()
+	print(to_json(report) if args.json else to_markdown(report))
+	return EXIT_BLOCKED if report.verdict.value == "do_not_proceed" else EXIT_OK
+
+
+def _usage(message: str) -> int:
+	print(f"erp-ops preflight: error: {message}", file=sys.stderr)
+	return EXIT_USAGE
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+	parser = _Parser(prog="erp-ops preflight", description="Read-only upgrade preflight of a Frappe bench.")
+	configure(parser)
+	return run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+	sys.exit(main())
