@@ -2,6 +2,8 @@
 
     erp-ops status --redis redis://127.0.0.1:11000 --bench-id frappe-bench [--json]
     erp-ops jobs requeue JOB_ID --reason "..." --redis URL --bench-id ID   (see `erp-ops jobs -h`)
+    erp-ops preflight --bench PATH --target 16 [--json | --markdown]
+    erp-ops runbooks search "queue backlog"
 
 Exit codes: 0 nothing critical, 2 something critical (dead worker, unserved or stale queue, Redis
 unreachable, scheduler down) or an action refused, 64 bad usage.
@@ -50,19 +52,23 @@ def build_parser() -> argparse.ArgumentParser:
 	status.add_argument(
 		"--cache-seconds", type=float, default=0, help="reuse a snapshot this recent (default 0: read now)"
 	)
-	from erp_ops import cli_control
-
-	cli_control.add_parser(commands)
+	for module in _capabilities().values():
+		module.add_parser(commands)
 	return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
 	args = build_parser().parse_args(argv)
-	if args.command == "jobs":
-		from erp_ops import cli_control
+	if args.command == "status":
+		return status(args)
+	return _capabilities()[args.command].run(args)
 
-		return cli_control.run(args)
-	return status(args)
+
+def _capabilities() -> dict:
+	"""Sub-command name → module with `add_parser(subparsers)` and `run(args) -> int`."""
+	from erp_ops import cli_control, cli_preflight, cli_runbooks
+
+	return {"jobs": cli_control, "preflight": cli_preflight, "runbooks": cli_runbooks}
 
 
 def status(args: argparse.Namespace) -> int:

@@ -111,13 +111,3 @@ def run(args: argparse.Namespace) -> int:
 def _usage(message: str) -> int:
 	print(f"erp-ops preflight: error: {message}", file=sys.stderr)
 	return EXIT_USAGE
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-	parser = _Parser(prog="erp-ops preflight", description="Read-only upgrade preflight of a Frappe bench.")
-	configure(parser)
-	return run(parser.parse_args(argv))
-
-
-if __name__ == "__main__":
-	sys.exit(main())

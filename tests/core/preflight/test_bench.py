@@ -177,7 +177,7 @@ def test_clean_bench_proceeds(tmp_path):
 def _cli(*args: str) -> subprocess.CompletedProcess:
 	env = {**os.environ, "PYTHONPATH": str(ROOT)}
 	return subprocess.run(
-		[sys.executable, "-m", "erp_ops.cli_preflight", *args],
+		[sys.executable, "-m", "erp_ops.cli", "preflight", *args],
 		capture_output=True,
 		text=True,
 		env=env,
