@@ -1,0 +1,10 @@
+"""Restore drills: find the latest backup set, check its integrity, restore it into a scratch
+database that can never be the site's own, judge what the scratch database holds, drop it.
+
+Framework-free: the Frappe layer passes the site's facts (database name, installed apps, patch log)
+as plain data and stores the `DrillResult` it gets back.
+"""
+
+from erp_ops.core.drills.discovery import BackupFile, BackupSet, find_backup_sets, latest_backup_set
+from erp_ops.core.drills.drill import DrillOptions, run_drill
+from erp_ops.core.drills.models import Check, CheckStatus, DrillOutcome, DrillResult, SiteFacts
