@@ -65,7 +65,15 @@ class MariaDBClient:
 		self.binary = client_binary()
 
 	def argv(self, database: str | None = None, *extra: str) -> list[str]:
-		args = [self.binary, "--no-defaults", f"--user={self.target.user}", "--connect-timeout=10"]
+		# --skip-reconnect: a silent reconnect would go on restoring without the session state
+		# (foreign_key_checks=0, the open transaction) and hide that the server went away.
+		args = [
+			self.binary,
+			"--no-defaults",
+			"--skip-reconnect",
+			f"--user={self.target.user}",
+			"--connect-timeout=10",
+		]
 		if self.target.socket:
 			args.append(f"--socket={self.target.socket}")
 		else:

@@ -75,7 +75,7 @@ def run_drill(
 
 	stats = facts = None
 	rto_s = verify_s = None
-	dropped: list[str] = []
+	events: list[str] = []
 	interrupted = False
 	name = scratch or scratch_name()
 	if backup.database is None:
@@ -89,7 +89,7 @@ def run_drill(
 	else:
 		key = options.encryption_key or (config or {}).get("backup_encryption_key")
 		try:
-			with interruptible(), scratch_database(client, name, _site_dbs(site), dropped):
+			with interruptible(), scratch_database(client, name, _site_dbs(site), events):
 				t0 = time.monotonic()
 				stats = restore_dump(client, name, backup.database.path, _site_dbs(site), key, on_chunk)
 				rto_s = time.monotonic() - t0
@@ -102,12 +102,12 @@ def run_drill(
 			checks.append(Check(code=exc.code, status=FAIL, reason=exc.reason))
 		except DrillInterrupted as exc:
 			interrupted = True
-			checks.append(Check(code="interrupted", status=FAIL, reason=f"drill {exc}; scratch dropped"))
+			checks.append(Check(code="interrupted", status=FAIL, reason=f"drill {exc}"))
 		except DatabaseUnavailable as exc:
 			checks.append(
 				Check(code="database", status=FAIL, reason=f"MariaDB failed during the drill: {exc}")
 			)
-		if name not in dropped:
+		if "created" in events and "dropped" not in events:
 			checks.append(
 				Check(code="scratch_dropped", status=FAIL, reason=f"could not drop {name}: drop it by hand")
 			)
@@ -122,7 +122,7 @@ def run_drill(
 		files=files,
 		manifest=backup.manifest_path if manifest else None,
 		scratch_database=name if backup.database is not None else None,
-		scratch_dropped=name in dropped,
+		scratch_dropped="dropped" in events,
 		started_at=started_at,
 		finished_at=finished_at,
 		backup_taken_at=taken_at,

@@ -69,21 +69,25 @@ def assert_scratch_name(name: str, site_databases: list[str]) -> None:
 
 @contextmanager
 def scratch_database(
-	client: MariaDBClient, name: str, site_databases: list[str], dropped: list[str] | None = None
+	client: MariaDBClient, name: str, site_databases: list[str], events: list[str] | None = None
 ) -> Iterator[str]:
-	"""Create the scratch database, yield its name, and drop it whatever happens inside."""
+	"""Create the scratch database, yield its name, and drop it whatever happens inside.
+
+	`events` receives "created" and "dropped" as they happen, so a caller can tell a scratch
+	database that never existed from one that could not be dropped."""
 	assert_scratch_name(name, site_databases)
 	if name in client.databases(name):
 		raise UnsafeScratchTarget(
 			f"refusing to use {name!r}: it exists already and this drill did not create it"
 		)
+	events = [] if events is None else events
 	client.query(f"CREATE DATABASE {quote_ident(name)} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
+	events.append("created")
 	try:
 		yield name
 	finally:
 		drop_scratch(client, name)
-		if dropped is not None:
-			dropped.append(name)
+		events.append("dropped")
 
 
 def drop_scratch(client: MariaDBClient, name: str, attempts: int = 3) -> None:

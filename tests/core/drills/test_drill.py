@@ -323,8 +323,8 @@ def test_mariadb_going_away_mid_restore_fails_with_its_reason(client, source_sit
 	killer.join()
 	assert killed, "the restore session was never seen"
 	assert time.monotonic() - started < 25
-	assert result.outcome == DrillOutcome.FAILED and result.scratch_dropped
-	assert checks_of(result)["server_gone"].status == CheckStatus.FAIL
+	assert result.outcome == DrillOutcome.FAILED and result.scratch_dropped, result.reason
+	assert checks_of(result)["server_gone"].status == CheckStatus.FAIL, result.checks
 	assert result.reason.startswith("MariaDB went away mid-restore")
 
 
@@ -349,3 +349,24 @@ def _insert_sql_after_header(path: str, sql: str) -> None:
 	at = text.index(marker)
 	with gzip.open(path, "wb") as f:
 		f.write(text[:at] + b"\n" + sql.encode() + text[at:])
+
+
+def test_sweep_drops_only_stale_scratch_databases(client, source_site):
+	from datetime import datetime, timedelta, timezone
+
+	from erp_ops.core.drills.scratch import sweep_stale_scratch
+
+	_, db = source_site
+	old = scratch_name(datetime.now(timezone.utc) - timedelta(hours=7))
+	fresh = scratch_name()
+	lookalike = "erp_ops_drill_kept_by_someone"
+	for name in (old, fresh, lookalike):
+		client.query(f"CREATE DATABASE `{name}`")
+	try:
+		swept = sweep_stale_scratch(client, older_than=timedelta(hours=6))
+		assert old in swept and fresh not in swept and lookalike not in swept
+		remaining = client.databases()
+		assert old not in remaining and fresh in remaining and lookalike in remaining and db in remaining
+	finally:
+		for name in (old, fresh, lookalike):
+			client.query(f"DROP DATABASE IF EXISTS `{name}`")
