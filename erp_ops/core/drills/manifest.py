@@ -23,9 +23,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from erp_ops.core.drills.client import MariaDBClient
 from erp_ops.core.drills.discovery import MANIFEST_SUFFIX, BackupSet, FileKind, find_backup_sets
 from erp_ops.core.drills.errors import BadManifest
-from erp_ops.core.drills.facts import DatabaseFacts, LedgerTotals
+from erp_ops.core.drills.facts import DatabaseFacts, LedgerTotals, collect_facts
 from erp_ops.core.drills.streams import count_tar_files, sha256_file
 
 FORMAT = "erp_ops.backup_manifest/1"
@@ -111,6 +112,20 @@ def write_manifest(backup: BackupSet, manifest: Manifest) -> str:
 		os.fsync(f.fileno())
 	os.replace(tmp, backup.manifest_path)
 	return hashlib.sha256(data).hexdigest()
+
+
+def record_manifest(
+	client: MariaDBClient,
+	backup: BackupSet,
+	db_name: str,
+	site: str | None = None,
+	encryption_key: str | None = None,
+) -> str:
+	"""Right after `bench backup`: read the live database's facts, link to the previous manifest,
+	write this set's manifest; the new chain head (keep it to check the newest manifest later)."""
+	facts = collect_facts(client, db_name)
+	previous = chain_head(backup.folder, backup.site_slug, before=backup.stamp)
+	return write_manifest(backup, build_manifest(backup, facts, site, encryption_key, previous))
 
 
 def read_manifest(path: str) -> Manifest | None:

@@ -7,8 +7,7 @@ import pytest
 
 from erp_ops.core.drills.client import MariaDBClient, MariaDBTarget
 from erp_ops.core.drills.discovery import latest_backup_set
-from erp_ops.core.drills.facts import collect_facts
-from erp_ops.core.drills.manifest import build_manifest, chain_head, write_manifest
+from erp_ops.core.drills.manifest import record_manifest
 from tests.conftest import mysql_kwargs
 from tests.support.frappe_backup import create_site_schema, scratch_databases, take_backup
 
@@ -51,12 +50,7 @@ def backup_with_manifest(client, kwargs, db_name, sites_path, site=SITE, manifes
 	folder = take_backup(kwargs, db_name, str(sites_path), site, **options)
 	found = latest_backup_set(folder, site)
 	if manifest:
-		facts = collect_facts(client, db_name)
-		head = chain_head(folder, found.site_slug, before=found.stamp)
-		write_manifest(
-			found,
-			build_manifest(found, facts, site, encryption_key=options.get("encryption_key"), previous=head),
-		)
+		record_manifest(client, found, db_name, site, options.get("encryption_key"))
 	return found
 
 
