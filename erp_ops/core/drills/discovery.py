@@ -155,14 +155,21 @@ def find_backup_sets(folder: str, site: str | None = None) -> list[BackupSet]:
 	]
 
 
-def latest_backup_set(folder: str, site: str | None = None) -> BackupSet:
-	"""The newest set that has a database dump.
+def latest_backup_set(folder: str, site: str | None = None, include_partial: bool = False) -> BackupSet:
+	"""The newest set that has a database dump (a full one unless `include_partial`).
+
+	Partial dumps (`--include/--exclude` DocTypes) are exports, not backups of the site: like
+	Frappe's own `get_recent_backup`, they are passed over unless asked for.
 
 	An incomplete newest set (no files archives) is returned as it is, not skipped for an older
 	complete one: falling back would hide that the latest backup cannot restore the site, and the
 	RPO would lie. The drill fails it with a precise reason instead.
 	"""
-	sets = [s for s in find_backup_sets(folder, site) if s.database is not None]
+	sets = [
+		s
+		for s in find_backup_sets(folder, site)
+		if s.database is not None and (include_partial or not s.database.partial)
+	]
 	if not sets:
 		raise BackupNotFound(f"no database backup{' of ' + site if site else ''} in {folder!r}")
 	return sets[-1]

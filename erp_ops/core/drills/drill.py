@@ -233,6 +233,17 @@ def _archives(
 			status=FAIL,
 			reason=f"missing files archive: {names} (bench backup --with-files)",
 		)
+	unreadable = [
+		f.name
+		for f in files
+		if f.kind in (FileKind.PUBLIC_FILES, FileKind.PRIVATE_FILES) and f.archive_files is None
+	]
+	if unreadable:
+		return Check(
+			code="files_archives",
+			status=FAIL,
+			reason="files archive does not list cleanly: " + ", ".join(unreadable),
+		)
 	counts = {f.kind.value: f.archive_files for f in files if f.archive_files is not None}
 	if manifest:
 		for expected in manifest.files:
@@ -277,6 +288,12 @@ def _config_key(backup: BackupSet) -> str | None:
 
 
 def _backup_site(backup: BackupSet, site: SiteFacts, manifest: Manifest | None, config: dict | None) -> Check:
+	if backup.database is not None and backup.database.partial:
+		return Check(
+			code="backup_site",
+			status=FAIL,
+			reason=f"{backup.database.name} is a partial backup: it cannot restore the whole site",
+		)
 	if site.site and site_slug(site.site) != backup.site_slug:
 		return Check(
 			code="backup_site",

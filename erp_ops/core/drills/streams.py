@@ -178,23 +178,45 @@ def count_tar_files(path: str, encryption_key: str | None = None) -> tuple[int, 
 	name = os.path.basename(path)
 	files = size = 0
 	with open_source(path, encryption_key) as source:
+		reader = _Reader(source)
 		try:
-			with tarfile.open(fileobj=_Reader(source), mode="r|*") as archive:
+			with tarfile.open(fileobj=reader, mode="r|*") as archive:
 				for member in archive:
 					if member.isfile():
 						files += 1
 						size += member.size
+			reader.drain()
 		except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
 			source.finish()
 			raise StreamError("corrupt_archive", f"{name}: archive does not list cleanly: {exc}") from exc
+		source.finish()
+		# tarfile stops quietly at a cut between two members; tar(1) always ends an archive with
+		# two zero blocks, so a plain tar that lacks them was cut.
+		if reader.plain_tar and (reader.total % 512 or reader.tail.count(0) < 1024):
+			raise StreamError(
+				"corrupt_archive", f"{name}: truncated: no end-of-archive blocks after {reader.total} bytes"
+			)
 	return files, size
 
 
 class _Reader:
-	"""The file-like face tarfile's stream mode needs."""
+	"""The file-like face tarfile's stream mode needs; remembers the size and the last 1 KiB."""
 
 	def __init__(self, source: ByteSource):
 		self._source = source
+		self.total = 0
+		self.tail = b""
+		self.plain_tar: bool | None = None
 
 	def read(self, size: int = -1) -> bytes:
-		return self._source.read(size if size >= 0 else CHUNK)
+		data = self._source.read(size if size >= 0 else CHUNK)
+		if self.plain_tar is None and data:
+			self.plain_tar = data[:2] != GZIP_MAGIC
+		self.total += len(data)
+		self.tail = (self.tail + data)[-1024:]
+		return data
+
+	def drain(self) -> None:
+		"""Read what tarfile left after the end marker (tar pads to its record size)."""
+		while self.read(CHUNK):
+			pass

@@ -82,13 +82,16 @@ def test_latest_set_per_site_is_the_newest_with_a_dump_even_if_incomplete(tmp_pa
 	_touch(folder, "20240102_000000-erp_example_com-database.sql.gz")
 	_touch(folder, "20240102_000000-erp_example_com-site_config_backup.json")
 	_touch(folder, "20240103_000000-erp_example_com-files.tar")  # a set with no dump is not a backup
+	_touch(folder, "20240104_000000-erp_example_com-partial-database.sql.gz")  # an export, not a backup
 	_touch(folder, "20240109_000000-other_site-database.sql.gz")
 	_touch(folder, "notes.txt")
 	assert [s.stamp for s in find_backup_sets(folder, "erp.example.com")] == [
 		"20240101_000000",
 		"20240102_000000",
 		"20240103_000000",
+		"20240104_000000",
 	]
+	assert latest_backup_set(folder, "erp.example.com", include_partial=True).database.partial
 	latest = latest_backup_set(folder, "erp.example.com")
 	assert latest.stamp == "20240102_000000"
 	assert latest.missing_files_archives() == [FileKind.PUBLIC_FILES, FileKind.PRIVATE_FILES]
@@ -142,6 +145,16 @@ def test_tar_listing_counts_files_and_rejects_a_cut_archive(tmp_path):
 			info.size = len(data)
 			archive.addfile(info, io.BytesIO(data))
 	assert count_tar_files(path) == (4, 12000)
+	intact = open(path, "rb").read()
+	with open(path, "wb") as f:
+		f.write(intact[: 512 * 7])  # header + data of the first two members: a cut between members
+	with pytest.raises(StreamError, match="no end-of-archive"):
+		count_tar_files(path)
+	with gzip.open(path + ".tgz", "wb") as f:
+		f.write(intact)
+	assert count_tar_files(path + ".tgz") == (4, 12000)
+	with open(path, "wb") as f:
+		f.write(intact)
 	with open(path, "r+b") as f:
 		f.truncate(512 * 8)  # inside the third member's data
 	with pytest.raises(StreamError) as caught:

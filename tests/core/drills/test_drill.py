@@ -370,3 +370,26 @@ def test_sweep_drops_only_stale_scratch_databases(client, source_site):
 	finally:
 		for name in (old, fresh, lookalike):
 			client.query(f"DROP DATABASE IF EXISTS `{name}`")
+
+
+def test_partial_backup_and_cut_files_archive_fail_with_their_reasons(
+	client, source_site, tmp_path, no_scratch_left
+):
+	from erp_ops.core.drills.discovery import backup_set_of
+
+	kwargs, db = source_site
+	backup = backup_with_manifest(client, kwargs, db, tmp_path, manifest=False)
+	private = backup.files[FileKind.PRIVATE_FILES].path
+	with open(private, "r+b") as f:
+		f.truncate(700)  # inside the first member
+	result = run_drill(client, backup_set_of(private), site_facts(db))
+	checks = checks_of(result)
+	assert checks["corrupt_archive"].status == CheckStatus.FAIL and "-private-files.tar" in result.reason
+	assert checks["files_archives"].status == CheckStatus.FAIL
+
+	os.unlink(private)
+	partial = backup.database.path.replace("-database.sql.gz", "-partial-database.sql.gz")
+	os.rename(backup.database.path, partial)
+	result = run_drill(client, backup_set_of(partial), site_facts(db), DrillOptions(require_files=False))
+	assert result.reason.endswith("is a partial backup: it cannot restore the whole site")
+	assert result.rto_s is None  # not restored
