@@ -1,6 +1,6 @@
 """Errors of the drills package, each a subclass of the core family (and its HTTP status)."""
 
-from erp_ops.core.errors import ErpOpsError, InvalidInput, ServiceUnavailable
+from erp_ops.core.errors import Conflict, ErpOpsError, InvalidInput, ServiceUnavailable
 
 
 class DrillError(ErpOpsError):
@@ -38,3 +38,7 @@ class StreamError(DrillError, InvalidInput):
 		super().__init__(reason)
 		self.code = code
 		self.reason = reason
+
+
+class DrillAlreadyRunning(DrillError, Conflict):
+	"""Another drill of the same site holds the lock; this one did not start."""
