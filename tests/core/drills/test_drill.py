@@ -393,3 +393,34 @@ def test_partial_backup_and_cut_files_archive_fail_with_their_reasons(
 	result = run_drill(client, backup_set_of(partial), site_facts(db), DrillOptions(require_files=False))
 	assert result.reason.endswith("is a partial backup: it cannot restore the whole site")
 	assert result.rto_s is None  # not restored
+
+
+def test_bad_sql_in_the_dump_fails_with_the_clients_words(client, source_site, tmp_path, no_scratch_left):
+	kwargs, db = source_site
+	backup = backup_with_manifest(client, kwargs, db, tmp_path, manifest=False)
+	_insert_sql_after_header(backup.database.path, "INSERT INTO `tabNowhere` VALUES (1);\n")
+	result = run_drill(client, latest_backup_set(backup.folder), site_facts(db))
+	assert result.outcome == DrillOutcome.FAILED and result.scratch_dropped
+	assert checks_of(result)["import_error"].status == CheckStatus.FAIL
+	assert "tabNowhere" in result.reason and "doesn't exist" in result.reason
+
+
+@pytest.mark.parametrize(
+	"stderr, code",
+	[
+		("ERROR 1114 (HY000) at line 52: The table 'tabVersion' is full", "disk_full"),
+		(
+			"ERROR 3 (HY000) at line 9: Error writing file './x/tabVersion.ibd' (Errcode: 28 \"No space left on device\")",
+			"disk_full",
+		),
+		("ERROR 2013 (HY000) at line 40: Lost connection to server during query", "server_gone"),
+		("ERROR 2006 (HY000) at line 41: Server has gone away", "server_gone"),
+		("ERROR 1927 (70100) at line 20: Connection was killed", "server_gone"),
+		("ERROR 1064 (42000) at line 3: You have an error in your SQL syntax", "import_error"),
+	],
+)
+def test_client_errors_are_classified(stderr, code):
+	from erp_ops.core.drills.scratch import classify_client_error
+
+	found, reason = classify_client_error(stderr + "\n")
+	assert found == code and stderr in reason
