@@ -121,7 +121,7 @@ def run_drill(
 		backup_folder=backup.folder,
 		files=files,
 		manifest=backup.manifest_path if manifest else None,
-		scratch_database=name if backup.database is not None else None,
+		scratch_database=name if "created" in events else None,
 		scratch_dropped="dropped" in events,
 		started_at=started_at,
 		finished_at=finished_at,

@@ -115,7 +115,7 @@ class ByteSource:
 			raise StreamError("decryption_failed", f"{os.path.basename(self.path)}: gpg failed: {err}")
 
 
-def gunzip_chunks(source: ByteSource) -> Iterator[bytes]:
+def gunzip_chunks(source: ByteSource, read_size: int = CHUNK) -> Iterator[bytes]:
 	"""Decompressed chunks of a (multi-member) gzip stream; raises StreamError when it is damaged.
 
 	zlib checks each member's CRC-32 and length, so a flipped byte or a cut file is always found
@@ -128,7 +128,7 @@ def gunzip_chunks(source: ByteSource) -> Iterator[bytes]:
 	offset = 0
 	while True:
 		try:
-			data = source.read(CHUNK)
+			data = source.read(read_size)
 		except OSError as exc:
 			raise StreamError("read_failed", f"{name}: read failed at byte {offset}: {exc}") from exc
 		if not data:

@@ -247,3 +247,32 @@ def test_hash_chain_detects_changed_and_missing_backups_and_accepts_retention(tm
 	assert ("manifest_changed", "20240104_000000") in {
 		(i.code, i.stamp) for i in verify_chain(folder, "s_com", expected_head=heads[-1])
 	}
+
+
+def test_line_start_scan_sees_statements_cut_by_any_chunk_boundary():
+	from erp_ops.core.drills.scratch import LineStarts
+
+	sql = (
+		b"-- MariaDB dump\n/*!40101 SET NAMES utf8mb4 */;\nCREATE TABLE `a` (x int);\n"
+		b"INSERT INTO `a` VALUES (1),(2);\nCREATE TABLE `b` (y text);\n"
+		b"INSERT INTO `b` VALUES ('USE `x`;\\nCREATE DATABASE y');\n"  # escaped newline: data, not a statement
+	)
+	for cut in range(len(sql) + 1):
+		for pieces in ([sql[:cut], sql[cut:]], [sql[:cut], b"", sql[cut : cut + 3], sql[cut + 3 :]]):
+			lines = LineStarts()
+			for piece in pieces:
+				lines.feed(piece)
+			lines.feed(b"", final=True)
+			assert lines.create_tables == 2, cut
+	for statement in (b"USE `site_db`;\n", b"CREATE DATABASE `x`;\n", b"DROP SCHEMA x;\n", b"USE x"):
+		bad = sql + statement
+		for cut in range(len(sql) - 5, len(bad) + 1):
+			lines = LineStarts()
+			with pytest.raises(StreamError) as caught:
+				lines.feed(bad[:cut])
+				lines.feed(bad[cut:])
+				lines.feed(b"", final=True)
+			assert caught.value.code == "dump_switches_database"
+	starts_with_use = LineStarts()
+	with pytest.raises(StreamError):
+		starts_with_use.feed(b"USE `other`;\nCREATE TABLE t (a int);\n", final=True)
