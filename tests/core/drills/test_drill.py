@@ -94,7 +94,12 @@ def test_scratch_target_must_have_the_prefix_and_never_be_a_site_database(client
 	with pytest.raises(UnsafeScratchTarget, match="site's own database"):
 		with scratch_database(client, named_like_scratch, [db, named_like_scratch.upper()]):
 			pass
-	assert db in client.databases()
+	from erp_ops.core.drills.scratch import drop_scratch
+
+	for not_scratch in (db, "mysql", "erp_ops_drill_kept_by_someone"):
+		with pytest.raises(UnsafeScratchTarget):
+			drop_scratch(client, not_scratch)
+	assert db in client.databases() and "mysql" in client.databases()
 
 
 def test_an_existing_database_is_neither_used_nor_dropped(client, mariadb_url, source_site, tmp_path):
