@@ -97,13 +97,25 @@ class ByteSource:
 	"""A readable byte stream; for gpg, `finish()` turns its exit status into a precise error."""
 
 	def __init__(self, read, path: str, proc: subprocess.Popen | None = None):
-		self.read = read
+		self._read = read
 		self.path = path
 		self.proc = proc
+		self.eof = False
+
+	def read(self, size: int) -> bytes:
+		data = self._read(size)
+		if not data:
+			self.eof = True
+		return data
 
 	def finish(self) -> None:
-		"""Raise when the decrypting process failed (wrong key, damaged file)."""
+		"""Raise when the decrypting process failed (wrong key, damaged file).
+
+		Before the end of the stream a running gpg is left alone: waiting for it would block
+		forever on its full stdout pipe (`open_source` kills it on the way out)."""
 		if self.proc is None:
+			return
+		if not self.eof and self.proc.poll() is None:
 			return
 		rc = self.proc.wait()
 		if rc != 0:

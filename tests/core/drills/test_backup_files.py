@@ -276,3 +276,35 @@ def test_line_start_scan_sees_statements_cut_by_any_chunk_boundary():
 	starts_with_use = LineStarts()
 	with pytest.raises(StreamError):
 		starts_with_use.feed(b"USE `other`;\nCREATE TABLE t (a int);\n", final=True)
+
+
+def test_damaged_encrypted_dump_fails_fast_instead_of_waiting_on_gpg(tmp_path):
+	import threading
+
+	from tests.support.frappe_backup import gpg_encrypt
+
+	path = str(tmp_path / "20240101_000000-s_com-database-enc.sql.gz")
+	data = bytearray(gzip.compress(os.urandom(2 << 20)))  # far more than a pipe holds after the damage
+	data[10] |= 0b110  # the first deflate block's type becomes 3 (reserved): zlib fails at once
+	with open(path, "wb") as f:
+		f.write(data)
+	gpg_encrypt(path, "right-key")
+	outcome = {}
+
+	def check() -> None:
+		try:
+			check_gzip(path, "right-key")
+		except StreamError as exc:
+			outcome["code"] = exc.code
+
+	worker = threading.Thread(target=check, daemon=True)
+	worker.start()
+	worker.join(30)
+	assert not worker.is_alive(), "the check hangs on gpg's full pipe"
+	assert outcome == {"code": "corrupt_gzip"}
+	with pytest.raises(StreamError) as caught:
+		check_gzip(path, "wrong-key")
+	assert caught.value.code == "wrong_encryption_key"
+	with pytest.raises(StreamError) as caught:
+		check_gzip(path)
+	assert caught.value.code == "encryption_key_missing"
