@@ -1,0 +1,545 @@
+"""One restore drill: integrity → scratch restore → verify from what the scratch database holds → drop.
+
+An import that exits 0 proves nothing: the verdict comes from the scratch database's own tables,
+compared with the manifest written at backup time and with the live site's facts.
+"""
+
+import json
+import time
+from collections.abc import Callable
+from datetime import datetime, timezone
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel, ConfigDict
+
+from erp_ops.core.drills.client import MariaDBClient
+from erp_ops.core.drills.discovery import BackupSet, FileKind, site_slug
+from erp_ops.core.drills.errors import BadManifest, DatabaseUnavailable, DrillInterrupted, StreamError
+from erp_ops.core.drills.facts import DatabaseFacts, collect_facts
+from erp_ops.core.drills.manifest import Manifest, read_manifest
+from erp_ops.core.drills.models import Check, CheckStatus, DrillOutcome, DrillResult, FileReport, SiteFacts
+from erp_ops.core.drills.scratch import (
+	RestoreStats,
+	interruptible,
+	restore_dump,
+	scratch_database,
+	scratch_name,
+)
+from erp_ops.core.drills.streams import count_tar_files, sha256_file
+
+KEY_TABLES = ("tabDocType", "tabUser", "tabPatch Log", "tabSingles")
+PASS, WARN, FAIL, SKIP = CheckStatus.PASS, CheckStatus.WARN, CheckStatus.FAIL, CheckStatus.SKIP
+
+
+class DrillOptions(BaseModel):
+	model_config = ConfigDict(frozen=True)
+
+	require_files: bool = True
+	encryption_key: str | None = None
+	# Counts are taken just after the dump: a busy site drifts a little.
+	tolerance_rel: float = 0.02
+	tolerance_abs: int = 5
+	ledger_tolerance: Decimal = Decimal("0.01")
+	# Frappe names backups in the System Settings time zone; None reads the stamp as UTC.
+	time_zone: str | None = None
+
+
+def run_drill(
+	client: MariaDBClient,
+	backup: BackupSet,
+	site: SiteFacts | None = None,
+	options: DrillOptions | None = None,
+	scratch: str | None = None,
+	on_chunk: Callable[[int], None] | None = None,
+) -> DrillResult:
+	"""Run a drill of `backup`; the scratch database is dropped before this returns, whatever happened."""
+	site = site or SiteFacts()
+	options = options or DrillOptions()
+	started_at = datetime.now(timezone.utc)
+	checks: list[Check] = []
+	tz = ZoneInfo(options.time_zone) if options.time_zone else timezone.utc
+	taken_at = backup.taken_at(tz)
+
+	manifest = None
+	try:
+		manifest = read_manifest(backup.manifest_path)
+	except BadManifest as exc:
+		checks.append(Check(code="manifest", status=FAIL, reason=str(exc)))
+
+	files = _file_reports(backup, options, checks)
+	checks.append(_checksums(backup, files, manifest))
+	checks.append(_archives(backup, files, manifest, options))
+	config = _site_config(backup)
+	checks.append(_backup_site(backup, site, manifest, config))
+
+	stats = facts = None
+	rto_s = verify_s = None
+	events: list[str] = []
+	interrupted = False
+	name = scratch or scratch_name()
+	if backup.database is None:
+		checks.append(
+			Check(code="restore", status=FAIL, reason=f"backup set {backup.prefix} has no database dump")
+		)
+	elif any(c.status == FAIL and c.code in ("checksums", "backup_site") for c in checks):
+		checks.append(
+			Check(code="restore", status=SKIP, reason="not restored: the set failed its integrity checks")
+		)
+	else:
+		key = options.encryption_key or (config or {}).get("backup_encryption_key")
+		try:
+			with interruptible(), scratch_database(client, name, _site_dbs(site), events):
+				t0 = time.monotonic()
+				stats = restore_dump(client, name, backup.database.path, _site_dbs(site), key, on_chunk)
+				rto_s = time.monotonic() - t0
+				checks.append(_restore_check(stats))
+				t1 = time.monotonic()
+				facts = collect_facts(client, name, with_patches=True)
+				checks += verify_facts(facts, stats, site, manifest, options)
+				verify_s = time.monotonic() - t1
+		except StreamError as exc:
+			checks.append(Check(code=exc.code, status=FAIL, reason=exc.reason))
+		except DrillInterrupted as exc:
+			interrupted = True
+			checks.append(Check(code="interrupted", status=FAIL, reason=f"drill {exc}"))
+		except DatabaseUnavailable as exc:
+			checks.append(
+				Check(code="database", status=FAIL, reason=f"MariaDB failed during the drill: {exc}")
+			)
+		if "created" in events and "dropped" not in events:
+			checks.append(
+				Check(code="scratch_dropped", status=FAIL, reason=f"could not drop {name}: drop it by hand")
+			)
+
+	failed = [c for c in checks if c.status == FAIL]
+	finished_at = datetime.now(timezone.utc)
+	rows = sum(facts.tables.values()) if facts else None
+	return DrillResult(
+		site=site.site,
+		backup_stamp=backup.stamp,
+		backup_folder=backup.folder,
+		files=files,
+		manifest=backup.manifest_path if manifest else None,
+		scratch_database=name if "created" in events else None,
+		scratch_dropped="dropped" in events,
+		started_at=started_at,
+		finished_at=finished_at,
+		backup_taken_at=taken_at,
+		rpo_s=(started_at - taken_at).total_seconds(),
+		rto_s=rto_s,
+		verify_s=verify_s,
+		sql_bytes=stats.sql_bytes if stats else None,
+		tables=len(facts.tables) if facts else None,
+		rows=rows,
+		table_counts=facts.tables if facts else {},
+		checks=checks,
+		outcome=DrillOutcome.FAILED if failed else DrillOutcome.PASSED,
+		reason=failed[0].reason
+		if failed
+		else f"restored {len(facts.tables)} tables, {rows} rows in {rto_s:.1f}s; every check passed",
+		interrupted=interrupted,
+	)
+
+
+def verify_facts(
+	facts: DatabaseFacts,
+	stats: RestoreStats,
+	site: SiteFacts,
+	manifest: Manifest | None,
+	options: DrillOptions,
+) -> list[Check]:
+	"""Judge what the scratch database holds (pure: no I/O)."""
+	checks = [_dump_source(stats, site, manifest), _doctype_tables(facts), _key_tables(facts)]
+	checks.append(_row_counts(facts, manifest, options))
+	checks.append(_apps(facts, site, manifest))
+	checks.append(_patches(facts, site, manifest))
+	checks += _ledger(facts, manifest, options)
+	return checks
+
+
+def _site_dbs(site: SiteFacts) -> list[str]:
+	return [*site.site_databases, *([site.db_name] if site.db_name else [])]
+
+
+def _within(found: int, expected: int, options: DrillOptions) -> bool:
+	return abs(found - expected) <= max(options.tolerance_abs, options.tolerance_rel * expected)
+
+
+def _file_reports(backup: BackupSet, options: DrillOptions, checks: list[Check]) -> list[FileReport]:
+	reports = []
+	key = options.encryption_key
+	for kind, found in sorted(backup.files.items()):
+		archive_files = None
+		if kind in (FileKind.PUBLIC_FILES, FileKind.PRIVATE_FILES):
+			try:
+				archive_files = count_tar_files(found.path, key or _config_key(backup))[0]
+			except StreamError as exc:
+				checks.append(Check(code=exc.code, status=FAIL, reason=exc.reason))
+		reports.append(
+			FileReport(
+				kind=kind,
+				name=found.name,
+				size=found.size,
+				sha256=sha256_file(found.path),
+				encrypted=found.encrypted,
+				archive_files=archive_files,
+			)
+		)
+	return reports
+
+
+def _checksums(backup: BackupSet, files: list[FileReport], manifest: Manifest | None) -> Check:
+	if manifest is None:
+		return Check(
+			code="checksums",
+			status=SKIP,
+			reason="no manifest was recorded for this set: SHA-256 computed only",
+		)
+	found = {f.name: f for f in files}
+	problems = []
+	for expected in manifest.files:
+		got = found.get(expected.name)
+		if got is None:
+			problems.append(f"{expected.name} is listed in the manifest but missing")
+		elif got.size != expected.size:
+			problems.append(f"{expected.name} is {got.size} bytes, the manifest says {expected.size}")
+		elif got.sha256 != expected.sha256:
+			problems.append(
+				f"{expected.name} SHA-256 {got.sha256[:12]}… differs from the manifest's {expected.sha256[:12]}…"
+			)
+	if problems:
+		return Check(
+			code="checksums", status=FAIL, reason="; ".join(problems), details={"problems": problems}
+		)
+	return Check(
+		code="checksums",
+		status=PASS,
+		reason=f"{len(manifest.files)} files match the manifest's size and SHA-256",
+	)
+
+
+def _archives(
+	backup: BackupSet, files: list[FileReport], manifest: Manifest | None, options: DrillOptions
+) -> Check:
+	missing = backup.missing_files_archives()
+	if missing and options.require_files:
+		names = ", ".join(
+			f"{backup.prefix}-{'files' if k == FileKind.PUBLIC_FILES else 'private-files'}.tar"
+			for k in missing
+		)
+		return Check(
+			code="files_archives",
+			status=FAIL,
+			reason=f"missing files archive: {names} (bench backup --with-files)",
+		)
+	unreadable = [
+		f.name
+		for f in files
+		if f.kind in (FileKind.PUBLIC_FILES, FileKind.PRIVATE_FILES) and f.archive_files is None
+	]
+	if unreadable:
+		return Check(
+			code="files_archives",
+			status=FAIL,
+			reason="files archive does not list cleanly: " + ", ".join(unreadable),
+		)
+	counts = {f.kind.value: f.archive_files for f in files if f.archive_files is not None}
+	if manifest:
+		for expected in manifest.files:
+			got = next((f for f in files if f.kind == expected.kind), None)
+			if (
+				expected.archive_files is not None
+				and got
+				and got.archive_files is not None
+				and got.archive_files != expected.archive_files
+			):
+				return Check(
+					code="files_archives",
+					status=FAIL,
+					reason=f"{got.name} lists {got.archive_files} files, the manifest says {expected.archive_files}",
+					details=counts,
+				)
+	if not counts:
+		return Check(
+			code="files_archives", status=SKIP, reason="the set has no files archives (not required)"
+		)
+	return Check(
+		code="files_archives",
+		status=PASS,
+		reason="files archives list cleanly: " + ", ".join(f"{k} {v} files" for k, v in counts.items()),
+		details=counts,
+	)
+
+
+def _site_config(backup: BackupSet) -> dict | None:
+	found = backup.files.get(FileKind.SITE_CONFIG)
+	if not found:
+		return None
+	try:
+		with open(found.path) as f:
+			return json.load(f)
+	except (OSError, ValueError):
+		return None
+
+
+def _config_key(backup: BackupSet) -> str | None:
+	return (_site_config(backup) or {}).get("backup_encryption_key")
+
+
+def _backup_site(backup: BackupSet, site: SiteFacts, manifest: Manifest | None, config: dict | None) -> Check:
+	if backup.database is not None and backup.database.partial:
+		return Check(
+			code="backup_site",
+			status=FAIL,
+			reason=f"{backup.database.name} is a partial backup: it cannot restore the whole site",
+		)
+	if site.site and site_slug(site.site) != backup.site_slug:
+		return Check(
+			code="backup_site",
+			status=FAIL,
+			reason=f"dump from another site: the files are named for {backup.site_slug!r}, the drill is for {site.site!r}",
+		)
+	if manifest and manifest.site_slug != backup.site_slug:
+		return Check(
+			code="backup_site",
+			status=FAIL,
+			reason=f"the manifest is for site {manifest.site_slug!r}, the files for {backup.site_slug!r}",
+		)
+	config_db = (config or {}).get("db_name")
+	if site.db_name and config_db and config_db != site.db_name:
+		return Check(
+			code="backup_site",
+			status=FAIL,
+			reason=f"dump from another site: its site_config says db_name {config_db!r}, the site's is {site.db_name!r}",
+		)
+	return Check(
+		code="backup_site",
+		status=PASS,
+		reason=f"backup {backup.prefix} belongs to {site.site or backup.site_slug}",
+	)
+
+
+def _restore_check(stats: RestoreStats) -> Check:
+	details = stats.model_dump()
+	if stats.create_tables == 0:
+		return Check(
+			code="dump_empty",
+			status=FAIL,
+			reason=f"empty dump: {stats.sql_bytes} bytes of SQL and no CREATE TABLE (bench backup wrote its header only)",
+			details=details,
+		)
+	return Check(
+		code="restore",
+		status=PASS,
+		reason=f"{stats.sql_bytes} bytes of SQL, {stats.create_tables} tables streamed in {stats.duration_s:.1f}s",
+		details=details,
+	)
+
+
+def _dump_source(stats: RestoreStats, site: SiteFacts, manifest: Manifest | None) -> Check:
+	expected = site.db_name or (manifest.db_name if manifest else None)
+	if not stats.source_database:
+		return Check(
+			code="dump_source",
+			status=WARN if expected else SKIP,
+			reason="the dump names no source database (no mysqldump header)",
+		)
+	if expected and stats.source_database != expected:
+		return Check(
+			code="dump_source",
+			status=FAIL,
+			reason=f"dump from another site: it was taken from database {stats.source_database!r}, the site's is {expected!r}",
+		)
+	return Check(
+		code="dump_source",
+		status=PASS if expected else SKIP,
+		reason=f"dump taken from database {stats.source_database!r}",
+	)
+
+
+def _doctype_tables(facts: DatabaseFacts) -> Check:
+	if facts.doctypes is None:
+		return Check(
+			code="doctype_tables",
+			status=FAIL,
+			reason="the restored database has no tabDocType: not a Frappe site",
+		)
+	if facts.doctypes_without_table:
+		shown = ", ".join(facts.doctypes_without_table[:10])
+		return Check(
+			code="doctype_tables",
+			status=FAIL,
+			reason=f"{len(facts.doctypes_without_table)} of {facts.doctypes} DocTypes have no table: {shown}",
+			details={"missing": facts.doctypes_without_table},
+		)
+	return Check(
+		code="doctype_tables",
+		status=PASS,
+		reason=f"all {facts.doctypes} DocTypes (non-single, non-virtual) have their table",
+	)
+
+
+def _key_tables(facts: DatabaseFacts) -> Check:
+	keys = list(dict.fromkeys([*KEY_TABLES, *facts.largest_tables(10)]))
+	empty = [t for t in keys if facts.tables.get(t, 0) == 0]
+	details = {t: facts.tables.get(t) for t in keys}
+	if empty:
+		return Check(
+			code="key_tables",
+			status=FAIL,
+			reason="key tables missing or empty: " + ", ".join(empty),
+			details=details,
+		)
+	return Check(code="key_tables", status=PASS, reason=f"{len(keys)} key tables hold rows", details=details)
+
+
+def _row_counts(facts: DatabaseFacts, manifest: Manifest | None, options: DrillOptions) -> Check:
+	if manifest is None or not manifest.tables:
+		return Check(
+			code="row_counts",
+			status=SKIP,
+			reason=f"no manifest counts to compare: {len(facts.tables)} tables counted",
+		)
+	keys = set(KEY_TABLES) | set(sorted(manifest.tables, key=lambda t: -manifest.tables[t])[:10])
+	off, drift = [], []
+	for table, expected in manifest.tables.items():
+		found = facts.tables.get(table)
+		if found is None:
+			off.append(f"{table} missing (manifest: {expected} rows)")
+		elif not _within(found, expected, options):
+			(off if table in keys else drift).append(f"{table} {found} rows (manifest: {expected})")
+	if off:
+		return Check(
+			code="row_counts",
+			status=FAIL,
+			reason="row counts off the manifest: " + "; ".join(off[:10]),
+			details={"off": off, "drift": drift},
+		)
+	if drift:
+		return Check(
+			code="row_counts",
+			status=WARN,
+			reason="non-key tables drifted: " + "; ".join(drift[:10]),
+			details={"drift": drift},
+		)
+	return Check(
+		code="row_counts",
+		status=PASS,
+		reason=f"{len(manifest.tables)} tables within tolerance of the manifest",
+	)
+
+
+def _apps(facts: DatabaseFacts, site: SiteFacts, manifest: Manifest | None) -> Check:
+	expected = (
+		site.installed_apps if site.installed_apps is not None else (manifest.apps if manifest else None)
+	)
+	if facts.apps is None:
+		return Check(
+			code="installed_apps",
+			status=FAIL if expected else SKIP,
+			reason="no tabInstalled Application in the restore",
+		)
+	if expected is None:
+		return Check(
+			code="installed_apps",
+			status=SKIP,
+			reason="no live facts: restored apps " + ", ".join(sorted(facts.apps)),
+		)
+	if set(facts.apps) != set(expected):
+		extra, missing = sorted(set(facts.apps) - set(expected)), sorted(set(expected) - set(facts.apps))
+		return Check(
+			code="installed_apps",
+			status=FAIL,
+			reason=f"installed apps differ from the site's: only in backup {extra}, only on site {missing}",
+		)
+	changed = {a: (facts.apps[a], expected[a]) for a in expected if facts.apps[a] != expected[a]}
+	if changed:
+		return Check(
+			code="installed_apps", status=WARN, reason=f"same apps, other versions (backup, site): {changed}"
+		)
+	return Check(
+		code="installed_apps", status=PASS, reason="installed apps match: " + ", ".join(sorted(expected))
+	)
+
+
+def _patches(facts: DatabaseFacts, site: SiteFacts, manifest: Manifest | None) -> Check:
+	restored = set(facts.patches or [])
+	if site.patches is not None:
+		unknown = sorted(restored - set(site.patches))
+		newer = sorted(set(site.patches) - restored)
+		if unknown:
+			return Check(
+				code="patch_log",
+				status=FAIL,
+				reason=f"the backup ran {len(unknown)} patches the site never ran (another site or version?): {unknown[:5]}",
+			)
+		if newer:
+			return Check(
+				code="patch_log",
+				status=WARN,
+				reason=f"the site ran {len(newer)} patches after this backup (restoring needs bench migrate): {newer[:5]}",
+			)
+		return Check(
+			code="patch_log", status=PASS, reason=f"patch log matches the site's ({len(restored)} patches)"
+		)
+	if manifest and manifest.patches is not None:
+		if len(restored) != manifest.patches:
+			return Check(
+				code="patch_log",
+				status=FAIL,
+				reason=f"{len(restored)} patches restored, the manifest recorded {manifest.patches}",
+			)
+		return Check(
+			code="patch_log", status=PASS, reason=f"{len(restored)} patches, as the manifest recorded"
+		)
+	return Check(
+		code="patch_log",
+		status=SKIP,
+		reason=f"no live patch list to compare: {len(restored)} patches restored",
+	)
+
+
+def _ledger(facts: DatabaseFacts, manifest: Manifest | None, options: DrillOptions) -> list[Check]:
+	if facts.ledger is None:
+		return [Check(code="ledger_balanced", status=SKIP, reason="no tabGL Entry: ERPNext is not installed")]
+	unbalanced = {
+		c: str(t.difference) for c, t in facts.ledger.items() if abs(t.difference) > options.ledger_tolerance
+	}
+	checks = [
+		Check(
+			code="ledger_balanced",
+			status=FAIL,
+			reason=f"GL Entry debits ≠ credits (debit - credit): {unbalanced}",
+			details=unbalanced,
+		)
+		if unbalanced
+		else Check(
+			code="ledger_balanced",
+			status=PASS,
+			reason=f"GL Entry debits equal credits for {len(facts.ledger)} companies",
+		)
+	]
+	if manifest is None or manifest.ledger is None:
+		checks.append(Check(code="ledger_manifest", status=SKIP, reason="no ledger totals in the manifest"))
+		return checks
+	off = []
+	for company, expected in manifest.ledger.items():
+		got = facts.ledger.get(company)
+		allowed = options.ledger_tolerance + Decimal(str(options.tolerance_rel)) * expected.debit
+		if got is None:
+			off.append(f"{company} has no GL Entry (manifest: debit {expected.debit})")
+		elif abs(got.debit - expected.debit) > allowed or abs(got.credit - expected.credit) > allowed:
+			off.append(
+				f"{company} debit {got.debit} credit {got.credit} (manifest: {expected.debit} / {expected.credit})"
+			)
+	checks.append(
+		Check(code="ledger_manifest", status=FAIL, reason="ledger totals off the manifest: " + "; ".join(off))
+		if off
+		else Check(
+			code="ledger_manifest",
+			status=PASS,
+			reason=f"ledger totals of {len(manifest.ledger)} companies match the manifest",
+		)
+	)
+	return checks

@@ -1,0 +1,155 @@
+"""Grandfather-father-son retention over backup sets: plan (dry run) first, then apply the plan.
+
+Per site, the newest set of each of the last `daily` days, `weekly` ISO weeks and `monthly`
+months is kept, and always the newest set. Only files of parsed backup sets are ever deleted;
+manifests and tombstones stay (they are the hash chain). Applying re-reads each file's SHA-256 and
+skips a file that changed since the plan was shown, so what is deleted is exactly what was listed.
+"""
+
+import os
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict
+
+from erp_ops.core.drills.discovery import STAMP_FORMAT, BackupSet, find_backup_sets
+from erp_ops.core.drills.manifest import record_deletions
+from erp_ops.core.drills.streams import sha256_file
+
+
+class Frozen(BaseModel):
+	model_config = ConfigDict(frozen=True)
+
+
+class RetentionPolicy(Frozen):
+	daily: int = 7
+	weekly: int = 4
+	monthly: int = 12
+
+
+class PlannedFile(Frozen):
+	name: str
+	path: str
+	size: int
+	sha256: str
+
+
+class PlannedSet(Frozen):
+	stamp: str
+	site_slug: str
+	keep: bool
+	reasons: list[str]
+	files: list[PlannedFile] = []
+
+
+class RetentionPlan(Frozen):
+	folder: str
+	policy: RetentionPolicy
+	sets: list[PlannedSet]
+
+	@property
+	def deletions(self) -> list[PlannedSet]:
+		return [s for s in self.sets if not s.keep]
+
+
+class DeletionRecord(Frozen):
+	name: str
+	sha256: str
+	size: int
+	deleted: bool
+	reason: str
+
+
+def plan_retention(folder: str, policy: RetentionPolicy, site: str | None = None) -> RetentionPlan:
+	"""Which sets to keep and why; the files of the others with their SHA-256 (nothing is deleted)."""
+	by_site: dict[str, list[BackupSet]] = {}
+	for found in find_backup_sets(folder, site):
+		by_site.setdefault(found.site_slug, []).append(found)
+	planned = []
+	for slug, sets in sorted(by_site.items()):
+		reasons = keep_reasons(sorted(s.stamp for s in sets), policy)
+		for found in sets:
+			why = reasons.get(found.stamp, [])
+			files = []
+			if not why:
+				files = [
+					PlannedFile(name=f.name, path=f.path, size=f.size, sha256=sha256_file(f.path))
+					for f in sorted(found.files.values(), key=lambda f: f.name)
+				]
+			planned.append(
+				PlannedSet(
+					stamp=found.stamp,
+					site_slug=slug,
+					keep=bool(why),
+					reasons=why or ["outside the daily, weekly and monthly windows"],
+					files=files,
+				)
+			)
+	return RetentionPlan(folder=folder, policy=policy, sets=planned)
+
+
+def keep_reasons(stamps: list[str], policy: RetentionPolicy) -> dict[str, list[str]]:
+	"""stamp → why it is kept, for the stamps of one site (pure)."""
+	newest_first = sorted(stamps, reverse=True)
+	reasons: dict[str, list[str]] = {}
+	if newest_first:
+		reasons[newest_first[0]] = ["newest backup"]
+	buckets = (
+		("daily", policy.daily, lambda d: d.date().isoformat()),
+		("weekly", policy.weekly, lambda d: f"{d.isocalendar()[0]:04d}-W{d.isocalendar()[1]:02d}"),
+		("monthly", policy.monthly, lambda d: f"{d:%Y-%m}"),
+	)
+	for label, count, bucket_of in buckets:
+		seen: list[str] = []
+		for stamp in newest_first:
+			bucket = bucket_of(datetime.strptime(stamp, STAMP_FORMAT))
+			if bucket in seen:
+				continue
+			if len(seen) >= count:
+				break
+			seen.append(bucket)
+			reasons.setdefault(stamp, []).append(f"{label} {bucket}")
+	return reasons
+
+
+def apply_retention(plan: RetentionPlan) -> list[DeletionRecord]:
+	"""Delete what the plan listed, file by file, after checking each SHA-256 again; the records."""
+	records = []
+	for planned in plan.deletions:
+		deleted = {}
+		for f in planned.files:
+			try:
+				current = sha256_file(f.path)
+			except FileNotFoundError:
+				records.append(
+					DeletionRecord(
+						name=f.name, sha256=f.sha256, size=f.size, deleted=False, reason="already gone"
+					)
+				)
+				continue
+			if current != f.sha256:
+				records.append(
+					DeletionRecord(
+						name=f.name,
+						sha256=f.sha256,
+						size=f.size,
+						deleted=False,
+						reason="changed since the plan: kept",
+					)
+				)
+				continue
+			try:
+				os.unlink(f.path)
+			except OSError as exc:  # an immutable (chattr +i) file, or permissions
+				records.append(
+					DeletionRecord(name=f.name, sha256=f.sha256, size=f.size, deleted=False, reason=str(exc))
+				)
+				continue
+			deleted[f.name] = f.sha256
+			records.append(
+				DeletionRecord(
+					name=f.name, sha256=f.sha256, size=f.size, deleted=True, reason="; ".join(planned.reasons)
+				)
+			)
+		if deleted:
+			record_deletions(plan.folder, f"{planned.stamp}-{planned.site_slug}", deleted)
+	return records
