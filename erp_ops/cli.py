@@ -4,6 +4,7 @@
     erp-ops jobs requeue JOB_ID --reason "..." --redis URL --bench-id ID   (see `erp-ops jobs -h`)
     erp-ops preflight --bench PATH --target 16 [--json | --markdown]
     erp-ops runbooks search "queue backlog"
+    erp-ops drill --backup PATH --mariadb mysql://root:@127.0.0.1:3306 [--json]
 
 Exit codes: 0 nothing critical, 2 something critical (dead worker, unserved or stale queue, Redis
 unreachable, scheduler down) or an action refused, 64 bad usage.
@@ -66,9 +67,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _capabilities() -> dict:
 	"""Sub-command name → module with `add_parser(subparsers)` and `run(args) -> int`."""
-	from erp_ops import cli_control, cli_preflight, cli_runbooks
+	from erp_ops import cli_control, cli_drills, cli_preflight, cli_runbooks
 
-	return {"jobs": cli_control, "preflight": cli_preflight, "runbooks": cli_runbooks}
+	return {"jobs": cli_control, "drill": cli_drills, "preflight": cli_preflight, "runbooks": cli_runbooks}
 
 
 def status(args: argparse.Namespace) -> int:

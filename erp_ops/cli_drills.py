@@ -144,15 +144,3 @@ def _duration(seconds: float | None) -> str:
 def _usage(message: str) -> int:
 	print(f"erp-ops drill: error: {message}", file=sys.stderr)
 	return EXIT_USAGE
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-	from erp_ops.cli import _Parser
-
-	parser = _Parser(prog="erp-ops", description="Restore drills of Frappe backups, without Frappe.")
-	add_parser(parser.add_subparsers(dest="command", required=True, parser_class=_Parser))
-	return run(parser.parse_args(argv))
-
-
-if __name__ == "__main__":
-	sys.exit(main())

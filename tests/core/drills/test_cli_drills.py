@@ -19,7 +19,7 @@ def drill(*args: str, **popen) -> subprocess.CompletedProcess:
 	env = {**os.environ, "PYTHONPATH": str(ROOT)}
 	env.pop("ERP_OPS_MARIADB", None)
 	return subprocess.run(
-		[sys.executable, "-m", "erp_ops.cli_drills", "drill", *args],
+		[sys.executable, "-m", "erp_ops.cli", "drill", *args],
 		capture_output=True,
 		text=True,
 		env=env,
@@ -79,7 +79,7 @@ def test_sigterm_mid_restore_drops_the_scratch_database(
 		[
 			sys.executable,
 			"-m",
-			"erp_ops.cli_drills",
+			"erp_ops.cli",
 			"drill",
 			"--backup",
 			backup.folder,
