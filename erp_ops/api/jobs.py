@@ -29,10 +29,11 @@ from erp_ops.api import (
 	core_errors,
 	require_roles,
 )
+from erp_ops.core import rq_keys
 from erp_ops.core.control import bulk, idempotency, jobs
 from erp_ops.core.control.errors import JobConflict, JobNotFound
 from erp_ops.core.control.models import Action, ActionOutcome, BulkFilter, JobState
-from erp_ops.core.control.payload import payload_from_hash
+from erp_ops.core.control.payload import exc_from_result_entries, exc_type_of, payload_from_hash
 from erp_ops.core.control.redaction import redact
 from erp_ops.core.errors import ErpOpsError, InvalidInput
 from erp_ops.erp_ops.doctype.ops_action_log.ops_action_log import append_entry, new_entry, verify_log
@@ -239,11 +240,14 @@ def failed_jobs(
 		matched = bulk.select(conn, bench_id, JobState.FAILED, flt)[: max(1, min(limit, FAILED_JOBS_MAX))]
 	pipe = conn.pipeline(transaction=False)
 	for m in matched:
-		pipe.hgetall(f"rq:job:{m['job_id']}")
+		pipe.hgetall(rq_keys.job_key(m["job_id"]))
+		pipe.xrevrange(f"rq:results:{m['job_id']}", "+", "-", count=1)
+	replies = pipe.execute()
 	extra = get_control_settings().extra_secret_keys
 	rows = []
-	for m, raw in zip(matched, pipe.execute(), strict=True):
-		payload = payload_from_hash(m["job_id"], raw) if raw else None
+	for m, raw, results in zip(matched, replies[::2], replies[1::2], strict=True):
+		exc_info = exc_from_result_entries(conn, m["job_id"], results)
+		payload = payload_from_hash(m["job_id"], raw, exc_info) if raw else None
 		rows.append(
 			{
 				"job_id": m["job_id"],
@@ -252,7 +256,7 @@ def failed_jobs(
 				"ended_at": m["when"].isoformat() if m["when"] else None,
 				"kwargs_digest": m["digest"],
 				"kwargs": redact(payload.kwargs, extra) if payload else None,
-				"exc_type": quarantine_records.exc_type_of(payload.exc_info) if payload else None,
+				"exc_type": exc_type_of(payload.exc_info) if payload else None,
 			}
 		)
 	return rows

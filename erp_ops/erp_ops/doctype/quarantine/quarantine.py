@@ -8,6 +8,7 @@ from frappe import _
 from frappe.model.document import Document
 
 from erp_ops.core.control.models import JobPayload
+from erp_ops.core.control.payload import exc_type_of
 from erp_ops.core.control.redaction import redact
 
 QUARANTINED = "Quarantined"
@@ -102,12 +103,3 @@ def mark_released(name: str, *, user: str, log_name: str) -> None:
 
 def stored_payload(name: str) -> JobPayload:
 	return JobPayload.model_validate_json(frappe.db.get_value("Quarantine", name, "payload_raw"))
-
-
-def exc_type_of(exc_info: str | None) -> str | None:
-	"""The exception's class from a traceback's last line (`module.Error: message`)."""
-	if not exc_info:
-		return None
-	last = exc_info.strip().splitlines()[-1]
-	head = last.split(":", 1)[0].strip()
-	return head[:140] if head and " " not in head else None
