@@ -459,3 +459,29 @@ def _str_list(value: list[str] | str | None) -> list[str]:
 			parsed = value.split(",")
 		value = parsed if isinstance(parsed, list) else [str(parsed)]
 	return [str(v).strip() for v in value if str(v).strip()]
+
+
+# Number cards (type Custom) ------------------------------------------------------------------------
+
+
+@frappe.whitelist(methods=["GET", "POST"])
+def quarantined_jobs(filters: str | dict | list | None = None) -> dict:
+	require_roles(*READERS)
+	return {
+		"value": frappe.db.count("Quarantine", {"status": "Quarantined"}),
+		"fieldtype": "Int",
+		"route": ["List", "Quarantine"],
+		"route_options": {"status": "Quarantined"},
+	}
+
+
+@frappe.whitelist(methods=["GET", "POST"])
+def actions_today(filters: str | dict | list | None = None) -> dict:
+	require_roles(*READERS)
+	today = str(frappe.utils.getdate())
+	return {
+		"value": frappe.db.count("Ops Action Log", {"acted_at": (">=", today)}),
+		"fieldtype": "Int",
+		"route": ["List", "Ops Action Log"],
+		"route_options": {"acted_at": [">=", today]},
+	}

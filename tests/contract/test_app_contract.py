@@ -32,7 +32,8 @@ def test_the_app_ships_what_this_issue_promises():
 		"doctype"
 	)
 	assert APP.names("workspace") == {"Operations"}
-	assert len(APP.names("number_card")) == 5
+	assert len(APP.names("number_card")) == 7
+	assert {"Quarantined Jobs", "Actions Today"} <= APP.names("number_card")
 	assert APP.names("dashboard_chart") == {"Job Outcomes per Hour"}
 	assert APP.app_roles == ("Ops Viewer", "Ops Operator", "Ops Manager")
 
