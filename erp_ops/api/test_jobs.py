@@ -4,16 +4,18 @@
 import json
 import subprocess
 import sys
+import threading
 import time
 import uuid
+from unittest.mock import patch
 
 import frappe
 from frappe.tests.utils import FrappeTestCase
-from frappe.utils import get_bench_id, get_bench_path
+from frappe.utils import get_bench_id, get_bench_path, get_test_client
 from frappe.utils.background_jobs import get_redis_conn
 
 from erp_ops.api import jobs as api
-from erp_ops.api.test_signals import ensure_user
+from erp_ops.api.test_signals import api_token, ensure_user
 from erp_ops.core.control import jobs as core_jobs
 from erp_ops.core.control.models import JobState
 
@@ -128,6 +130,24 @@ def log_rows(**filters) -> list[dict]:
 	)
 
 
+def http(method: str, path: str, token: str, data: dict | None = None):
+	"""A request through Frappe's real WSGI app, in its own thread, as a script with an API key would."""
+	site = frappe.local.site
+	result = {}
+
+	def run():
+		with patch("frappe.app.get_site_name", return_value=site):
+			client = get_test_client(use_cookies=False)
+			result["response"] = client.open(
+				path, method=method, data=data, headers={"Authorization": f"token {token}"}
+			)
+
+	thread = threading.Thread(target=run)
+	thread.start()
+	thread.join()
+	return result["response"]
+
+
 class TestRoleMatrix(FrappeTestCase):
 	@classmethod
 	def setUpClass(cls):
@@ -160,6 +180,26 @@ class TestRoleMatrix(FrappeTestCase):
 						denied_after = frappe.db.count("Ops Action Log", {"user": user, "outcome": "denied"})
 						self.assertEqual(denied_after, denied_before + (name in LOGGED), name)
 					frappe.clear_messages()
+
+	def test_over_http_a_denial_is_a_logged_403_and_actions_are_post_only(self):
+		viewer = api_token(frappe.get_doc("User", VIEWER))
+		operator = api_token(frappe.get_doc("User", OPERATOR))
+		before = frappe.db.count("Ops Action Log", {"user": VIEWER, "outcome": "denied"})
+		response = http(
+			"POST", "/api/method/erp_ops.api.jobs.requeue", viewer, {"job_id": MISSING, "reason": "http"}
+		)
+		self.assertEqual(response.status_code, 403)
+		self.assertIn("Not permitted", response.get_data(as_text=True))
+		frappe.db.commit()  # end this test's snapshot: the request wrote in its own transaction
+		self.assertEqual(frappe.db.count("Ops Action Log", {"user": VIEWER, "outcome": "denied"}), before + 1)
+		refused = http("GET", f"/api/method/erp_ops.api.jobs.requeue?job_id={MISSING}&reason=get", operator)
+		self.assertEqual(refused.status_code, 403)  # Frappe refuses a method not in methods=[...]
+		missing = http(
+			"POST", "/api/method/erp_ops.api.jobs.requeue", operator, {"job_id": MISSING, "reason": "http"}
+		)
+		self.assertEqual(missing.status_code, 404)
+		state = http("GET", f"/api/method/erp_ops.api.jobs.job_state?job_id={MISSING}", viewer)
+		self.assertEqual((state.status_code, state.json["message"]["state"]), (200, "missing"))
 
 	def test_an_action_without_a_reason_is_refused_and_logged(self):
 		frappe.set_user(OPERATOR)
