@@ -12,12 +12,13 @@ from frappe.utils import add_to_date, get_bench_id, now_datetime
 from frappe.utils.background_jobs import get_redis_conn
 from redis import Redis
 
-from erp_ops.core.control import autoretry, jobs, poison, policy
+from erp_ops.core.control import autoretry, bulk, jobs, poison, policy
 from erp_ops.core.control.errors import JobConflict, JobNotFound
 from erp_ops.core.control.models import (
 	Action,
 	ActionOutcome,
 	ActionResult,
+	BulkFilter,
 	JobState,
 	PoisonVerdict,
 	QuarantineResult,
@@ -120,7 +121,7 @@ def check_poison(conn: Redis, settings: ControlSettings) -> list[QuarantineResul
 	)
 	done: list[QuarantineResult] = []
 	for verdict in verdicts:
-		moved = poison.quarantine_poison(conn, get_bench_id(), [verdict])
+		moved = quarantine_site_poison(conn, get_bench_id(), verdict)
 		if moved:
 			_record_quarantines(moved, _poison_reason(verdict, settings), settings)
 			done.extend(moved)
@@ -131,6 +132,21 @@ def check_poison(conn: Redis, settings: ControlSettings) -> list[QuarantineResul
 				quarantine_records.open_record(moved[0].result.job_id),
 			)
 	return done
+
+
+def quarantine_site_poison(conn: Redis, bench_id: str, verdict: PoisonVerdict) -> list[QuarantineResult]:
+	"""`poison.quarantine_poison` limited to this site's jobs: the verdict comes from this site's
+	evidence, and another site's job with the same method and arguments is not ours to judge."""
+	flt = BulkFilter(
+		methods=[verdict.method], kwargs_digests=[verdict.kwargs_digest], sites=[frappe.local.site]
+	)
+	moved = []
+	for match in bulk.select(conn, bench_id, JobState.FAILED, flt):
+		try:
+			moved.append(jobs.quarantine(conn, bench_id, match["job_id"], expected=JobState.FAILED))
+		except (JobConflict, JobNotFound):
+			continue  # moved by someone else meanwhile
+	return moved
 
 
 def decide_retries(conn: Redis, settings: ControlSettings) -> tuple[int, int]:
