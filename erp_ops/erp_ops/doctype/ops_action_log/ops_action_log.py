@@ -71,7 +71,9 @@ class FrappeChainStore:
 
 	def insert(self, row: dict) -> None:
 		entry = ActionLogEntry.model_validate(row)
-		seq = (frappe.db.sql("select max(seq) from `tabOps Action Log`")[0][0] or 0) + 1
+		# A locking read: a plain one would see this transaction's REPEATABLE READ snapshot, which
+		# may predate the last writer's commit when the request read the table before the lock.
+		seq = (frappe.db.sql("select max(seq) from `tabOps Action Log` for update")[0][0] or 0) + 1
 		at = to_site_time(entry.at, get_system_timezone())
 		doc = frappe.new_doc("Ops Action Log")
 		doc.update(

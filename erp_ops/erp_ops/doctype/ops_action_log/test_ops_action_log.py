@@ -66,6 +66,27 @@ class TestOpsActionLog(FrappeTestCase):
 		verdict = verify_log()
 		self.assertTrue(verdict.ok, verdict)
 
+	def test_a_writer_whose_snapshot_is_older_than_the_tail_still_links_to_it(self):
+		# The request read the log (its REPEATABLE READ snapshot starts) before another writer committed.
+		frappe.db.sql("select max(seq) from `tabOps Action Log`")
+		site = frappe.local.site
+
+		def other_writer() -> None:
+			frappe.init(site=site)
+			frappe.connect()
+			try:
+				write_row("committed meanwhile")
+			finally:
+				frappe.destroy()
+
+		thread = threading.Thread(target=other_writer)
+		thread.start()
+		thread.join()
+		name = write_row("written from the old snapshot")
+		self.assertTrue(verify_log().ok)
+		last = frappe.get_all("Ops Action Log", fields=["name"], order_by="seq desc", limit=1)[0]
+		self.assertEqual(last.name, name)
+
 	def test_nobody_can_edit_or_delete_a_row_system_manager_included(self):
 		name = write_row("immutable")
 		ensure_user(SYSTEM_MANAGER_USER, ("System Manager",))
