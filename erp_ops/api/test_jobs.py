@@ -75,6 +75,11 @@ def failing_job(password: str | None = None, attempt_note: str | None = None) ->
 	raise ValueError("erp_ops test job fails on purpose")
 
 
+def slow_job(seconds: float = 60) -> None:
+	"""A job that runs long enough to be canceled while started."""
+	time.sleep(seconds)
+
+
 def run_worker_burst() -> None:
 	"""One `bench worker --burst`: runs what is queued now, then exits."""
 	subprocess.run(
@@ -345,6 +350,45 @@ class TestJobActionsEndToEnd(FrappeTestCase):
 				core_jobs.job_state(conn, bench_id, job_id),
 				(JobState.QUEUED, JobState.STARTED, JobState.FAILED),
 			)
+
+	def test_cancel_stops_a_started_job_through_its_worker(self):
+		job_id = frappe.enqueue(
+			"erp_ops.api.test_jobs.slow_job", queue="short", job_id=f"erp-ops-test-{uuid.uuid4().hex[:10]}"
+		).id
+		conn, bench_id = get_redis_conn(), get_bench_id()
+		# In the background: a burst worker would block this test until the job ended.
+		burst = subprocess.Popen(
+			[
+				sys.executable,
+				"-m",
+				"frappe.utils.bench_helper",
+				"frappe",
+				"worker",
+				"--queue",
+				"short",
+				"--burst",
+			],
+			cwd=f"{get_bench_path()}/sites",
+			stdout=subprocess.DEVNULL,
+			stderr=subprocess.DEVNULL,
+		)
+		try:
+			deadline = time.monotonic() + 60
+			while core_jobs.job_state(conn, bench_id, job_id) is not JobState.STARTED:
+				self.assertLess(time.monotonic(), deadline, "the job never started")
+				time.sleep(0.2)
+			frappe.set_user(OPERATOR)
+			done = api.cancel(job_id=job_id, reason="e2e cancel", expected="started", wait_s=10)
+			frappe.set_user("Administrator")
+			self.assertEqual(done["result"]["state_before"], "started")
+			if done["result"]["state_after"] != "canceled":  # the worker was slow to stop it
+				time.sleep(2)
+				from erp_ops.site_control import finish_stopped_cancels
+
+				finish_stopped_cancels(conn)
+			self.assertEqual(core_jobs.job_state(conn, bench_id, job_id), JobState.CANCELED)
+		finally:
+			burst.wait(timeout=90)
 
 	def test_failed_jobs_are_listed_redacted(self):
 		job_id = self.failed_job()
