@@ -146,8 +146,7 @@ def bulk_preview(
 	action: str, reason: str, filters: dict | str | None = None, request_id: str | None = None
 ) -> dict:
 	"""Count and sample the jobs a bulk action would touch; nothing moves. Returns the token."""
-	require_roles(*MANAGERS, attempt=Attempt(_action_name(action), [], reason, request_id, dry_run=True))
-	attempt = Attempt(_action_name(action), [], reason, request_id, dry_run=True)
+	require_roles(*MANAGERS, attempt=(attempt := Attempt(_action_name(action), [], reason, request_id, True)))
 	settings = get_control_settings()
 
 	def act(conn: Redis, bench_id: str, log: LogDone) -> tuple[dict, str]:
@@ -171,8 +170,7 @@ def bulk_preview(
 @frappe.whitelist(methods=["POST"])
 def bulk_approve(token: str, reason: str, request_id: str | None = None) -> dict:
 	"""The second Ops Manager's approval of a large bulk action (not the requester's own)."""
-	require_roles(*MANAGERS, attempt=Attempt(_token_action(token), [token], reason, request_id))
-	attempt = Attempt(_token_action(token), [token], reason, request_id)
+	require_roles(*MANAGERS, attempt=(attempt := Attempt(_token_action(token), [token], reason, request_id)))
 
 	def act(conn: Redis, bench_id: str, log: LogDone) -> tuple[dict, str]:
 		preview = bulk.approve(conn, bench_id, token, approver=frappe.session.user)
@@ -187,8 +185,7 @@ def bulk_approve(token: str, reason: str, request_id: str | None = None) -> dict
 @frappe.whitelist(methods=["POST"])
 def bulk_execute(token: str, reason: str, request_id: str | None = None) -> dict:
 	"""Act on a previewed (and, above the four-eyes size, approved) token, in bounded batches."""
-	require_roles(*MANAGERS, attempt=Attempt(_token_action(token), [token], reason, request_id))
-	attempt = Attempt(_token_action(token), [token], reason, request_id)
+	require_roles(*MANAGERS, attempt=(attempt := Attempt(_token_action(token), [token], reason, request_id)))
 	settings = get_control_settings()
 
 	def act(conn: Redis, bench_id: str, log: LogDone) -> tuple[dict, str]:
