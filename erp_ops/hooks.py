@@ -32,8 +32,16 @@ scheduler_events = {
 	"cron": {
 		# Evidence waits in a Redis stream on the workers' hot path; move it to the database
 		# every minute so lists stay fresh and the stream stays short.
-		"* * * * *": ["erp_ops.tasks.flush_job_evidence"],
+		# The flush also applies the poison rule and retry policy to the failures it stored:
+		# evaluating them in the worker's after_job would load pydantic into every work horse.
+		"* * * * *": [
+			"erp_ops.tasks.flush_job_evidence",
+			"erp_ops.tasks.run_due_retries",
+			"erp_ops.tasks.finish_stopped_cancels",
+			"erp_ops.tasks.sync_quarantine_records",
+		],
 	},
+	"daily": ["erp_ops.tasks.verify_action_log"],
 	"daily_long": ["erp_ops.tasks.purge_job_evidence"],
 }
 

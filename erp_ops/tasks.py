@@ -7,10 +7,37 @@ from erp_ops.erp_ops.doctype.ops_settings.ops_settings import get_retention_days
 
 
 def flush_job_evidence() -> None:
-	"""Every minute: move Job Evidence from the bench's Redis stream into the database."""
+	"""Every minute: move Job Evidence from the bench's Redis stream into the database, then
+	apply the poison rule and the retry policy to the failures it brought in."""
+	from erp_ops.site_control import apply_failure_policy
+
 	result = flush_evidence()
 	if result and (result.inserted or result.malformed):
 		frappe.logger("erp_ops").info(f"Job Evidence flush: {result.model_dump_json()}")
+	applied = apply_failure_policy()
+	if any(applied.values()):
+		frappe.logger("erp_ops").info(f"Failure policy: {applied}")
+
+
+def run_due_retries() -> None:
+	"""Every minute: retry the failed jobs whose automatic retry is due."""
+	from erp_ops.site_control import run_due_retries as run
+
+	run()
+
+
+def finish_stopped_cancels() -> None:
+	"""Every minute: complete cancels of started jobs that their worker has now stopped."""
+	from erp_ops.site_control import finish_stopped_cancels as finish
+
+	finish()
+
+
+def sync_quarantine_records() -> None:
+	"""Every minute: a Quarantine record for every quarantined job that has none."""
+	from erp_ops.site_control import sync_quarantine
+
+	sync_quarantine()
 
 
 def purge_job_evidence() -> int:
@@ -19,3 +46,14 @@ def purge_job_evidence() -> int:
 	removed = purge_evidence(days)
 	frappe.logger("erp_ops").info(f"Job Evidence purge: removed {removed} row(s) older than {days} day(s)")
 	return removed
+
+
+def verify_action_log() -> bool:
+	"""Daily: check the Ops Action Log's hash chain; an Error Log and a notification if it broke."""
+	from erp_ops.erp_ops.doctype.ops_action_log.ops_action_log import report_broken_chain, verify_log
+
+	verdict = verify_log()
+	if not verdict.ok:
+		report_broken_chain(verdict)
+		frappe.db.commit()
+	return verdict.ok

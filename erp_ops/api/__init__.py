@@ -6,6 +6,7 @@ so the check is visible in the function itself and a contract test can verify it
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 
 import frappe
 from frappe import _
@@ -23,11 +24,32 @@ OPERATORS = (OPS_OPERATOR, OPS_MANAGER, SYSTEM_MANAGER)
 MANAGERS = (OPS_MANAGER, SYSTEM_MANAGER)
 
 
-def require_roles(*roles: str) -> None:
-	"""Raise `frappe.PermissionError` (HTTP 403) unless the session user has one of `roles`."""
+@dataclass(frozen=True)
+class Attempt:
+	"""An action being attempted, so that a denied attempt still leaves an `Ops Action Log` row."""
+
+	action: str
+	targets: list[str] = field(default_factory=list)
+	reason: str | None = None
+	request_id: str | None = None
+	dry_run: bool = False
+
+
+def has_roles(*roles: str) -> bool:
 	user = frappe.session.user
-	if user == "Administrator" or set(roles).intersection(frappe.get_roles(user)):
+	return user == "Administrator" or bool(set(roles).intersection(frappe.get_roles(user)))
+
+
+def require_roles(*roles: str, attempt: Attempt | None = None) -> None:
+	"""Raise `frappe.PermissionError` (HTTP 403) unless the session user has one of `roles`.
+
+	With `attempt`, a denial is first written to the Ops Action Log and committed: the request's
+	rollback on the 403 must not take the evidence of the attempt with it.
+	"""
+	if has_roles(*roles):
 		return
+	if attempt is not None:
+		log_denied(attempt, roles)
 	frappe.throw(
 		_("Not permitted: this needs one of the roles {0}.").format(", ".join(_(r) for r in roles)),
 		frappe.PermissionError,
@@ -58,6 +80,7 @@ class OpsError(frappe.ValidationError):
 # By HTTP status rather than class, so a new core error with a known status maps without a change.
 _FRAPPE_EXCEPTIONS: dict[int, type[Exception]] = {
 	403: frappe.PermissionError,
+	404: frappe.DoesNotExistError,
 	409: OpsConflict,
 	413: OpsPayloadTooLarge,
 	422: OpsInvalidInput,
@@ -77,3 +100,20 @@ def core_errors() -> Iterator[None]:
 		yield
 	except errors.ErpOpsError as e:
 		frappe.throw(str(e) or type(e).__name__, frappe_exception_for(e), title=_("Operation failed"))
+
+
+def log_denied(attempt: Attempt, roles: tuple[str, ...]) -> None:
+	from erp_ops.core.control.models import ActionOutcome
+	from erp_ops.erp_ops.doctype.ops_action_log.ops_action_log import append_entry, new_entry
+
+	entry = new_entry(
+		attempt.action,
+		attempt.targets,
+		attempt.reason,
+		ActionOutcome.DENIED,
+		dry_run=attempt.dry_run,
+		request_id=attempt.request_id,
+		error=f"needs one of the roles {', '.join(roles)}",
+	)
+	append_entry(entry)
+	frappe.db.commit()  # nosemgrep: the 403 that follows rolls the request back

@@ -1,4 +1,6 @@
-"""Bench commands: `bench --site S ops status [--json]` and `bench --site S ops flush-evidence`."""
+"""Bench commands: `bench --site S ops status [--json]`, `ops flush-evidence`, `ops verify-log`
+and `ops jobs …` (the control actions, as `erp-ops jobs` but through the site: logged, with
+Quarantine records, as Administrator unless `--user` is given)."""
 
 import json
 import sys
@@ -59,6 +61,162 @@ def flush_evidence_command(context) -> None:
 		click.secho("Another flush holds this site's lock; nothing done.", fg="yellow")
 		sys.exit(1)
 	click.echo(json.dumps(result.model_dump()))
+
+
+@ops.command("verify-log")
+@pass_context
+def verify_log_command(context) -> None:
+	"""Check the Ops Action Log's hash chain; exits 2 and names the first bad row if it broke."""
+	from erp_ops.erp_ops.doctype.ops_action_log.ops_action_log import verify_log
+
+	verdict = _with_site(context, None, verify_log)
+	if verdict.ok:
+		click.echo(f"Ops Action Log: {verdict.checked} row(s), chain intact")
+		return
+	click.secho(
+		f"Ops Action Log chain BROKEN at row {verdict.first_broken} ({verdict.first_broken_name}): {verdict.reason}",
+		fg="red",
+	)
+	sys.exit(EXIT_CRITICAL)
+
+
+@ops.group("jobs")
+def jobs_group() -> None:
+	"""Retry, requeue, cancel, quarantine, release, purge and bulk actions on background jobs."""
+
+
+def _single_action(action: str, with_expected: bool = True):
+	@click.argument("job_id")
+	@click.option("--reason", required=True, help="Why (kept in the Ops Action Log).")
+	@click.option("--request-id", help="Repeat-safe id: the same id acts once.")
+	@click.option("--user", help="Act as this user (default Administrator); their roles apply.")
+	@pass_context
+	def command(context, job_id: str, reason: str, request_id=None, user=None, expected=None) -> None:
+		from erp_ops.api import jobs as api
+
+		kwargs = {"job_id": job_id, "reason": reason, "request_id": request_id}
+		if with_expected:
+			kwargs["expected"] = expected
+		_echo(_with_site(context, user, lambda: getattr(api, action)(**kwargs)))
+
+	command.__doc__ = f"{action.title()} one job."
+	if with_expected:
+		command = click.option(
+			"--expected", help="The state you saw (failed, queued, …): act only if it still is."
+		)(command)
+	return jobs_group.command(action)(command)
+
+
+for _action in ("requeue", "retry", "cancel", "quarantine"):
+	_single_action(_action)
+_single_action("release", with_expected=False)
+
+
+@jobs_group.command("state")
+@click.argument("job_id")
+@pass_context
+def job_state_command(context, job_id: str) -> None:
+	"""Where a job is now."""
+	from erp_ops.api import jobs as api
+
+	_echo(_with_site(context, None, lambda: api.job_state(job_id=job_id)))
+
+
+@jobs_group.command("purge")
+@click.option("--reason", required=True)
+@click.option("--older-than-days", type=float, help="Default: Ops Settings' purge retention.")
+@click.option("--registry", "registries", multiple=True, type=click.Choice(["finished", "failed"]))
+@click.option("--queue", "queues", multiple=True, help="Short queue name (default: all).")
+@click.option("--execute", is_flag=True, help="Delete for real (default: dry run).")
+@pass_context
+def purge_command(
+	context, reason: str, older_than_days=None, registries=(), queues=(), execute=False
+) -> None:
+	"""Delete finished/failed jobs older than a retention; a dry run unless --execute."""
+	from erp_ops.api import jobs as api
+
+	_echo(
+		_with_site(
+			context,
+			None,
+			lambda: api.purge(
+				reason=reason,
+				older_than_days=older_than_days,
+				registries=list(registries) or None,
+				queues=list(queues) or None,
+				dry_run=not execute,
+			),
+		)
+	)
+
+
+@jobs_group.command("bulk")
+@click.argument("action", required=False, type=click.Choice(["requeue", "retry", "quarantine", "cancel"]))
+@click.option("--reason", help="Why (required).")
+@click.option("--queue", "queues", multiple=True)
+@click.option("--method", "methods", multiple=True)
+@click.option("--exc-type", "exc_types", multiple=True)
+@click.option("--since", help="Site time, e.g. 2026-11-27 10:00")
+@click.option("--until", help="Site time")
+@click.option("--approve", "approve_token", metavar="TOKEN", help="Approve another user's token.")
+@click.option("--execute", "execute_token", metavar="TOKEN", help="Act on a previewed token.")
+@click.option("--user", help="Act as this user (default Administrator).")
+@pass_context
+def bulk_command(
+	context,
+	action=None,
+	reason=None,
+	queues=(),
+	methods=(),
+	exc_types=(),
+	since=None,
+	until=None,
+	approve_token=None,
+	execute_token=None,
+	user=None,
+) -> None:
+	"""Preview a bulk action (dry run, prints a token), approve it (four eyes) or execute it."""
+	from erp_ops.api import jobs as api
+
+	if not reason:
+		raise click.UsageError("--reason is required")
+	if execute_token:
+		call = lambda: api.bulk_execute(token=execute_token, reason=reason)  # noqa: E731
+	elif approve_token:
+		call = lambda: api.bulk_approve(token=approve_token, reason=reason)  # noqa: E731
+	elif action:
+		filters = {
+			"queues": list(queues),
+			"methods": list(methods),
+			"exc_types": list(exc_types),
+			"since": since,
+			"until": until,
+		}
+		call = lambda: api.bulk_preview(action=action, reason=reason, filters=filters)  # noqa: E731
+	else:
+		raise click.UsageError("give an action to preview, or --approve TOKEN / --execute TOKEN")
+	_echo(_with_site(context, user, call))
+
+
+def _with_site(context, user: str | None, call):
+	"""Run `call` on the site as `user`; core and permission errors exit 2 with their message."""
+	site = get_site(context)
+	frappe.init(site)
+	frappe.connect()
+	try:
+		if user:
+			frappe.set_user(user)
+		return call()
+	except frappe.ValidationError as e:
+		status = getattr(e, "http_status_code", 417)
+		click.secho(f"refused ({status}): {e}", fg="red", err=True)
+		sys.exit(EXIT_CRITICAL)
+	finally:
+		frappe.destroy()
+
+
+def _echo(result) -> None:
+	click.echo(json.dumps(result, indent=1, default=str))
 
 
 def format_status(snap) -> str:

@@ -63,3 +63,35 @@ class TestWorkerPreload(FrappeTestCase):
 			timeout=120,
 		)
 		self.assertEqual(result.stdout.strip().splitlines()[-1], "True", result.stderr)
+
+
+class TestOpsJobCommands(FrappeTestCase):
+	def test_verify_log_reports_an_intact_chain(self):
+		result = bench("ops", "verify-log")
+		self.assertEqual(result.returncode, 0, result.stderr)
+		self.assertIn("chain intact", result.stdout)
+
+	def test_job_actions_are_logged_and_refusals_exit_2(self):
+		job_id = f"{frappe.local.site}::erp-ops-command-test-missing"
+		state = bench("ops", "jobs", "state", job_id)
+		self.assertEqual(state.returncode, 0, state.stderr)
+		self.assertEqual(json.loads(state.stdout)["state"], "missing")
+		result = bench("ops", "jobs", "requeue", job_id, "--reason", "command test")
+		self.assertEqual(result.returncode, 2)
+		self.assertIn("refused (404)", result.stderr)
+		row = frappe.get_all(
+			"Ops Action Log",
+			filters={"targets": job_id},
+			fields=["user", "action", "outcome", "reason"],
+			order_by="seq desc",
+			limit=1,
+		)[0]
+		self.assertEqual(
+			(row.user, row.action, row.outcome, row.reason),
+			("Administrator", "requeue", "failed", "command test"),
+		)
+
+	def test_purge_is_a_dry_run_by_default(self):
+		result = bench("ops", "jobs", "purge", "--reason", "command test", "--older-than-days", "36500")
+		self.assertEqual(result.returncode, 0, result.stderr)
+		self.assertTrue(json.loads(result.stdout)["result"]["dry_run"])

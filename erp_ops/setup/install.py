@@ -12,11 +12,14 @@ OPS_ROLES = ("Ops Viewer", "Ops Operator", "Ops Manager")
 def after_install() -> None:
 	ensure_roles()
 	ensure_settings()
+	ensure_chain_head()
 
 
 def after_migrate() -> None:
 	ensure_roles()
 	ensure_settings()
+	ensure_setting_defaults()
+	ensure_chain_head()
 
 
 def ensure_roles() -> list[str]:
@@ -41,3 +44,25 @@ def ensure_settings() -> bool:
 		return False
 	frappe.get_single("Ops Settings").save(ignore_permissions=True)
 	return True
+
+
+def ensure_setting_defaults() -> list[str]:
+	"""Give Ops Settings fields added since it was first saved their defaults; return their names."""
+	stored = frappe.db.get_singles_dict("Ops Settings")
+	if not stored:
+		return []
+	added = []
+	for df in frappe.get_meta("Ops Settings").fields:
+		if df.default is not None and df.fieldname not in stored and not df.is_virtual:
+			frappe.db.set_single_value("Ops Settings", df.fieldname, df.default)
+			added.append(df.fieldname)
+	if added:
+		frappe.clear_document_cache("Ops Settings", "Ops Settings")
+	return added
+
+
+def ensure_chain_head() -> None:
+	"""The one row the Ops Action Log's writers lock to keep one hash chain."""
+	from erp_ops.erp_ops.doctype.ops_action_log.ops_action_log import ensure_chain_head as ensure
+
+	ensure()

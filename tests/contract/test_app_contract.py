@@ -28,9 +28,12 @@ def _id(path):
 
 def test_the_app_ships_what_this_issue_promises():
 	assert APP.modules == ["ERP Ops"]
-	assert {"Job Evidence", "Ops Settings"} <= APP.names("doctype")
+	assert {"Job Evidence", "Ops Settings", "Ops Action Log", "Quarantine", "Ops Retry Rule"} <= APP.names(
+		"doctype"
+	)
 	assert APP.names("workspace") == {"Operations"}
-	assert len(APP.names("number_card")) == 5
+	assert len(APP.names("number_card")) == 7
+	assert {"Quarantined Jobs", "Actions Today"} <= APP.names("number_card")
 	assert APP.names("dashboard_chart") == {"Job Outcomes per Hour"}
 	assert APP.app_roles == ("Ops Viewer", "Ops Operator", "Ops Manager")
 
@@ -86,7 +89,13 @@ def test_hooks_resolve_to_functions_of_the_app():
 	hooks = rules.hook_values(source)
 	assert hooks["before_job"] == ["erp_ops.job_hooks.before_job"]
 	assert hooks["after_job"] == ["erp_ops.job_hooks.after_job"]
-	assert hooks["scheduler_events"]["cron"]["* * * * *"] == ["erp_ops.tasks.flush_job_evidence"]
+	assert hooks["scheduler_events"]["cron"]["* * * * *"] == [
+		"erp_ops.tasks.flush_job_evidence",  # first: the failure policy reads what it flushed
+		"erp_ops.tasks.run_due_retries",
+		"erp_ops.tasks.finish_stopped_cancels",
+		"erp_ops.tasks.sync_quarantine_records",
+	]
+	assert hooks["scheduler_events"]["daily"] == ["erp_ops.tasks.verify_action_log"]
 
 
 @pytest.mark.parametrize("path", API_AND_CONTROLLERS, ids=_id)
@@ -144,3 +153,48 @@ def test_every_package_folder_has_an_init():
 	]:
 		assert (folder / "__init__.py").is_file(), folder
 	assert (APP.package / "public").is_dir(), "bench build links public/"
+
+
+def _doctype(name: str) -> dict:
+	folder = rules.scrub(name)
+	return json.loads((APP.module_dir("ERP Ops") / f"doctype/{folder}/{folder}.json").read_text())
+
+
+def test_ops_action_log_is_immutable_and_mirrors_the_core_entry():
+	doc = _doctype("Ops Action Log")
+	fields = {f["fieldname"]: f for f in doc["fields"]}
+	from erp_ops.core.control.models import Action, ActionOutcome
+
+	assert doc["in_create"] == 1 and not doc.get("track_changes")
+	for perm in doc["permissions"]:
+		assert not any(
+			perm.get(k) for k in ("write", "create", "delete", "submit", "cancel", "amend", "import")
+		), perm
+	assert fields["action"]["options"].split("\n") == [a.value for a in Action]
+	assert fields["outcome"]["options"].split("\n") == [o.value for o in ActionOutcome]
+	for name in ("entry_json", "previous_hash", "row_hash", "seq"):
+		assert fields[name].get("read_only") == 1, name
+	assert fields["seq"].get("unique") == 1
+
+
+def test_quarantine_hides_the_raw_payload_from_all_but_managers():
+	doc = _doctype("Quarantine")
+	fields = {f["fieldname"]: f for f in doc["fields"]}
+	level = fields["payload_raw"]["permlevel"]
+	assert level >= 1 and not fields["payload_redacted"].get("permlevel")
+	raw_readers = {p["role"] for p in doc["permissions"] if p.get("permlevel", 0) == level and p.get("read")}
+	assert raw_readers == {"Ops Manager", "System Manager"}
+	readers = {p["role"] for p in doc["permissions"] if not p.get("permlevel") and p.get("read")}
+	assert readers == {"Ops Viewer", "Ops Operator", "Ops Manager", "System Manager"}
+	assert fields["status"]["options"].split("\n") == ["Quarantined", "Released"]
+	assert fields["release_log"]["options"] == "Ops Action Log"
+
+
+def test_ops_settings_has_the_control_defaults():
+	fields = {f["fieldname"]: f for f in _doctype("Ops Settings")["fields"]}
+	assert fields["four_eyes"]["default"] == "1"
+	assert fields["four_eyes_threshold"]["default"] == "500"
+	assert fields["poison_threshold"]["default"] == "3"
+	assert fields["poison_window_min"]["default"] == "60"
+	assert fields["retry_rules"]["options"] == "Ops Retry Rule"
+	assert _doctype("Ops Retry Rule")["istable"] == 1

@@ -1,14 +1,32 @@
 # Copyright (c) 2026, erp_ops developers and contributors
 # For license information, please see license.txt
 
+from dataclasses import dataclass
+from datetime import timedelta
+
 import frappe
 from frappe import _
 from frappe.model.document import Document
 
+from erp_ops.core.control.models import RetryRule
 from erp_ops.core.signals import Thresholds
 
 DEFAULT_SNAPSHOT_CACHE_SECONDS = 5.0
 DEFAULT_RETENTION_DAYS = 30
+
+
+@dataclass(frozen=True)
+class ControlSettings:
+	"""What the control API and tasks read from Ops Settings, defaults filled in."""
+
+	approval_above: int | None  # None: four eyes off
+	batch: int
+	token_ttl_s: int
+	poison_threshold: int
+	poison_window: timedelta
+	purge_retention_days: int
+	extra_secret_keys: tuple[str, ...]
+	retry_rules: tuple[RetryRule, ...]
 
 
 class OpsSettings(Document):
@@ -20,15 +38,26 @@ class OpsSettings(Document):
 	if TYPE_CHECKING:
 		from frappe.types import DF
 
+		from erp_ops.erp_ops.doctype.ops_retry_rule.ops_retry_rule import OpsRetryRule
+
+		bulk_batch_size: DF.Int
+		bulk_token_ttl_min: DF.Int
 		disk_free_critical_pct: DF.Percent
 		disk_free_warning_pct: DF.Percent
 		evidence_backlog_warning: DF.Int
 		evidence_retention_days: DF.Int
 		failure_rate_min_jobs: DF.Int
 		failure_rate_warning: DF.Float
+		four_eyes: DF.Check
+		four_eyes_threshold: DF.Int
 		long_transaction_s: DF.Float
 		oldest_job_critical_s: DF.Float
 		oldest_job_warning_s: DF.Float
+		poison_threshold: DF.Int
+		poison_window_min: DF.Int
+		purge_retention_days: DF.Int
+		redaction_extra_keys: DF.SmallText | None
+		retry_rules: DF.Table[OpsRetryRule]
 		snapshot_cache_seconds: DF.Float
 	# end: auto-generated types
 
@@ -39,6 +68,11 @@ class OpsSettings(Document):
 			frappe.throw(_("The critical free-disk percentage must not be above the warning one."))
 		if not 0 <= self.failure_rate_warning <= 1:
 			frappe.throw(_("The failure-rate warning is a share of runs between 0 and 1."))
+		if self.poison_threshold is not None and self.poison_threshold < 1:
+			frappe.throw(_("A job is poison after at least one failure: set the threshold to 1 or more."))
+		for rule in self.retry_rules:
+			if not 0 <= (rule.jitter or 0) <= 1:
+				frappe.throw(_("Retry rule {0}: jitter is a share between 0 and 1.").format(rule.idx))
 
 
 def get_thresholds() -> Thresholds:
@@ -56,3 +90,37 @@ def get_snapshot_cache_seconds() -> float:
 def get_retention_days() -> int:
 	value = frappe.get_cached_doc("Ops Settings").get("evidence_retention_days")
 	return DEFAULT_RETENTION_DAYS if value is None else int(value)
+
+
+def get_control_settings() -> ControlSettings:
+	settings = frappe.get_cached_doc("Ops Settings")
+
+	def number(field: str, default: int) -> int:
+		value = settings.get(field)
+		return default if value in (None, "") else int(value)
+
+	four_eyes = settings.get("four_eyes")
+	return ControlSettings(
+		approval_above=number("four_eyes_threshold", 500) if four_eyes in (None, 1, "1") else None,
+		batch=max(number("bulk_batch_size", 500), 1),
+		token_ttl_s=max(number("bulk_token_ttl_min", 15), 1) * 60,
+		poison_threshold=max(number("poison_threshold", 3), 1),
+		poison_window=timedelta(minutes=max(number("poison_window_min", 60), 1)),
+		purge_retention_days=number("purge_retention_days", 7),
+		extra_secret_keys=tuple(
+			k.strip() for k in (settings.get("redaction_extra_keys") or "").splitlines() if k.strip()
+		),
+		retry_rules=tuple(
+			RetryRule(
+				method=(r.method or "").strip() or None,
+				exc_type=(r.exc_type or "").strip() or None,
+				max_attempts=r.max_attempts if r.max_attempts is not None else 3,
+				base_delay_s=r.base_delay_s if r.base_delay_s is not None else 30.0,
+				factor=r.factor if r.factor is not None else 2.0,
+				max_delay_s=r.max_delay_s if r.max_delay_s is not None else 3600.0,
+				jitter=r.jitter if r.jitter is not None else 0.5,
+				quarantine_after=bool(r.quarantine_after),
+			)
+			for r in settings.get("retry_rules") or []
+		),
+	)

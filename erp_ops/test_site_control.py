@@ -1,0 +1,101 @@
+# Copyright (c) 2026, erp_ops developers and contributors
+# For license information, please see license.txt
+
+import dataclasses
+import uuid
+
+import frappe
+from frappe.tests.utils import FrappeTestCase
+from frappe.utils import get_bench_id
+from frappe.utils.background_jobs import get_redis_conn
+
+from erp_ops import site_control
+from erp_ops.api.test_jobs import MANAGER, ROLES, enqueue_failing, wait_for_state
+from erp_ops.api.test_signals import ensure_user
+from erp_ops.core.control import autoretry
+from erp_ops.core.control import jobs as core_jobs
+from erp_ops.core.control.models import JobState, RetryRule
+from erp_ops.erp_ops.doctype.job_evidence.job_evidence import flush_evidence
+from erp_ops.erp_ops.doctype.ops_settings.ops_settings import get_control_settings
+
+METHOD = "erp_ops.api.test_jobs.failing_job"
+RETRIED = "erp_ops.test_site_control.retried_job"
+
+
+def retried_job(note: str | None = None) -> None:
+	"""Fails always; only the retry-policy test enqueues it, so its rule touches nothing else."""
+	raise ValueError("erp_ops retry-policy test job fails on purpose")
+
+
+def failed_jobs(count: int, note: str) -> list[str]:
+	ids = [enqueue_failing(note) for _ in range(count)]
+	for job_id in ids:
+		assert wait_for_state(job_id, JobState.FAILED) is JobState.FAILED, job_id
+	return ids
+
+
+def flush() -> None:
+	# The worker appends evidence after the job's failure lands in the registry: flush until it is in.
+	for _ in range(20):
+		result = flush_evidence()
+		if result is not None and not result.backlog:
+			return
+		frappe.db.commit()
+
+
+class TestSiteControl(FrappeTestCase):
+	@classmethod
+	def setUpClass(cls):
+		super().setUpClass()
+		ensure_user(MANAGER, ROLES[MANAGER])
+		frappe.db.commit()
+
+	def setUp(self):
+		self.conn, self.bench_id = get_redis_conn(), get_bench_id()
+
+	def test_sync_creates_a_record_for_a_job_quarantined_without_one(self):
+		(job_id,) = failed_jobs(1, uuid.uuid4().hex)
+		core_jobs.quarantine(self.conn, self.bench_id, job_id, expected=JobState.FAILED)  # as the CLI would
+		self.assertIsNone(frappe.db.get_value("Quarantine", {"job_id": job_id}))
+		site_control.sync_quarantine(self.conn)
+		record = frappe.get_doc("Quarantine", {"job_id": job_id})
+		self.assertEqual((record.status, record.method), ("Quarantined", METHOD))
+		self.assertNotIn("hunter2", record.payload_redacted)
+		site_control.sync_quarantine(self.conn)  # idempotent
+		self.assertEqual(frappe.db.count("Quarantine", {"job_id": job_id}), 1)
+
+	def test_poison_jobs_are_quarantined_and_managers_told(self):
+		note = uuid.uuid4().hex  # same method + same kwargs: one digest
+		ids = failed_jobs(3, note)
+		flush()
+		before = frappe.db.count("Notification Log", {"for_user": MANAGER})
+		settings = dataclasses.replace(get_control_settings(), poison_threshold=3)
+		moved = site_control.check_poison(self.conn, settings)
+		frappe.db.commit()
+		self.assertEqual(sorted(r.result.job_id for r in moved), sorted(ids))
+		for job_id in ids:
+			self.assertEqual(core_jobs.job_state(self.conn, self.bench_id, job_id), JobState.QUARANTINED)
+			record = frappe.get_doc("Quarantine", {"job_id": job_id})
+			self.assertIn("poison", record.reason)
+			self.assertTrue(record.quarantine_log)
+		self.assertEqual(frappe.db.count("Notification Log", {"for_user": MANAGER}), before + 1)
+
+	def test_retry_policy_retries_then_quarantines(self):
+		job_id = frappe.enqueue(RETRIED, queue="short", job_id=f"erp-ops-test-{uuid.uuid4().hex[:10]}").id
+		self.assertEqual(wait_for_state(job_id, JobState.FAILED), JobState.FAILED)
+		flush()
+		rule = RetryRule(method=RETRIED, max_attempts=2, base_delay_s=0, jitter=0)
+		settings = dataclasses.replace(get_control_settings(), retry_rules=(rule,), poison_threshold=99)
+		self.assertGreaterEqual(site_control.decide_retries(self.conn, settings)[0], 1)
+		self.assertIsNotNone(self.conn.zscore(autoretry.due_key(self.bench_id), job_id))
+		self.assertEqual(site_control.decide_retries(self.conn, settings), (0, 0))  # decided once
+		(retried,) = [r for r in site_control.run_due_retries(self.conn) if r.job_id == job_id]
+		new_id = retried.new_job_id
+		self.assertEqual(wait_for_state(new_id, JobState.FAILED), JobState.FAILED)
+		flush()
+		self.assertEqual(frappe.db.get_value("Job Evidence", {"job_id": new_id}, "attempt"), 2)
+		_retries, quarantined = site_control.decide_retries(self.conn, settings)
+		frappe.db.commit()
+		self.assertGreaterEqual(quarantined, 1)
+		self.assertEqual(core_jobs.job_state(self.conn, self.bench_id, new_id), JobState.QUARANTINED)
+		self.assertIn("retries exhausted", frappe.db.get_value("Quarantine", {"job_id": new_id}, "reason"))
