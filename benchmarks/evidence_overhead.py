@@ -25,13 +25,18 @@ from erp_ops.core.evidence import stream
 
 BENCH = "bench-ev-bm"
 QUEUE = f"{BENCH}:default"
-# Like `bench worker`, whose CLI imports erp_ops.commands (and so the job hooks) before forking
-# horses: the hook module is preloaded in the worker's parent process.
+# Like `bench worker`: its CLI imports erp_ops.commands (and so the job hooks) before forking
+# horses, and Frappe v15 raises the GC thresholds tenfold (frappe._tune_gc) and freezes the
+# parent's objects before it starts (background_jobs._freeze_gc). Both variants run in this worker.
 WORKER = """
-import sys
+import gc, sys
 from redis import Redis
 from rq import Queue, Worker
 import _evidence_hooks
+g0, g1, g2 = gc.get_threshold()
+gc.set_threshold(g0 * 10, g1 * 2, g2 * 2)
+gc.collect()
+gc.freeze()
 conn = Redis.from_url(sys.argv[1])
 Worker([Queue(sys.argv[2], connection=conn)], connection=conn).work(burst=True, logging_level="ERROR")
 """

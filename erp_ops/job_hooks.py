@@ -31,7 +31,7 @@ def before_job(
 ) -> None:
 	try:
 		job = _current_job()
-		if job is None:
+		if job is None or not _enabled():
 			return
 		_remember_bench_id()
 		capture.begin(
@@ -50,6 +50,14 @@ def after_job(method: str | None = None, kwargs: dict | None = None, result: Any
 		capture.end(job, job.connection, _bench_id, error=error)
 	except Exception:
 		log.exception("erp_ops: after_job failed; no evidence for this job")
+
+
+def _enabled() -> bool:
+	# Site config `erp_ops_job_evidence: 0` switches capture off (a kill switch, and the
+	# "without" side of benchmarks/evidence_overhead.py --frappe-bench); after_job then finds no
+	# open job and records nothing.
+	conf = _local("conf") or {}
+	return bool(int(conf.get("erp_ops_job_evidence", 1) or 0))
 
 
 def job_method(method: str | None, kwargs: dict | None) -> str | None:

@@ -6,11 +6,14 @@ Key layout (bench-scoped, like Frappe's `<bench_id>:<queue>` queue names):
   erp_ops:<bench>:attempt:<job id>      executions seen of one job id (numbers the attempts)
   erp_ops:<bench>:outcomes:<minute>     hash `<method>|total` / `<method>|failed`, kept 2 h
 
-Standard library only (see fields.py for why).
+Standard library and redis-py only (see fields.py for why).
 """
 
+import hashlib
 import time
 from typing import Any
+
+from redis.exceptions import NoScriptError
 
 STREAM = "erp_ops:{bench}:evidence:{site}"
 STREAM_SITES = "erp_ops:{bench}:evidence-sites"
@@ -36,6 +39,9 @@ redis.call('EXPIRE', KEYS[3], ARGV[4])
 redis.call('SADD', KEYS[4], ARGV[7])
 return {id, attempt}
 """
+# Hashed once, at import: in a bench the worker's parent imports this module (erp_ops.commands
+# preloads the job hooks), so no forked horse pays for redis-py's Script object or the digest.
+_APPEND_SHA = hashlib.sha1(_APPEND_LUA.encode()).hexdigest()
 
 
 def stream_key(bench_id: str, site: str | None) -> str:
@@ -71,13 +77,15 @@ def append_fields(
 	]
 	for key, value in fields.items():
 		argv += [key, value]
-	entry_id, attempt = conn.register_script(_APPEND_LUA)(
-		keys=[
-			ATTEMPT.format(bench=bench_id, job_id=fields["job_id"]),
-			stream_key(bench_id, site),
-			OUTCOMES.format(bench=bench_id, minute=minute),
-			STREAM_SITES.format(bench=bench_id),
-		],
-		args=argv,
+	keys = (
+		ATTEMPT.format(bench=bench_id, job_id=fields["job_id"]),
+		stream_key(bench_id, site),
+		OUTCOMES.format(bench=bench_id, minute=minute),
+		STREAM_SITES.format(bench=bench_id),
 	)
+	try:
+		entry_id, attempt = conn.evalsha(_APPEND_SHA, len(keys), *keys, *argv)
+	except NoScriptError:  # a restarted Redis forgot the script: load it once, then as before
+		conn.script_load(_APPEND_LUA)
+		entry_id, attempt = conn.evalsha(_APPEND_SHA, len(keys), *keys, *argv)
 	return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id), int(attempt)
