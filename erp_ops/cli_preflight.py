@@ -18,12 +18,6 @@ EXIT_BLOCKED = 2
 EXIT_USAGE = 64
 
 
-class _Parser(argparse.ArgumentParser):
-	def error(self, message: str):  # argparse exits 2, which here means "do not proceed"
-		self.print_usage(sys.stderr)
-		self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
-
-
 def add_parser(subparsers) -> None:
 	"""Register `preflight` on the `erp-ops` sub-command parser."""
 	parser = subparsers.add_parser(

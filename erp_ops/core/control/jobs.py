@@ -213,27 +213,28 @@ def requeue(
 ) -> ActionResult:
 	"""Put a failed job back on its queue under the same id (its evidence gets the next attempt)."""
 	queue = queue_of(conn, bench_id, job_id)
-	return run_step(conn, requeue_step(bench_id, job_id, queue, expected=expected, now=now))
+	return run_step(conn, move_step(Action.REQUEUE, bench_id, job_id, queue, expected=expected, now=now))
 
 
-def requeue_step(
+def move_step(
+	action: Action,
 	bench_id: str,
 	job_id: str,
 	queue: str,
 	*,
 	expected: JobState | None = None,
 	now: float | None = None,
-	progress_key: str | None = None,
 ) -> Step:
+	"""The one-job step of an action whose script only moves the job (requeue, cancel)."""
 	now = time.time() if now is None else now
-	accepted = accepted_states(Action.REQUEUE, expected)
+	script = {Action.REQUEUE: scripts.REQUEUE, Action.CANCEL: scripts.CANCEL}[action]
 	return Step(
-		Action.REQUEUE,
+		action,
 		job_id,
 		queue,
-		scripts.REQUEUE,
-		job_keys(bench_id, job_id, queue, progress_key),
-		job_args(job_id, queue, accepted, now, progress=progress_key is not None),
+		script,
+		job_keys(bench_id, job_id, queue, None),
+		job_args(job_id, queue, accepted_states(action, expected), now, progress=False),
 	)
 
 
@@ -348,7 +349,7 @@ def cancel(
 	`finish_cancel` completes it later.
 	"""
 	queue = queue_of(conn, bench_id, job_id)
-	step = cancel_step(bench_id, job_id, queue, expected=expected, now=now)
+	step = move_step(Action.CANCEL, bench_id, job_id, queue, expected=expected, now=now)
 	reply = _eval(conn, step.source, step.keys, step.args)
 	result = step_result(step, reply)
 	if as_text(reply[0]) != "stop":
@@ -366,27 +367,6 @@ def cancel(
 		return result.model_copy(update={"state_after": JobState.CANCELED})
 	detail = "stop sent to worker" if worker else "no worker recorded for the job"
 	return result.model_copy(update={"detail": detail})
-
-
-def cancel_step(
-	bench_id: str,
-	job_id: str,
-	queue: str,
-	*,
-	expected: JobState | None = None,
-	now: float | None = None,
-	progress_key: str | None = None,
-) -> Step:
-	now = time.time() if now is None else now
-	accepted = accepted_states(Action.CANCEL, expected)
-	return Step(
-		Action.CANCEL,
-		job_id,
-		queue,
-		scripts.CANCEL,
-		job_keys(bench_id, job_id, queue, progress_key),
-		job_args(job_id, queue, accepted, now, progress=progress_key is not None),
-	)
 
 
 def finish_cancel(conn: Redis, bench_id: str, job_id: str, *, now: float | None = None) -> ActionResult:
