@@ -25,15 +25,15 @@ DRILL_PASSED = ("passed", "Passed", "success", "Success", "ok", "OK")
 PENDING_REGISTRIES = (rq_keys.Registry.STARTED, rq_keys.Registry.DEFERRED, rq_keys.Registry.SCHEDULED)
 
 
-def site_facts() -> SiteFacts:
-	"""The current site's facts for the preflight."""
+def site_facts(ignore_job_ids: tuple[str, ...] = ()) -> SiteFacts:
+	"""The current site's facts for the preflight; `ignore_job_ids` are not pending (the job running it)."""
 	drills_exist, last_drill = restore_drill_facts()
 	return SiteFacts(
 		site=frappe.local.site,
 		pending_patches=pending_patches(patches_by_app(), executed_patches()),
 		customizations=customizations(),
 		scheduler_paused=bool(is_scheduler_inactive(verbose=False)),
-		pending_jobs=pending_job_count(get_redis_conn(), get_bench_id(), frappe.local.site),
+		pending_jobs=pending_job_count(get_redis_conn(), get_bench_id(), frappe.local.site, ignore_job_ids),
 		last_restore_drill_at=last_drill,
 		drills_exist=drills_exist,
 		db_size_bytes=database_size(),
@@ -92,7 +92,7 @@ def customizations() -> list[Customization]:
 	return found
 
 
-def pending_job_count(conn: Redis, bench_id: str, site: str) -> int:
+def pending_job_count(conn: Redis, bench_id: str, site: str, ignore_job_ids: tuple[str, ...] = ()) -> int:
 	"""This site's jobs that are queued, started, deferred or scheduled, read from RQ's keys.
 
 	Straight reads of the lists and sorted sets: RQ's own counters run `cleanup()`, which moves jobs.
@@ -112,7 +112,7 @@ def pending_job_count(conn: Redis, bench_id: str, site: str) -> int:
 			job_id = rq_keys.as_text(member)
 			if started:
 				job_id = rq_keys.started_member_job_id(job_id)
-			count += job_id.startswith(prefix)
+			count += job_id.startswith(prefix) and job_id not in ignore_job_ids
 	return count
 
 

@@ -112,17 +112,24 @@ def execute(target: int) -> dict:
 
 
 def preflight_report(target: int) -> PreflightReport:
-	"""The core's preflight of this bench, with this site's facts and the bench's queues."""
+	"""The core's preflight of this bench, with this site's facts and the bench's queues.
+
+	Run from a background job, that job is started while it reads the queues: it is not in the way.
+	"""
 	from frappe.utils import get_bench_id
 	from frappe.utils.background_jobs import get_redis_conn
+	from rq import get_current_job
 
+	job = get_current_job()
+	running = (job.id,) if job else ()
 	with core_errors():
 		return run_preflight(
 			bench_path(),
 			target,
-			site_facts=site_facts(),
+			site_facts=site_facts(running),
 			redis_conn=get_redis_conn(),
 			bench_id=get_bench_id(),
+			ignore_job_ids=running,
 			backup_path=backup_path(),
 		)
 

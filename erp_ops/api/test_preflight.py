@@ -82,6 +82,9 @@ class TestSitePreflight(FrappeTestCase):
 		else:
 			self.fail(f"the worker stored no preflight within {JOB_WAIT_S}s (is `bench worker` running?)")
 		self.assertEqual(preflight_log_rows()[0].user, "Administrator")
+		stored = frappe.get_all("Upgrade Preflight", pluck="report_json", order_by="creation desc", limit=1)
+		# The job was started while it read the queues: it does not count as a job in the way.
+		self.assertNotIn(job_id, json.loads(stored[0])["queues"]["started_job_ids"])
 
 
 class TestPreflightRoles(FrappeTestCase):
