@@ -1,15 +1,43 @@
 // Copyright (c) 2026, erp_ops developers and contributors
 // For license information, please see license.txt
 
-const PREFLIGHT_VERDICTS = {
+// A namespace, not top-level consts: Desk may evaluate a form script more than once.
+frappe.provide("erp_ops.preflight");
+
+erp_ops.preflight.verdicts = {
 	proceed: [__("Proceed"), "green"],
 	proceed_with_care: [__("Proceed With Care"), "orange"],
 	do_not_proceed: [__("Do Not Proceed"), "red"],
 };
 
+erp_ops.preflight.render_markdown = (value) => {
+	// A converter of our own with tables on; the desk's shared one stays as it is.
+	if (!erp_ops.preflight.converter) {
+		frappe.markdown("");
+		erp_ops.preflight.converter = new frappe.md2html.constructor({
+			tables: true,
+			literalMidWordUnderscores: true,
+		});
+	}
+	return frappe.dom.remove_script_and_style(erp_ops.preflight.converter.makeHtml(value || ""));
+};
+
 frappe.ui.form.on("Upgrade Preflight", {
 	refresh(frm) {
-		const [label, color] = PREFLIGHT_VERDICTS[frm.doc.verdict] || [frm.doc.verdict, "gray"];
+		// A read-only Markdown Editor writes its value as text (MarkdownEditor.set_disp_area, on
+		// every field refresh): show this one rendered, fix list, findings table and plans.
+		const summary = frm.get_field("summary_md");
+		if (summary && !summary.erp_ops_rendered) {
+			summary.erp_ops_rendered = true;
+			summary.set_disp_area = function (value) {
+				$(this.disp_area)
+					.removeClass("for-description")
+					.css("white-space", "normal")
+					.html(erp_ops.preflight.render_markdown(value));
+			};
+			summary.refresh();
+		}
+		const [label, color] = erp_ops.preflight.verdicts[frm.doc.verdict] || [frm.doc.verdict, "gray"];
 		frm.page.set_indicator(label, color);
 		frm.set_intro(
 			__("{0}: risk {1}/100 ({2}), {3} blocker(s), {4} high, {5} warning(s)", [
