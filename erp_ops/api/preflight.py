@@ -72,16 +72,24 @@ def get(name: str) -> dict:
 
 @frappe.whitelist(methods=["GET", "POST"])
 def latest_verdict(filters: str | dict | list | None = None) -> dict | str:
-	"""Number card: the newest preflight's verdict and score; opens the list."""
+	"""Number card: the newest preflight's verdict and risk score; a click opens the list."""
 	require_roles(*READERS)
 	row = latest()
 	if row is None:
 		return _("Not run yet")
 	return {
-		"value": f"{_(frappe.unscrub(row.verdict))} · {row.risk_score}/100",
-		"fieldtype": "Data",
+		"value": card_text(_(frappe.unscrub(row.verdict)), row.risk_score),
+		"fieldtype": "Code",
 		"route": ["List", PREFLIGHT_DOCTYPE],
 	}
+
+
+def card_text(verdict: str, score: int) -> str:
+	"""A card value the v15 number card shows as text: it opens a route only for a dict, and runs a
+	dict's value through `shorten_number` (text with under five digits passes unchanged) and then
+	splits it at the first space (hence no-break spaces), formatting it as `fieldtype` (Code: the
+	text of a <pre>, escaped)."""
+	return f"{verdict} · risk {score}".replace(" ", "\u00a0")
 
 
 def execute(target: int) -> dict:
