@@ -1,6 +1,7 @@
-"""Bench commands: `bench --site S ops status [--json]`, `ops flush-evidence`, `ops verify-log`
-and `ops jobs …` (the control actions, as `erp-ops jobs` but through the site: logged, with
-Quarantine records, as Administrator unless `--user` is given)."""
+"""Bench commands: `bench --site S ops status [--json]`, `ops flush-evidence`, `ops verify-log`,
+`ops preflight --target N [--json]` (stored as an Upgrade Preflight) and `ops jobs …` (the
+control actions, as `erp-ops jobs` but through the site: logged, with Quarantine records, as
+Administrator unless `--user` is given)."""
 
 import json
 import sys
@@ -78,6 +79,28 @@ def verify_log_command(context) -> None:
 		fg="red",
 	)
 	sys.exit(EXIT_CRITICAL)
+
+
+@ops.command("preflight")
+@click.option("--target", required=True, type=int, help="Target Frappe major version, e.g. 16.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON (default: Markdown).")
+@click.option("--user", help="Run as this user (default Administrator); their roles apply.")
+@pass_context
+def preflight_command(context, target: int, as_json: bool = False, user=None) -> None:
+	"""Upgrade preflight of this site and its bench, stored as an Upgrade Preflight; exits 2 on a blocker."""
+	from erp_ops.api import preflight as api
+
+	def call() -> tuple[dict, str]:
+		result = api.run(target=target, now=True)
+		field = "report_json" if as_json else "summary_md"
+		return result, frappe.db.get_value("Upgrade Preflight", result["name"], field)
+
+	result, text = _with_site(context, user, call)
+	click.echo(text)
+	if not as_json:
+		click.echo(f"Stored as Upgrade Preflight {result['name']}")
+	if result["verdict"] == "do_not_proceed":
+		sys.exit(EXIT_CRITICAL)
 
 
 @ops.group("jobs")

@@ -95,3 +95,29 @@ class TestOpsJobCommands(FrappeTestCase):
 		result = bench("ops", "jobs", "purge", "--reason", "command test", "--older-than-days", "36500")
 		self.assertEqual(result.returncode, 0, result.stderr)
 		self.assertTrue(json.loads(result.stdout)["result"]["dry_run"])
+
+
+class TestOpsPreflightCommand(FrappeTestCase):
+	def test_preflight_json_is_stored_and_the_exit_code_follows_the_verdict(self):
+		result = bench("ops", "preflight", "--target", "16", "--json")
+		self.assertIn(result.returncode, (0, 2), result.stderr)
+		report = json.loads(result.stdout)
+		self.assertEqual(report["target"], 16)
+		self.assertEqual(report["site"]["site"], frappe.local.site)
+		self.assertEqual(result.returncode == 2, report["verdict"] == "do_not_proceed")
+		frappe.db.rollback()  # the command committed in its own connection
+		stored = frappe.get_all(
+			"Upgrade Preflight", fields=["verdict", "risk_score"], order_by="creation desc", limit=1
+		)[0]
+		self.assertEqual((stored.verdict, stored.risk_score), (report["verdict"], report["risk"]["score"]))
+
+	def test_preflight_markdown_names_the_record(self):
+		result = bench("ops", "preflight", "--target", "16")
+		self.assertIn(result.returncode, (0, 2), result.stderr)
+		self.assertTrue(result.stdout.startswith("# Upgrade preflight: "))
+		self.assertIn("Stored as Upgrade Preflight ", result.stdout)
+
+	def test_preflight_of_an_unknown_target_is_refused(self):
+		result = bench("ops", "preflight", "--target", "99")
+		self.assertEqual(result.returncode, 2)
+		self.assertIn("refused (422)", result.stderr)

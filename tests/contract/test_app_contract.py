@@ -28,12 +28,18 @@ def _id(path):
 
 def test_the_app_ships_what_this_issue_promises():
 	assert APP.modules == ["ERP Ops"]
-	assert {"Job Evidence", "Ops Settings", "Ops Action Log", "Quarantine", "Ops Retry Rule"} <= APP.names(
-		"doctype"
-	)
+	assert {
+		"Job Evidence",
+		"Ops Settings",
+		"Ops Action Log",
+		"Quarantine",
+		"Ops Retry Rule",
+		"Upgrade Preflight",
+		"Upgrade Preflight Finding",
+	} <= APP.names("doctype")
 	assert APP.names("workspace") == {"Operations"}
-	assert len(APP.names("number_card")) == 7
-	assert {"Quarantined Jobs", "Actions Today"} <= APP.names("number_card")
+	assert len(APP.names("number_card")) == 8
+	assert {"Quarantined Jobs", "Actions Today", "Upgrade Preflight"} <= APP.names("number_card")
 	assert APP.names("dashboard_chart") == {"Job Outcomes per Hour"}
 	assert APP.app_roles == ("Ops Viewer", "Ops Operator", "Ops Manager")
 
@@ -198,3 +204,47 @@ def test_ops_settings_has_the_control_defaults():
 	assert fields["poison_window_min"]["default"] == "60"
 	assert fields["retry_rules"]["options"] == "Ops Retry Rule"
 	assert _doctype("Ops Retry Rule")["istable"] == 1
+
+
+def test_upgrade_preflight_mirrors_the_core_record():
+	from erp_ops.core.preflight.models import Band, Phase, Severity, Verdict
+	from erp_ops.core.preflight.record import PreflightFindingRow, PreflightRecord
+
+	doc, child = _doctype("Upgrade Preflight"), _doctype("Upgrade Preflight Finding")
+	fields = {f["fieldname"]: f for f in doc["fields"]}
+	child_fields = {f["fieldname"]: f for f in child["fields"]}
+	# `frappe.get_doc({"doctype": ..., **record.model_dump()})` must find a column for every key.
+	assert set(PreflightRecord.model_fields) <= set(fields)
+	assert set(PreflightFindingRow.model_fields) <= set(child_fields)
+	assert fields["verdict"]["options"].split("\n") == [v.value for v in Verdict]
+	assert fields["risk_band"]["options"].split("\n") == [b.value for b in Band]
+	assert child_fields["severity"]["options"].split("\n") == [s.value for s in Severity]
+	assert child_fields["phase"]["options"].split("\n") == [p.value for p in Phase]
+	assert fields["findings"]["options"] == "Upgrade Preflight Finding" and child["istable"] == 1
+	# Only code writes a preflight; the verdict comes first on the form.
+	assert doc["in_create"] == 1 and not doc.get("track_changes")
+	assert doc["field_order"][:2] == ["verdict_section", "verdict"]
+	for name in PreflightRecord.model_fields:
+		assert fields[name].get("read_only") == 1, name
+	readers = {p["role"] for p in doc["permissions"] if p.get("read")}
+	deleters = {p["role"] for p in doc["permissions"] if p.get("delete")}
+	assert readers == {"Ops Viewer", "Ops Operator", "Ops Manager", "System Manager"}
+	assert deleters == {"Ops Manager", "System Manager"}
+	for perm in doc["permissions"]:
+		assert not any(perm.get(k) for k in ("write", "create", "submit", "import")), perm
+
+
+def test_the_workspace_opens_the_preflights():
+	doc = json.loads((APP.module_dir("ERP Ops") / "workspace/operations/operations.json").read_text())
+	assert {
+		"doc_view": "List",
+		"label": "Upgrade Preflight",
+		"link_to": "Upgrade Preflight",
+		"type": "DocType",
+	} in doc["shortcuts"]
+	assert "Upgrade Preflight" in {r["number_card_name"] for r in doc["number_cards"]}
+	card = json.loads(
+		(APP.module_dir("ERP Ops") / "number_card/upgrade_preflight/upgrade_preflight.json").read_text()
+	)
+	assert card["method"] == "erp_ops.api.preflight.latest_verdict"
+	assert card["document_type"] == "Upgrade Preflight"

@@ -14,6 +14,7 @@ class Action(str, Enum):
 	QUARANTINE = "quarantine"
 	RELEASE = "release"
 	PURGE = "purge"
+	PREFLIGHT = "preflight"  # not a job action: an upgrade preflight run, logged like one
 
 
 class JobState(str, Enum):

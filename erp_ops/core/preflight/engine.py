@@ -34,6 +34,7 @@ def run_preflight(
 	redis_conn: Redis | None = None,
 	redis_url: str | None = None,
 	bench_id: str | None = None,
+	ignore_job_ids: tuple[str, ...] = (),
 	db_path: str | None = None,
 	backup_path: str | None = None,
 	db_size_bytes: int | None = None,
@@ -43,7 +44,10 @@ def run_preflight(
 	runtimes: RuntimeVersions | None = None,
 	now: datetime | None = None,
 ) -> PreflightReport:
-	"""The whole preflight of one bench for the jump to `target`; never writes to the bench or Redis."""
+	"""The whole preflight of one bench for the jump to `target`; never writes to the bench or Redis.
+
+	`ignore_job_ids`: started jobs that are not in the way, i.e. the background job running this.
+	"""
 	now = now or datetime.now(timezone.utc)
 	rule_set = load_rule_set(target)
 	redis_version = None
@@ -65,7 +69,7 @@ def run_preflight(
 	)
 	queues: QueueFacts | None = None
 	if redis_conn is not None and bench_id:
-		queues = gather_queue_facts(redis_conn, bench_id)
+		queues = gather_queue_facts(redis_conn, bench_id, ignore_job_ids)
 
 	findings: list[Finding] = []
 	scan_stats, imported = scan_apps_code(facts, rule_set, scan_apps, skip_apps, scan_official_apps, findings)

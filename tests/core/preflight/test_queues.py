@@ -71,3 +71,20 @@ def test_a_started_job_blocks_too(redis_conn, redis_url, tmp_path):
 		assert finding.severity.value == "blocker" and finding.evidence.values["started_jobs"] == 1
 	finally:
 		worker.kill()
+
+
+def test_the_job_running_the_preflight_is_not_in_the_way(redis_conn, redis_url, tmp_path):
+	marker = tmp_path / "started"
+	worker = WorkerProcess(redis_url, [qname(BENCH, "long")])
+	try:
+		job = enqueue(redis_conn, BENCH, "long", f"{M}.hang", seconds=30, marker=str(marker))
+		wait_for(marker.exists, what="the job to start")
+		facts = gather_queue_facts(redis_conn, BENCH, ignore_job_ids=(job.id,))
+		assert facts.queues == {} and facts.started_job_ids == []
+		assert check_queues(facts, load_rule_set(16)) == []
+		# anyone else's started job still counts
+		assert gather_queue_facts(redis_conn, BENCH, ignore_job_ids=("other",)).queues == {
+			"long": {"started": 1}
+		}
+	finally:
+		worker.kill()

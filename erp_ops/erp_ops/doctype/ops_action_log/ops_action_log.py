@@ -33,7 +33,7 @@ class OpsActionLog(Document):
 		from frappe.types import DF
 
 		acted_at: DF.Datetime | None
-		action: DF.Literal["retry", "requeue", "cancel", "quarantine", "release", "purge"]
+		action: DF.Literal["retry", "requeue", "cancel", "quarantine", "release", "purge", "preflight"]
 		approved_by: DF.Data | None
 		dry_run: DF.Check
 		entry_json: DF.LongText | None

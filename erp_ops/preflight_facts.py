@@ -1,0 +1,164 @@
+"""What only a site knows, read for the upgrade preflight and handed to the core as `SiteFacts`.
+
+Everything here reads: the database (Patch Log, customizations, information_schema), the site's
+config, its backup folder and this site's jobs in Redis. Nothing is written.
+"""
+
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+
+import frappe
+from frappe.utils import get_bench_id, get_bench_path, get_datetime, get_system_timezone
+from frappe.utils.background_jobs import get_queue_list, get_redis_conn
+from frappe.utils.scheduler import is_scheduler_inactive
+from redis import Redis
+
+from erp_ops.core import rq_keys
+from erp_ops.core.preflight import BackupInfo, Customization, SiteFacts, pending_patches
+from erp_ops.core.preflight.facts import find_latest_backup
+
+RESTORE_DRILL = "Restore Drill"
+# Outcomes a `Restore Drill` may record for a drill that proved the backup restores.
+DRILL_PASSED = ("passed", "Passed", "success", "Success", "ok", "OK")
+# Registries where a job waits or runs; finished, failed and canceled ones are done with.
+PENDING_REGISTRIES = (rq_keys.Registry.STARTED, rq_keys.Registry.DEFERRED, rq_keys.Registry.SCHEDULED)
+
+
+def site_facts(ignore_job_ids: tuple[str, ...] = ()) -> SiteFacts:
+	"""The current site's facts for the preflight; `ignore_job_ids` are not pending (the job running it)."""
+	drills_exist, last_drill = restore_drill_facts()
+	return SiteFacts(
+		site=frappe.local.site,
+		pending_patches=pending_patches(patches_by_app(), executed_patches()),
+		customizations=customizations(),
+		scheduler_paused=bool(is_scheduler_inactive(verbose=False)),
+		pending_jobs=pending_job_count(get_redis_conn(), get_bench_id(), frappe.local.site, ignore_job_ids),
+		last_restore_drill_at=last_drill,
+		drills_exist=drills_exist,
+		db_size_bytes=database_size(),
+		mariadb_version=database_version(),
+		last_backup=latest_backup(),
+	)
+
+
+def bench_path() -> str:
+	return os.path.abspath(get_bench_path())
+
+
+def backup_path() -> str:
+	return os.path.abspath(frappe.get_site_path(frappe.conf.get("backup_path") or "private/backups"))
+
+
+def patches_by_app() -> dict[str, str]:
+	"""Each installed app's patches.txt text (apps without one are left out)."""
+	texts = {}
+	for app in frappe.get_installed_apps():
+		path = Path(frappe.get_app_path(app, "patches.txt"))
+		if path.is_file():
+			texts[app] = path.read_text(encoding="utf-8")
+	return texts
+
+
+def executed_patches() -> set[str]:
+	# A skipped patch has a Patch Log row too, but never ran: it is still pending.
+	return set(frappe.get_all("Patch Log", filters={"skipped": 0}, pluck="patch"))
+
+
+def customizations() -> list[Customization]:
+	"""Custom Fields, Property Setters, Server and Client Scripts, and the standard DocTypes they customise."""
+	found = [
+		Customization(kind="Custom Field", doctype=row.dt, name=row.name)
+		for row in frappe.get_all("Custom Field", fields=["name", "dt"], order_by="dt, name")
+	]
+	found += [
+		Customization(kind="Property Setter", doctype=row.doc_type, name=row.name)
+		for row in frappe.get_all("Property Setter", fields=["name", "doc_type"], order_by="doc_type, name")
+	]
+	found += [
+		Customization(kind="Server Script", doctype=row.reference_doctype or "", name=row.name)
+		for row in frappe.get_all("Server Script", fields=["name", "reference_doctype"], order_by="name")
+	]
+	found += [
+		Customization(kind="Client Script", doctype=row.dt, name=row.name)
+		for row in frappe.get_all("Client Script", fields=["name", "dt"], order_by="name")
+	]
+	touched = {c.doctype for c in found if c.kind in ("Custom Field", "Property Setter")}
+	if touched:
+		standard = frappe.get_all(
+			"DocType", filters={"name": ("in", sorted(touched)), "custom": 0}, pluck="name", order_by="name"
+		)
+		found += [Customization(kind="Customize Form", doctype=name, name=name) for name in standard]
+	return found
+
+
+def pending_job_count(conn: Redis, bench_id: str, site: str, ignore_job_ids: tuple[str, ...] = ()) -> int:
+	"""This site's jobs that are queued, started, deferred or scheduled, read from RQ's keys.
+
+	Straight reads of the lists and sorted sets: RQ's own counters run `cleanup()`, which moves jobs.
+	"""
+	prefix = f"{site}::"
+	pipe = conn.pipeline(transaction=False)
+	for short in get_queue_list():
+		queue = f"{bench_id}:{short}"
+		pipe.lrange(rq_keys.queue_key(queue), 0, -1)
+		for registry in PENDING_REGISTRIES:
+			pipe.zrange(registry.value.format(queue=queue), 0, -1)
+	replies = pipe.execute()
+	count = 0
+	for index, members in enumerate(replies):
+		started = index % (1 + len(PENDING_REGISTRIES)) == 1
+		for member in members:
+			job_id = rq_keys.as_text(member)
+			if started:
+				job_id = rq_keys.started_member_job_id(job_id)
+			count += job_id.startswith(prefix) and job_id not in ignore_job_ids
+	return count
+
+
+def database_size() -> int | None:
+	"""Data and index bytes of the site's database (information_schema)."""
+	rows = frappe.db.sql(
+		"""select sum(data_length + index_length) from information_schema.tables
+		where table_schema = %s""",
+		(frappe.conf.db_name,),
+	)
+	return int(rows[0][0]) if rows and rows[0][0] is not None else None
+
+
+def database_version() -> str | None:
+	rows = frappe.db.sql("select version()")
+	return str(rows[0][0]) if rows else None
+
+
+def latest_backup() -> BackupInfo | None:
+	"""The newest backup set in this site's backup folder, with its files archives."""
+	return find_latest_backup(Path(backup_path()))
+
+
+def restore_drill_facts() -> tuple[bool, datetime | None]:
+	"""Whether restore drills exist on this site and when the last successful one ran (aware UTC).
+
+	`Restore Drill` comes with the drills' Frappe layer; until it is installed there are none.
+	"""
+	if not frappe.db.exists("DocType", RESTORE_DRILL):
+		return False, None
+	meta = frappe.get_meta(RESTORE_DRILL)
+	if not frappe.db.count(RESTORE_DRILL):
+		return False, None
+	when = next((f for f in ("finished_at", "ended_at", "started_at") if meta.has_field(f)), "creation")
+	filters = {}
+	status = next((f for f in ("status", "outcome") if meta.has_field(f)), None)
+	if status:
+		filters[status] = ("in", DRILL_PASSED)
+	rows = frappe.get_all(RESTORE_DRILL, filters=filters, fields=[when], order_by=f"{when} desc", limit=1)
+	if not rows or not rows[0][when]:
+		return True, None
+	local = get_datetime(rows[0][when])
+	return True, _site_time_to_utc(local)
+
+
+def _site_time_to_utc(value: datetime) -> datetime:
+	from zoneinfo import ZoneInfo
+
+	return value.replace(tzinfo=ZoneInfo(get_system_timezone())).astimezone(timezone.utc)
