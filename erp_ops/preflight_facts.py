@@ -15,7 +15,7 @@ from frappe.utils.scheduler import is_scheduler_inactive
 from redis import Redis
 
 from erp_ops.core import rq_keys
-from erp_ops.core.preflight import BackupInfo, Customization, SiteFacts, pending_patches
+from erp_ops.core.preflight import BackupInfo, Customization, SiteFacts, SiteScript, pending_patches
 from erp_ops.core.preflight.facts import find_latest_backup
 
 RESTORE_DRILL = "Restore Drill"
@@ -39,6 +39,7 @@ def site_facts(ignore_job_ids: tuple[str, ...] = ()) -> SiteFacts:
 		db_size_bytes=database_size(),
 		mariadb_version=database_version(),
 		last_backup=latest_backup(),
+		scripts=site_scripts(),
 	)
 
 
@@ -90,6 +91,23 @@ def customizations() -> list[Customization]:
 		)
 		found += [Customization(kind="Customize Form", doctype=name, name=name) for name in standard]
 	return found
+
+
+def site_scripts() -> list[SiteScript]:
+	"""The code of enabled Client Scripts and Server Scripts: scanned like an app's code."""
+	scripts = [
+		SiteScript(kind="Client Script", name=row.name, code=row.script or "")
+		for row in frappe.get_all(
+			"Client Script", filters={"enabled": 1}, fields=["name", "script"], order_by="name"
+		)
+	]
+	scripts += [
+		SiteScript(kind="Server Script", name=row.name, code=row.script or "")
+		for row in frappe.get_all(
+			"Server Script", filters={"disabled": 0}, fields=["name", "script"], order_by="name"
+		)
+	]
+	return scripts
 
 
 def pending_job_count(conn: Redis, bench_id: str, site: str, ignore_job_ids: tuple[str, ...] = ()) -> int:

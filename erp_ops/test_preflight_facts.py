@@ -65,3 +65,31 @@ class TestPreflightFacts(FrappeTestCase):
 		self.assertTrue(facts.mariadb_version)
 		self.assertGreater(facts.db_size_bytes, 0)
 		self.assertIsInstance(facts.scheduler_paused, bool)
+
+
+class TestSiteScripts(FrappeTestCase):
+	def test_an_enabled_client_script_is_scanned_with_the_app_rules(self):
+		from erp_ops.core.preflight import SiteFacts, run_preflight
+
+		script = frappe.get_doc(
+			{
+				"doctype": "Client Script",
+				"name": "erp_ops preflight test links",
+				"dt": "ToDo",
+				"view": "Form",
+				"enabled": 1,
+				"script": "frappe.ui.form.on('ToDo', {\n\trefresh(frm) {\n\t\twindow.open('/app/user');\n\t}\n});\n",
+			}
+		).insert(ignore_permissions=True)
+		try:
+			scripts = {s.name: s for s in preflight_facts.site_scripts() if s.kind == "Client Script"}
+			self.assertIn(script.name, scripts)
+			report = run_preflight(
+				preflight_facts.bench_path(),
+				16,
+				site_facts=SiteFacts(site=frappe.local.site, scripts=[scripts[script.name]]),
+			)
+			where = {(f.check, f.evidence.file, f.evidence.line) for f in report.findings if f.evidence}
+			self.assertIn(("v16-desk-route-app", f"Client Script: {script.name}", 3), where)
+		finally:
+			frappe.delete_doc("Client Script", script.name, force=True, ignore_permissions=True)

@@ -13,6 +13,7 @@ from erp_ops.core.preflight.models import (
 	PreflightReport,
 	Severity,
 	SiteFacts,
+	SiteScript,
 	Verdict,
 )
 from erp_ops.core.preflight.render import to_json, to_markdown
@@ -26,6 +27,7 @@ __all__ = [
 	"PreflightReport",
 	"Severity",
 	"SiteFacts",
+	"SiteScript",
 	"Verdict",
 	"parse_patches_txt",
 	"pending_patches",

@@ -19,7 +19,7 @@ from erp_ops.core.preflight.models import (
 )
 from erp_ops.core.preflight.queues import gather_queue_facts
 from erp_ops.core.preflight.rules import RuleSet, load_rule_set
-from erp_ops.core.preflight.scan import CompiledRules, scan_tree
+from erp_ops.core.preflight.scan import CompiledRules, scan_site_scripts, scan_tree
 from erp_ops.core.preflight.score import fix_list, risk_score, rollback_plan, verdict, verification_plan
 
 # Frappe's own apps move with their version branches: their code is upstream's to fix, not the operator's.
@@ -73,6 +73,8 @@ def run_preflight(
 
 	findings: list[Finding] = []
 	scan_stats, imported = scan_apps_code(facts, rule_set, scan_apps, skip_apps, scan_official_apps, findings)
+	if site_facts and site_facts.scripts:
+		findings += scan_site_scripts(site_facts.scripts, CompiledRules.from_rule_set(rule_set))
 	findings += checks.check_apps(facts, rule_set)
 	findings += checks.check_runtimes(facts, rule_set)
 	findings += checks.check_dependencies(facts, rule_set, imported)

@@ -126,6 +126,14 @@ class BackupInfo(Frozen):
 	files: list[str] = Field(default_factory=list, description="public/private file archives of the same set")
 
 
+class SiteScript(Frozen):
+	"""A Client Script (JavaScript) or Server Script (Python) stored in the site's database."""
+
+	kind: str  # "Client Script" or "Server Script"
+	name: str
+	code: str
+
+
 class SiteFacts(Frozen):
 	"""What only the Frappe layer can read, passed in as plain data."""
 
@@ -139,6 +147,7 @@ class SiteFacts(Frozen):
 	db_size_bytes: int | None = None
 	mariadb_version: str | None = None
 	last_backup: BackupInfo | None = None
+	scripts: list[SiteScript] = Field(default_factory=list, description="scanned like app code")
 
 
 class BenchFacts(Frozen):

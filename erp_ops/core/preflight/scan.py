@@ -156,35 +156,13 @@ def scan_tree(
 		rel = os.path.relpath(path, base)
 		files += 1
 		lines += text.count("\n") + (0 if text.endswith("\n") or not text else 1)
-		# split on "\n" only: str.splitlines() also breaks on \f and \v, which would shift line numbers
-		source_lines: list[str] | None = None
-		for rule, pattern in rules.regex.get(lang, ()):
-			reported: set[int] = set()
-			for m in pattern.finditer(text):
-				if source_lines is None:
-					source_lines = text.split("\n")
-				lineno = text.count("\n", 0, m.start()) + 1
-				line = source_lines[lineno - 1]
-				if lineno in reported or line.lstrip().startswith(_COMMENT_PREFIXES[lang]):
-					continue
-				reported.add(lineno)
-				result.findings.append(_finding(rule, app, rel, lineno, line))
-		if lang != "py":
-			continue
-		idents = set(_IDENT.findall(text))
-		if not (rules.needs_parse(idents) or rules.needs_private_parse(idents, text)):
-			continue
-		try:
-			tree = ast.parse(text, filename=str(path))
-		except (SyntaxError, ValueError) as exc:
-			errors.append(f"{rel}: {exc}")
-			continue
-		parsed += 1
-		visitor = _PythonScan(rules, app, rel, source_lines or text.split("\n"))
-		visitor.run(tree, idents)
-		result.findings.extend(visitor.findings)
-		guarded += visitor.guarded
-		for module, where in visitor.top_imports.items():
+		text_scan = scan_text(text, lang, rel, rules, app=app)
+		result.findings.extend(text_scan.findings)
+		parsed += text_scan.parsed
+		guarded += text_scan.guarded
+		if text_scan.syntax_error:
+			errors.append(text_scan.syntax_error)
+		for module, where in text_scan.top_imports.items():
 			result.imported_top_modules.setdefault(module, where)
 	result.stats = ScanStats(
 		files=files,
@@ -196,6 +174,74 @@ def scan_tree(
 		seconds=round(time.perf_counter() - started, 3),
 	)
 	return result
+
+
+@dataclass
+class TextScan:
+	findings: list[Finding] = field(default_factory=list)
+	parsed: int = 0
+	guarded: int = 0
+	syntax_error: str | None = None
+	top_imports: dict[str, tuple[str, int, str]] = field(default_factory=dict)
+
+
+def scan_text(
+	text: str,
+	lang: str,
+	rel: str,
+	rules: CompiledRules,
+	*,
+	app: str | None = None,
+	preset_globals: dict[str, str] | None = None,
+) -> TextScan:
+	"""Scan one source text (a file, or a Client/Server Script's code); `rel` names it in evidence.
+
+	`preset_globals` are names bound without an import (a Server Script's `frappe`)."""
+	out = TextScan()
+	# split on "\n" only: str.splitlines() also breaks on \f and \v, which would shift line numbers
+	source_lines: list[str] | None = None
+	for rule, pattern in rules.regex.get(lang, ()):
+		reported: set[int] = set()
+		for m in pattern.finditer(text):
+			if source_lines is None:
+				source_lines = text.split("\n")
+			lineno = text.count("\n", 0, m.start()) + 1
+			line = source_lines[lineno - 1]
+			if lineno in reported or line.lstrip().startswith(_COMMENT_PREFIXES[lang]):
+				continue
+			reported.add(lineno)
+			out.findings.append(_finding(rule, app, rel, lineno, line))
+	if lang != "py":
+		return out
+	idents = set(_IDENT.findall(text))
+	if not (rules.needs_parse(idents) or rules.needs_private_parse(idents, text)):
+		return out
+	try:
+		tree = ast.parse(text, filename=rel)
+	except (SyntaxError, ValueError) as exc:
+		out.syntax_error = f"{rel}: {exc}"
+		return out
+	out.parsed = 1
+	visitor = _PythonScan(rules, app, rel, source_lines or text.split("\n"))
+	visitor.aliases.update(preset_globals or {})
+	visitor.run(tree, idents)
+	out.findings.extend(visitor.findings)
+	out.guarded = visitor.guarded
+	out.top_imports = dict(visitor.top_imports)
+	return out
+
+
+def scan_site_scripts(scripts: list, rules: CompiledRules) -> list[Finding]:
+	"""Client Scripts (JS) and Server Scripts (Python) live in the database, not in an app's tree:
+	the same rules apply, with `<kind>: <name>` in place of a file path."""
+	findings: list[Finding] = []
+	for script in scripts:
+		lang = "js" if script.kind == "Client Script" else "py"
+		# safe_exec gives a Server Script `frappe` (a restricted copy of it) without an import
+		preset = {"frappe": "frappe"} if lang == "py" else None
+		rel = f"{script.kind}: {script.name}"
+		findings += scan_text(script.code, lang, rel, rules, preset_globals=preset).findings
+	return findings
 
 
 def _finding(rule: Rule, app: str | None, rel: str, line: int, text: str, **values) -> Finding:

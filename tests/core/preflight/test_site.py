@@ -69,3 +69,29 @@ def test_site_facts_from_a_real_database_drive_the_preflight(mariadb_db, tmp_pat
 		("Blog Post", "Custom Field: Blog Post-region")
 	]
 	assert report.facts.runtimes.mariadb == site.mariadb_version
+
+
+def test_client_and_server_scripts_are_scanned_like_app_code(tmp_path):
+	"""Scripts live in the database, not in an app: the same rules find them, named by kind and name."""
+	from erp_ops.core.preflight import SiteFacts, SiteScript
+
+	bench = make_bench(tmp_path)
+	client = "frappe.ui.form.on('Sales Invoice', {\n\trefresh(frm) {\n\t\twindow.open('/app/customer');\n\t}\n});\n"
+	server = "doc.flags.checked = True\nurl = frappe.utils.get_gravatar(doc.email)\n"
+	facts = SiteFacts(
+		site="s.local",
+		scripts=[
+			SiteScript(kind="Client Script", name="Invoice Links", code=client),
+			SiteScript(kind="Server Script", name="Role Check", code=server),
+			SiteScript(kind="Client Script", name="Clean", code="frappe.set_route('Form', 'Customer');\n"),
+		],
+	)
+	report = run_preflight(bench, 16, site_facts=facts)
+	scripts = {
+		(f.check, f.evidence.file, f.evidence.line)
+		for f in report.findings
+		if f.evidence and (f.evidence.file or "").endswith(("Links", "Check", "Clean"))
+	}
+	assert ("v16-desk-route-app", "Client Script: Invoice Links", 3) in scripts
+	assert ("v16-gravatar-helpers", "Server Script: Role Check", 2) in scripts
+	assert not any(file == "Client Script: Clean" for _check, file, _line in scripts)
