@@ -71,7 +71,7 @@ def add_parser(subparsers) -> None:
 	purge.add_argument("--execute", action="store_true", help="delete for real (default: dry run)")
 	common(purge)
 	bulk = actions.add_parser("bulk", help="preview a bulk action (dry run), approve or execute its token")
-	bulk.add_argument("action", nargs="?", choices=["requeue", "retry", "quarantine", "cancel"])
+	bulk.add_argument("action", nargs="?", choices=["requeue", "retry", "quarantine", "cancel", "release"])
 	bulk.add_argument("--queue", action="append", default=[], help="short queue name")
 	bulk.add_argument("--site", action="append", default=[])
 	bulk.add_argument("--method", action="append", default=[])

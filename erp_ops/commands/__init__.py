@@ -174,7 +174,9 @@ def purge_command(
 
 
 @jobs_group.command("bulk")
-@click.argument("action", required=False, type=click.Choice(["requeue", "retry", "quarantine", "cancel"]))
+@click.argument(
+	"action", required=False, type=click.Choice(["requeue", "retry", "quarantine", "cancel", "release"])
+)
 @click.option("--reason", help="Why (required).")
 @click.option("--queue", "queues", multiple=True)
 @click.option("--method", "methods", multiple=True)

@@ -59,6 +59,7 @@ SOURCES: dict[Action, JobState] = {
 	Action.RETRY: JobState.FAILED,
 	Action.QUARANTINE: JobState.FAILED,
 	Action.CANCEL: JobState.QUEUED,
+	Action.RELEASE: JobState.QUARANTINED,
 }
 
 
@@ -210,25 +211,28 @@ def status(conn: Redis, bench_id: str, token: str) -> BulkResult:
 
 
 def select(conn: Redis, bench_id: str, source: JobState, flt: BulkFilter) -> list[dict]:
-	"""The bench's jobs in `source` (failed or queued) that match the filter, oldest first.
+	"""The bench's jobs in `source` (failed, queued or quarantined) that match the filter, oldest first.
 
 	Reads in a constant number of pipelined round trips whatever the number of jobs.
 	"""
 	names = jobs.bench_queues(conn, bench_id, flt.queues or None)
-	pipe = conn.pipeline(transaction=False)
-	for q in names:
-		if source is JobState.FAILED:
-			pipe.zrange(Registry.FAILED.key(q), 0, -1)
-		else:
-			pipe.lrange(rq_keys.queue_key(q), 0, -1)
-	members = [(q, as_text(m)) for q, found in zip(names, pipe.execute(), strict=True) for m in found]
+	if source is JobState.QUARANTINED:
+		members, rows = _quarantined(conn, bench_id, set(names))
+	else:
+		pipe = conn.pipeline(transaction=False)
+		for q in names:
+			if source is JobState.FAILED:
+				pipe.zrange(Registry.FAILED.key(q), 0, -1)
+			else:
+				pipe.lrange(rq_keys.queue_key(q), 0, -1)
+		members = [(q, as_text(m)) for q, found in zip(names, pipe.execute(), strict=True) for m in found]
+		time_field = "ended_at" if source is JobState.FAILED else "enqueued_at"
+		pipe = conn.pipeline(transaction=False)
+		for _q, job_id in members:
+			pipe.hmget(rq_keys.job_key(job_id), "data", time_field, "origin")
+		rows = pipe.execute()
 	if not members:
 		return []
-	time_field = "ended_at" if source is JobState.FAILED else "enqueued_at"
-	pipe = conn.pipeline(transaction=False)
-	for _q, job_id in members:
-		pipe.hmget(rq_keys.job_key(job_id), "data", time_field, "origin")
-	rows = pipe.execute()
 	exc_by_id: dict[str, str | None] = {}
 	if flt.exc_types:
 		pipe = conn.pipeline(transaction=False)
@@ -270,6 +274,21 @@ def select(conn: Redis, bench_id: str, source: JobState, flt: BulkFilter) -> lis
 	return matched
 
 
+def _quarantined(conn: Redis, bench_id: str, queues: set[str]) -> tuple[list[tuple[str, str]], list]:
+	"""Quarantined jobs of the given queues as (queue, id) with their (data, ended_at, origin)."""
+	ids = [as_text(m) for m in conn.zrange(keys.quarantine_key(bench_id), 0, -1)]
+	pipe = conn.pipeline(transaction=False)
+	for job_id in ids:
+		pipe.hmget(keys.quarantined_job_key(bench_id, job_id), "data", "ended_at", "origin")
+	members, rows = [], []
+	for job_id, row in zip(ids, pipe.execute() if ids else [], strict=True):
+		origin = as_text(row[2]) if row[2] else None
+		if origin in queues:  # its queue is the one it goes back to
+			members.append((origin, job_id))
+			rows.append(row)
+	return members, rows
+
+
 def job_kwargs_digest(function: str | None, kwargs: dict) -> str:
 	"""The digest Job Evidence gives the job: of the method's own kwargs inside Frappe's execute_job."""
 	inner = kwargs.get("kwargs") if function and function.endswith(EXECUTE_JOB_SUFFIX) else kwargs
@@ -291,6 +310,11 @@ def _steps(conn: Redis, bench_id: str, action: Action, chunk: list, progress_key
 		for job_id, queue in chunk:
 			by_queue.setdefault(queue, []).append(job_id)
 		return [jobs.many_step(action, bench_id, q, ids, now, progress_key) for q, ids in by_queue.items()]
+	if action is Action.RELEASE:
+		return [
+			jobs.release_step(bench_id, job_id, queue, now=now, progress_key=progress_key)
+			for job_id, queue in chunk
+		]
 	pipe = conn.pipeline(transaction=False)
 	for job_id, _q in chunk:
 		if action is Action.RETRY:

@@ -460,16 +460,21 @@ def quarantined_ids(conn: Redis, bench_id: str) -> list[str]:
 def release(conn: Redis, bench_id: str, job_id: str, *, now: float | None = None) -> ActionResult:
 	"""Put a quarantined job back on its queue under its own id, exactly as it was stored."""
 	queue = queue_of(conn, bench_id, job_id)
+	return run_step(conn, release_step(bench_id, job_id, queue, now=now))
+
+
+def release_step(
+	bench_id: str, job_id: str, queue: str, *, now: float | None = None, progress_key: str | None = None
+) -> Step:
 	now = time.time() if now is None else now
-	step = Step(
+	return Step(
 		Action.RELEASE,
 		job_id,
 		queue,
 		scripts.RELEASE,
-		job_keys(bench_id, job_id, queue),
-		job_args(job_id, queue, ACCEPTS[Action.RELEASE], now),
+		job_keys(bench_id, job_id, queue, progress_key),
+		job_args(job_id, queue, ACCEPTS[Action.RELEASE], now, progress=progress_key is not None),
 	)
-	return run_step(conn, step)
 
 
 def release_payload(

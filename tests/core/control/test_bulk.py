@@ -155,6 +155,25 @@ def test_bulk_retry_quarantine_and_cancel(redis_conn):
 	assert all(places(redis_conn, BENCH, DEFAULT, n) == ["canceled"] for n in retried.new_job_ids)
 
 
+def test_bulk_release_puts_back_only_the_quarantined_jobs_the_filter_names(redis_conn):
+	poisoned = seed_failed(redis_conn, BENCH, 5, method=OTHER)
+	kept = seed_failed(redis_conn, BENCH, 2, short="long")
+	for job_id in (*poisoned, *kept):
+		jobs.quarantine(redis_conn, BENCH, job_id, expected=JobState.FAILED)
+	p = preview(redis_conn, Action.RELEASE, BulkFilter(queues=["default"], methods=[OTHER]))
+	assert (p.count, p.methods) == (5, {OTHER: 5})
+	released = bulk.execute(redis_conn, BENCH, p.token, batch=2)
+	assert (released.moved, released.skipped, released.batches) == (5, 0, 3)
+	assert all(places(redis_conn, BENCH, DEFAULT, i) == ["queued"] for i in poisoned)
+	assert set(jobs.quarantined_ids(redis_conn, BENCH)) == set(kept)
+	# A job released by hand between preview and execute is skipped, not released twice.
+	p = preview(redis_conn, Action.RELEASE, BulkFilter(queues=["long"]))
+	jobs.release(redis_conn, BENCH, kept[0])
+	again = bulk.execute(redis_conn, BENCH, p.token)
+	assert (again.moved, again.skipped) == (1, 1)
+	assert redis_conn.llen(f"rq:queue:{LONG}") == 2 and jobs.quarantined_ids(redis_conn, BENCH) == []
+
+
 KILLED_RUN = """
 import sys, time
 from redis import Redis
