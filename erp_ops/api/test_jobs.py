@@ -351,6 +351,25 @@ class TestJobActionsEndToEnd(FrappeTestCase):
 				(JobState.QUEUED, JobState.STARTED, JobState.FAILED),
 			)
 
+	def test_bulk_release_of_quarantined_jobs(self):
+		ids = [self.failed_job() for _ in range(2)]
+		frappe.set_user(OPERATOR)
+		for job_id in ids:
+			api.quarantine(job_id=job_id, reason="bulk release e2e", expected="failed")
+		frappe.set_user(MANAGER)
+		try:
+			flt = json.dumps({"methods": ["erp_ops.api.test_jobs.failing_job"], "sites": [frappe.local.site]})
+			preview = api.bulk_preview(action="release", reason="fixed upstream", filters=flt)["result"]
+			self.assertGreaterEqual(preview["count"], 2)
+			result = api.bulk_execute(token=preview["token"], reason="fixed upstream")["result"]
+			self.assertEqual(result["moved"] + result["skipped"], result["planned"])
+		finally:
+			frappe.set_user("Administrator")
+		conn, bench_id = get_redis_conn(), get_bench_id()
+		for job_id in ids:
+			self.assertNotEqual(core_jobs.job_state(conn, bench_id, job_id), JobState.QUARANTINED)
+		self.assertEqual([r.outcome for r in log_rows(targets=preview["token"])][:2], ["done", "done"])
+
 	def test_cancel_stops_a_started_job_through_its_worker(self):
 		job_id = frappe.enqueue(
 			"erp_ops.api.test_jobs.slow_job", queue="short", job_id=f"erp-ops-test-{uuid.uuid4().hex[:10]}"
