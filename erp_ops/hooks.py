@@ -41,7 +41,7 @@ scheduler_events = {
 			"erp_ops.tasks.sync_quarantine_records",
 		],
 	},
-	"daily": ["erp_ops.tasks.verify_action_log"],
+	"daily": ["erp_ops.tasks.verify_action_log", "erp_ops.tasks.mark_runbooks_for_review"],
 	"daily_long": ["erp_ops.tasks.purge_job_evidence"],
 }
 

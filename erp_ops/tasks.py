@@ -57,3 +57,13 @@ def verify_action_log() -> bool:
 		report_broken_chain(verdict)
 		frappe.db.commit()
 	return verdict.ok
+
+
+def mark_runbooks_for_review() -> int:
+	"""Daily: Active runbooks past their review date turn Needs Review, with a ToDo for their owner."""
+	from erp_ops.erp_ops.doctype.runbook.runbook import mark_for_review
+
+	marked = mark_for_review()
+	if marked:
+		frappe.logger("erp_ops").info(f"Runbooks marked Needs Review: {', '.join(marked)}")
+	return len(marked)

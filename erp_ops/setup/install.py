@@ -13,6 +13,7 @@ def after_install() -> None:
 	ensure_roles()
 	ensure_settings()
 	ensure_chain_head()
+	ensure_runbooks()
 
 
 def after_migrate() -> None:
@@ -20,6 +21,7 @@ def after_migrate() -> None:
 	ensure_settings()
 	ensure_setting_defaults()
 	ensure_chain_head()
+	ensure_runbooks()
 
 
 def ensure_roles() -> list[str]:
@@ -66,3 +68,38 @@ def ensure_chain_head() -> None:
 	from erp_ops.erp_ops.doctype.ops_action_log.ops_action_log import ensure_chain_head as ensure
 
 	ensure()
+
+
+def ensure_runbooks() -> list[str]:
+	"""Import the runbooks shipped with the app that the site does not have; return the names created.
+
+	By name: a seeded runbook the operators have since edited (or deleted and recreated) is theirs.
+	"""
+	from erp_ops.core.runbooks.seed import load_runbooks
+
+	created = []
+	for rb in load_runbooks():
+		if frappe.db.exists("Runbook", rb.name):
+			continue
+		frappe.get_doc(
+			{
+				"doctype": "Runbook",
+				"runbook_name": rb.name,
+				"title": rb.title,
+				"area": rb.area.value,
+				"severity": rb.severity.value,
+				"status": rb.status.value,
+				"symptoms": rb.symptoms,
+				"impact": rb.impact,
+				"diagnosis": rb.diagnosis,
+				"steps": [step.model_dump() for step in rb.steps],
+				"escalation": rb.escalation,
+				"rollback": rb.rollback,
+				"tags": ", ".join(rb.tags),
+				"runbook_owner": rb.owner,
+				"review_cadence_days": rb.review_cadence_days,
+				"last_reviewed": rb.last_reviewed,
+			}
+		).insert(ignore_permissions=True)
+		created.append(rb.name)
+	return created

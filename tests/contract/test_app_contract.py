@@ -36,6 +36,8 @@ def test_the_app_ships_what_this_issue_promises():
 		"Ops Retry Rule",
 		"Upgrade Preflight",
 		"Upgrade Preflight Finding",
+		"Runbook",
+		"Runbook Step",
 	} <= APP.names("doctype")
 	assert APP.names("workspace") == {"Operations"}
 	assert len(APP.names("number_card")) == 8
@@ -101,7 +103,10 @@ def test_hooks_resolve_to_functions_of_the_app():
 		"erp_ops.tasks.finish_stopped_cancels",
 		"erp_ops.tasks.sync_quarantine_records",
 	]
-	assert hooks["scheduler_events"]["daily"] == ["erp_ops.tasks.verify_action_log"]
+	assert hooks["scheduler_events"]["daily"] == [
+		"erp_ops.tasks.verify_action_log",
+		"erp_ops.tasks.mark_runbooks_for_review",
+	]
 
 
 @pytest.mark.parametrize("path", API_AND_CONTROLLERS, ids=_id)
@@ -248,3 +253,23 @@ def test_the_workspace_opens_the_preflights():
 	)
 	assert card["method"] == "erp_ops.api.preflight.latest_verdict"
 	assert card["document_type"] == "Upgrade Preflight"
+
+
+def test_runbook_is_versioned_named_by_its_id_and_edited_by_managers_only():
+	doc, child = _doctype("Runbook"), _doctype("Runbook Step")
+	assert doc["track_changes"] == 1 and doc["autoname"] == "field:runbook_name"
+	fields = {f["fieldname"]: f for f in doc["fields"]}
+	assert fields["steps"]["options"] == "Runbook Step" and child["istable"] == 1
+	assert fields["status"]["options"].split("\n") == ["Draft", "Active", "Needs Review", "Retired"]
+	assert fields["next_review_due"]["read_only"] == 1
+	writers = {p["role"] for p in doc["permissions"] if p.get("write")}
+	readers = {p["role"] for p in doc["permissions"] if p.get("read")}
+	assert writers == {"Ops Manager", "System Manager"}
+	assert readers == {"Ops Viewer", "Ops Operator", "Ops Manager", "System Manager"}
+
+
+def test_the_workspace_opens_the_runbooks():
+	doc = json.loads((APP.module_dir("ERP Ops") / "workspace/operations/operations.json").read_text())
+	assert {"doc_view": "List", "label": "Runbook", "link_to": "Runbook", "type": "DocType"} in doc[
+		"shortcuts"
+	]

@@ -1,0 +1,211 @@
+# Copyright (c) 2026, erp_ops developers and contributors
+# For license information, please see license.txt
+
+"""A runbook: owned, reviewed on a cadence, searched through an index shared on the bench's Redis.
+
+The core (`erp_ops.core.runbooks`) holds the rules: review dates, the search index and its Redis
+cache. This controller maps the document to the core's `Runbook` shape and tells the cache about
+changes once they are committed, so no process ever serves an index missing a committed change.
+"""
+
+from typing import Any
+
+import frappe
+from frappe.model.document import Document
+from frappe.utils import getdate
+from frappe.utils.background_jobs import get_redis_conn
+from redis.exceptions import RedisError
+
+from erp_ops.api import core_errors
+from erp_ops.core.errors import ErpOpsError
+from erp_ops.core.runbooks.index_cache import RunbookIndexCache
+from erp_ops.core.runbooks.models import Runbook as CoreRunbook
+from erp_ops.core.runbooks.models import RunbookStatus
+from erp_ops.core.runbooks.review import next_review_due, record_review
+
+RUNBOOK_DOCTYPE = "Runbook"
+# Draft and Retired runbooks are not offered during an incident.
+SEARCHABLE = (RunbookStatus.ACTIVE.value, RunbookStatus.NEEDS_REVIEW.value)
+
+# One index cache per site in this process: the copy in memory outlives requests.
+_caches: dict[str, RunbookIndexCache] = {}
+
+
+class Runbook(Document):
+	# fmt: off
+	# begin: auto-generated types
+	# This code is auto-generated. Do not modify anything in this block.
+
+	from typing import TYPE_CHECKING
+
+	if TYPE_CHECKING:
+		from frappe.types import DF
+
+		from erp_ops.erp_ops.doctype.runbook_step.runbook_step import RunbookStep
+
+		area: DF.Literal["Queues", "Scheduler", "Workers", "Upgrades", "Recovery", "Integrations", "Infrastructure"]
+		diagnosis: DF.Text | None
+		escalation: DF.Text | None
+		impact: DF.Text | None
+		last_reviewed: DF.Date | None
+		next_review_due: DF.Date | None
+		review_cadence_days: DF.Int
+		rollback: DF.Text | None
+		runbook_name: DF.Data
+		runbook_owner: DF.Link | None
+		severity: DF.Literal["Low", "Medium", "High", "Critical"]
+		status: DF.Literal["Draft", "Active", "Needs Review", "Retired"]
+		steps: DF.Table[RunbookStep]
+		symptoms: DF.Text | None
+		tags: DF.SmallText | None
+		title: DF.Data
+	# end: auto-generated types
+	# fmt: on
+
+	def validate(self) -> None:
+		with core_errors():
+			if (
+				not self.is_new()
+				and self.status == RunbookStatus.NEEDS_REVIEW.value
+				and self.last_reviewed
+				and self.has_value_changed("last_reviewed")
+			):
+				# A new review date is a recorded review: the runbook is current again.
+				self.status = record_review(
+					self.status, self.review_cadence_days, getdate(self.last_reviewed)
+				).status.value
+			due = next_review_due(
+				getdate(self.last_reviewed) if self.last_reviewed else None,
+				self.review_cadence_days,
+				created=getdate(self.creation) if self.creation else getdate(),
+			)
+		self.next_review_due = due
+
+	def on_update(self) -> None:
+		upsert = as_core(self) if self.status in SEARCHABLE else None
+		_after_commit(frappe.local.site, upsert=upsert, remove=None if upsert else self.name)
+
+	def on_trash(self) -> None:
+		_after_commit(frappe.local.site, upsert=None, remove=self.name)
+
+
+def as_core(doc: Document | dict) -> dict[str, Any] | None:
+	"""The document in the core `Runbook` shape; None when the core would refuse it (not searchable)."""
+	get = doc.get
+	data = {
+		"name": get("name"),
+		"title": get("title") or "",
+		"area": get("area"),
+		"severity": get("severity") or "Medium",
+		"status": get("status") or "Draft",
+		"symptoms": get("symptoms") or "",
+		"impact": get("impact") or "",
+		"diagnosis": get("diagnosis") or "",
+		"steps": [
+			{
+				"action": s.get("action") or "",
+				"command": s.get("command") or None,
+				"erp_ops_action": s.get("erp_ops_action") or None,
+				"expected_result": s.get("expected_result") or "",
+				"verify": s.get("verify") or "",
+			}
+			for s in get("steps") or []
+		],
+		"escalation": get("escalation") or "",
+		"rollback": get("rollback") or "",
+		"tags": split_tags(get("tags")),
+		"owner": get("runbook_owner") or None,
+		"review_cadence_days": get("review_cadence_days") or 90,
+		"last_reviewed": get("last_reviewed") or None,
+	}
+	try:
+		return CoreRunbook.model_validate(data).model_dump(mode="json")
+	except (ValueError, ErpOpsError):
+		frappe.logger("erp_ops").warning(f"Runbook {data['name']} is not indexable", exc_info=True)
+		return None
+
+
+def split_tags(tags: str | None) -> list[str]:
+	return [t.strip() for t in (tags or "").replace("\n", ",").split(",") if t.strip()]
+
+
+def load_searchable() -> list[dict[str, Any]]:
+	"""Every Active or Needs Review runbook of the site, in the core shape: the index's loader."""
+	names = frappe.get_all(RUNBOOK_DOCTYPE, filters={"status": ("in", SEARCHABLE)}, pluck="name")
+	runbooks = (as_core(frappe.get_doc(RUNBOOK_DOCTYPE, name)) for name in names)
+	return [rb for rb in runbooks if rb is not None]
+
+
+def runbook_index(site: str | None = None) -> RunbookIndexCache:
+	"""This process's index cache for the site, on the bench's Redis, scoped by site name."""
+	site = site or frappe.local.site
+	cache = _caches.get(site)
+	if cache is None:
+		cache = _caches[site] = RunbookIndexCache(get_redis_conn(), site, load_searchable)
+	return cache
+
+
+def _after_commit(site: str, upsert: dict[str, Any] | None, remove: str | None) -> None:
+	def apply() -> None:
+		try:
+			runbook_index(site).apply(upsert=upsert, remove=remove)
+		except RedisError:
+			# Redis down: the generation could not move on, so drop this process's copy at least.
+			frappe.logger("erp_ops").warning("runbook index not updated", exc_info=True)
+			_caches.pop(site, None)
+
+	frappe.db.after_commit.add(apply)
+
+
+def mark_for_review(today: Any = None) -> list[str]:
+	"""Active runbooks past their review date: set Needs Review and give each owner a ToDo.
+
+	Only Active ones turn (core `review_status`), so an owner hears about a runbook once, the day
+	it falls due, not every day until someone reviews it. Returns the names marked.
+	"""
+	from erp_ops.core.runbooks.review import review_status
+
+	today = getdate(today)
+	rows = frappe.get_all(
+		RUNBOOK_DOCTYPE,
+		filters={"status": RunbookStatus.ACTIVE.value},
+		fields=["name", "last_reviewed", "review_cadence_days", "creation"],
+		order_by="name",
+	)
+	marked = []
+	for row in rows:
+		try:
+			status = review_status(
+				RunbookStatus.ACTIVE,
+				row.last_reviewed,
+				row.review_cadence_days,
+				today,
+				created=getdate(row.creation),
+			)
+		except ErpOpsError:
+			frappe.logger("erp_ops").warning(f"Runbook {row.name}: invalid review cadence", exc_info=True)
+			continue
+		if status is not RunbookStatus.NEEDS_REVIEW:
+			continue
+		doc = frappe.get_doc(RUNBOOK_DOCTYPE, row.name)
+		doc.status = RunbookStatus.NEEDS_REVIEW.value
+		doc.save(ignore_permissions=True)
+		if doc.runbook_owner:
+			_review_todo(doc)
+		marked.append(doc.name)
+	return marked
+
+
+def _review_todo(doc: Runbook) -> None:
+	frappe.get_doc(
+		{
+			"doctype": "ToDo",
+			"allocated_to": doc.runbook_owner,
+			"reference_type": RUNBOOK_DOCTYPE,
+			"reference_name": doc.name,
+			"description": frappe._("Review runbook {0}: {1} (due {2})").format(
+				doc.name, doc.title, doc.next_review_due
+			),
+			"date": getdate(),
+		}
+	).insert(ignore_permissions=True)
