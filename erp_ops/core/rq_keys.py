@@ -5,6 +5,7 @@ jobs and fires failure callbacks in the caller's process. Everything in erp_ops 
 reads the keys named here directly.
 """
 
+from datetime import datetime, timezone
 from enum import Enum
 
 from rq.version import VERSION as RQ_VERSION
@@ -87,3 +88,28 @@ def queue_short_name(queue: str, bench_id: str) -> str:
 def as_text(value: bytes | str) -> str:
 	"""Redis replies are bytes unless the connection decodes them; accept both."""
 	return value.decode() if isinstance(value, bytes) else str(value)
+
+
+RQ_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+
+def rq_time(moment: datetime) -> str:
+	"""A datetime as RQ writes it (UTC, microseconds, trailing Z); such strings sort by time."""
+	if moment.tzinfo:
+		moment = moment.astimezone(timezone.utc).replace(tzinfo=None)
+	return moment.strftime(RQ_TIME_FORMAT)
+
+
+def parse_rq_time(raw: bytes | str | None) -> datetime | None:
+	"""An aware UTC datetime from RQ's format (older RQ wrote no microseconds; ISO is accepted)."""
+	text = as_text(raw) if raw is not None else ""
+	if not text:
+		return None
+	try:
+		return datetime.strptime(text, RQ_TIME_FORMAT).replace(tzinfo=timezone.utc)
+	except ValueError:
+		try:
+			parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+		except ValueError:
+			return None
+		return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)

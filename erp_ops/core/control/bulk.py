@@ -39,12 +39,11 @@ from erp_ops.core.control.payload import (
 	exc_from_result_entries,
 	exc_type_of,
 	frappe_method,
-	parse_rq_time,
 )
 from erp_ops.core.errors import InvalidInput
 from erp_ops.core.evidence.append import ATTEMPT
 from erp_ops.core.evidence.models import kwargs_digest
-from erp_ops.core.rq_keys import Registry, as_text
+from erp_ops.core.rq_keys import Registry, as_text, parse_rq_time
 
 BATCH = 500
 APPROVAL_ABOVE = 500  # four eyes above this many jobs (Ops Settings may change it)

@@ -29,11 +29,11 @@ from erp_ops.core.control.models import (
 	PurgeResult,
 	QuarantineResult,
 )
-from erp_ops.core.control.payload import decode_meta, latest_exc_info, payload_from_hash, rq_time
+from erp_ops.core.control.payload import decode_meta, latest_exc_info, payload_from_hash
 from erp_ops.core.errors import InvalidInput
 from erp_ops.core.evidence.append import ATTEMPT
 from erp_ops.core.evidence.capture import META_ATTEMPT_BASE, META_RETRY_OF
-from erp_ops.core.rq_keys import Registry, as_text
+from erp_ops.core.rq_keys import Registry, as_text, rq_time
 
 # The states each action accepts, in the order they are tried.
 ACCEPTS: dict[Action, tuple[JobState, ...]] = {

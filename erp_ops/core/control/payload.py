@@ -16,9 +16,8 @@ from redis import Redis
 from rq.results import Result
 
 from erp_ops.core.control.models import JobPayload
-from erp_ops.core.rq_keys import as_text, split_frappe_job_id
+from erp_ops.core.rq_keys import as_text, parse_rq_time, split_frappe_job_id
 
-RQ_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 EXECUTE_JOB_SUFFIX = ".execute_job"  # Frappe wraps every job in background_jobs.execute_job
 
 
@@ -149,27 +148,6 @@ def jsonable(value: Any) -> Any:
 	if callable(value) and hasattr(value, "__qualname__"):
 		return f"{value.__module__}.{value.__qualname__}"
 	return repr(value)
-
-
-def rq_time(moment: datetime) -> str:
-	"""A datetime as RQ writes it (UTC, microseconds, trailing Z); such strings sort by time."""
-	if moment.tzinfo:
-		moment = moment.astimezone(timezone.utc).replace(tzinfo=None)
-	return moment.strftime(RQ_TIME_FORMAT)
-
-
-def parse_rq_time(raw: bytes | str | None) -> datetime | None:
-	text = _text(raw)
-	if not text:
-		return None
-	try:
-		return datetime.strptime(text, RQ_TIME_FORMAT).replace(tzinfo=timezone.utc)
-	except ValueError:
-		try:
-			parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-		except ValueError:
-			return None
-		return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 
 
 def _text(raw: bytes | str | None) -> str | None:

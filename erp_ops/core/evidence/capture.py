@@ -23,6 +23,7 @@ from erp_ops.core.evidence.fields import (
 	referenced_document,
 	short_message,
 )
+from erp_ops.core.rq_keys import split_frappe_job_id
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +100,7 @@ def record_fields(job: Any, entry: _Open, error: BaseException | None) -> tuple[
 	"""The record as the stream's string fields (the shape `EvidenceRecord.from_fields` reads)."""
 	ended_at = datetime.now(timezone.utc)
 	enqueued_at = _aware(job.enqueued_at)
-	site = entry.site or _site_of(job.id)
+	site = entry.site or split_frappe_job_id(job.id)[0]
 	ref_doctype, ref_name = referenced_document(entry.method, entry.kwargs)
 	if error is None:
 		outcome = Outcome.SUCCESS
@@ -143,14 +144,6 @@ def _warm_up() -> None:
 
 
 _warm_up()
-
-
-def _site_of(job_id: str) -> str | None:
-	for separator in ("::", "||"):
-		site, sep, _rest = job_id.partition(separator)
-		if sep and site:
-			return site
-	return None
 
 
 def _aware(value: datetime | None) -> datetime | None:

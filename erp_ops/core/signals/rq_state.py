@@ -17,7 +17,7 @@ import psutil
 from redis import Redis
 
 from erp_ops.core import rq_keys
-from erp_ops.core.rq_keys import Registry, as_text
+from erp_ops.core.rq_keys import Registry, as_text, parse_rq_time
 from erp_ops.core.signals.models import QueueStats, StartedJob, WorkerInfo, WorkerStatus
 
 FRAPPE_QUEUES = ("short", "default", "long")
@@ -100,7 +100,7 @@ def read_rq_state(
 			continue
 		enqueued_at, created_at = job_replies[cursor]
 		cursor += 1
-		stamp = _parse_rq_time(enqueued_at) or _parse_rq_time(created_at)
+		stamp = parse_rq_time(enqueued_at) or parse_rq_time(created_at)
 		oldest_ages.append(max(0.0, now - stamp.timestamp()) if stamp else None)
 
 	alive = {w.name for w in workers if w.status is WorkerStatus.ALIVE}
@@ -191,7 +191,7 @@ _JOB_FIELDS = ("started_at", "timeout", "worker_name", "data", "status")
 def _worker_info(name: str, fields: list, ttl: int, now: float, local_hostname: str) -> WorkerInfo:
 	values = dict(zip(_WORKER_FIELDS, (as_text(v) if v is not None else None for v in fields), strict=True))
 	pid = _int(values["pid"])
-	last_heartbeat = _parse_rq_time(values["last_heartbeat"])
+	last_heartbeat = parse_rq_time(values["last_heartbeat"])
 	status, reason = WorkerStatus.ALIVE, None
 	rss = cpu = None
 	if ttl == -2 or not any(values.values()):
@@ -219,7 +219,7 @@ def _worker_info(name: str, fields: list, ttl: int, now: float, local_hostname: 
 		current_job=values["current_job"] or None,
 		hostname=values["hostname"],
 		pid=pid,
-		birth=_parse_rq_time(values["birth"]),
+		birth=parse_rq_time(values["birth"]),
 		last_heartbeat=last_heartbeat,
 		heartbeat_age_s=round(now - last_heartbeat.timestamp(), 3) if last_heartbeat else None,
 		ttl_s=ttl if ttl >= 0 else None,
@@ -238,7 +238,7 @@ def _started_job(
 ) -> StartedJob:
 	started_at_raw, timeout_raw, worker_raw, data, _status = fields
 	job_id = rq_keys.started_member_job_id(member)
-	started_at = _parse_rq_time(started_at_raw)
+	started_at = parse_rq_time(started_at_raw)
 	timeout = _float(timeout_raw)
 	elapsed = round(now - started_at.timestamp(), 3) if started_at else None
 	worker = as_text(worker_raw) if worker_raw else None
@@ -307,16 +307,3 @@ def _float(value) -> float | None:
 		return float(value) if value not in (None, b"", "") else None
 	except (TypeError, ValueError):
 		return None
-
-
-def _parse_rq_time(value) -> datetime | None:
-	"""RQ writes UTC times as `%Y-%m-%dT%H:%M:%S.%fZ` (older: without microseconds)."""
-	if not value:
-		return None
-	text = as_text(value)
-	for fmt in ("%Y-%m-%dT%H:%M:%S.%fZ", "%Y-%m-%dT%H:%M:%SZ"):
-		try:
-			return datetime.strptime(text, fmt).replace(tzinfo=timezone.utc)
-		except ValueError:
-			continue
-	return None
