@@ -32,6 +32,7 @@ DRILL_DOCTYPE = "Restore Drill"
 JOB_METHOD = "erp_ops.drill_site.run_restore_drill"
 # Frappe prefixes the site (`<site>::erp_ops_restore_drill`): one queued or running drill per site.
 JOB_ID = "erp_ops_restore_drill"
+QUEUE = "long"
 DEFAULT_CRON = "30 2 * * *"
 
 
@@ -152,7 +153,7 @@ def queue_drill(triggered_by: str, user: str | None = None) -> tuple[str, str | 
 	frappe.db.commit()
 	job = frappe.enqueue(
 		JOB_METHOD,
-		queue="long",
+		queue=QUEUE,
 		timeout=settings.time_limit_s,
 		job_id=JOB_ID,
 		deduplicate=True,
@@ -205,7 +206,8 @@ def run_restore_drill(
 		with drill_lock(get_redis_conn(), get_bench_id(), site, limit):
 			_mark_running(doc)
 			client = MariaDBClient(drill_target())
-			swept = sweep_stale_scratch(client, timedelta(seconds=2 * limit))
+			# By the configured limit, not a caller's shorter one: no running drill is that old.
+			swept = sweep_stale_scratch(client, timedelta(seconds=2 * settings.time_limit_s))
 			try:
 				backup = latest_backup_set(backup_folder or backup_path(), site)
 			except BackupNotFound as exc:

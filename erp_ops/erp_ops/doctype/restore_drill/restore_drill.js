@@ -15,14 +15,15 @@ erp_ops.drills.duration = (seconds) => {
 };
 
 frappe.ui.form.on("Restore Drill", {
-	setup(frm) {
-		// Check statuses as coloured pills in the checks table (frappe.format honours df.formatter).
-		frm.get_field("checks").grid.get_docfield("status").formatter = (value) => {
+	refresh(frm) {
+		// Check statuses as coloured pills in the checks table: frappe.format honours df.formatter,
+		// and the grid's docfields are per document (hence here, once docname is known).
+		const grid = frm.get_field("checks").grid;
+		grid.get_docfield("status").formatter = (value) => {
 			const pill = erp_ops.drills.status_colors[value] || "gray";
 			return `<span class="indicator-pill ${pill}">${frappe.utils.escape_html(__(value || ""))}</span>`;
 		};
-	},
-	refresh(frm) {
+		grid.refresh();
 		const color = erp_ops.drills.outcome_colors[frm.doc.outcome] || "gray";
 		frm.page.set_indicator(__(frm.doc.outcome), color);
 		if (frm.doc.reason) {
