@@ -16,6 +16,7 @@ from erp_ops.core.drills import apply_retention as apply_plan
 from erp_ops.core.drills import drill_health, find_backup_sets, plan_retention, verify_chain
 from erp_ops.core.drills.client import MariaDBClient
 from erp_ops.core.drills.discovery import backup_set_of, site_slug
+from erp_ops.core.drills.errors import BackupNotFound
 from erp_ops.core.drills.manifest import ChainIssue, make_immutable, record_manifest
 from erp_ops.core.drills.retention import DeletionRecord, RetentionPlan
 from erp_ops.core.drills.schedule import DrillHealth
@@ -49,11 +50,11 @@ def record_new_manifests() -> list[str]:
 	if not settings.manifest_enabled:
 		return []
 	head_stamp = frappe.db.get_single_value("Ops Settings", "manifest_chain_stamp") or ""
-	sets = [
-		s
-		for s in find_backup_sets(backup_path(), frappe.local.site)
-		if s.database is not None and not s.database.partial and s.stamp > head_stamp
-	]
+	try:
+		found = find_backup_sets(backup_path(), frappe.local.site)
+	except BackupNotFound:  # no backup folder yet
+		return []
+	sets = [s for s in found if s.database is not None and not s.database.partial and s.stamp > head_stamp]
 	if not head_stamp:
 		sets = sets[-1:]
 	written = []

@@ -120,7 +120,9 @@ def site_facts() -> SiteFacts:
 		site=frappe.local.site,
 		db_name=frappe.conf.db_name,
 		site_databases=site_databases(),
-		installed_apps={a.app_name: a.app_version for a in apps},
+		# Filled by `bench migrate` (Installed Applications.update_versions), empty on a new site:
+		# nothing to compare then, rather than two empty sets that "match".
+		installed_apps={a.app_name: a.app_version for a in apps} or None,
 		patches=frappe.get_all("Patch Log", pluck="patch"),
 	)
 
