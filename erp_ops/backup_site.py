@@ -202,11 +202,11 @@ def log_retention_action(log: str, records: list[DeletionRecord], user: str | No
 # Daily ---------------------------------------------------------------------------------------------
 
 
-def health() -> DrillHealth:
+def health(now: datetime | None = None) -> DrillHealth:
 	history = drill_history()
 	last, passed = history["last"], history["passed"]
 	return drill_health(
-		datetime.now(timezone.utc),
+		now or datetime.now(timezone.utc),
 		site_time_to_utc(last.started_at) if last else None,
 		last.outcome.lower() if last else None,
 		site_time_to_utc(passed.started_at) if passed else None,
@@ -217,16 +217,17 @@ def health() -> DrillHealth:
 	)
 
 
-def alert_if_stale() -> int:
+def alert_if_stale(now: datetime | None = None) -> int:
 	"""Tell the Ops Managers once a day when no drill passed within the limit; how many were told."""
 	from erp_ops.notify import notify_managers
 
 	if not drill_settings().enabled:
 		return 0
-	state = health()
+	now = now or datetime.now(timezone.utc)
+	state = health(now)
 	if state.severity.value != "critical":
 		return 0
-	key = ALERT_KEY.format(bench=get_bench_id(), site=frappe.local.site, day=now_datetime().date())
+	key = ALERT_KEY.format(bench=get_bench_id(), site=frappe.local.site, day=now.date())
 	if not get_redis_conn().set(key, 1, nx=True, ex=26 * 3600):
 		return 0
 	last = drill_history()["last"]

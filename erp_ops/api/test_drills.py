@@ -6,6 +6,7 @@ RQ worker on a queue of the test's own (the bench's shared worker may run other 
 
 import glob
 import gzip
+import json
 import os
 import shutil
 import subprocess
@@ -254,6 +255,31 @@ class TestDrillLockAndSchedule(DrillTestCase):
 		self.assertEqual(doc.outcome, "Passed", doc.reason)
 		self.assertTrue(doc.started_at and doc.finished_at)
 
+	def test_the_ops_managers_are_told_once_a_day_when_no_drill_passed_in_time(self):
+		from datetime import datetime, timezone
+
+		from erp_ops.backup_site import ALERT_KEY, alert_if_stale
+
+		ensure_user(MANAGER, ("Ops Manager",))
+		name = drill_site.run_restore_drill(backup_folder=fresh_backup()["folder"], triggered_by="Bench")
+		self.assertEqual(frappe.db.get_value("Restore Drill", name, "outcome"), "Passed")
+		self.assertEqual(alert_if_stale(), 0, "a drill passed just now: nothing to say")
+		later = datetime.now(timezone.utc) + timedelta(days=30)
+		key = ALERT_KEY.format(bench=get_bench_id(), site=frappe.local.site, day=later.date())
+		self.conn.delete(key)
+		self.addCleanup(self.conn.delete, key)
+		self.assertGreaterEqual(alert_if_stale(later), 1)
+		note = frappe.get_all(
+			"Notification Log",
+			filters={"for_user": MANAGER, "document_type": "Restore Drill"},
+			fields=["subject", "email_content"],
+			order_by="creation desc",
+			limit=1,
+		)[0]
+		self.assertIn(frappe.local.site, note.subject)
+		self.assertIn("limit 7.0 days", note.email_content)
+		self.assertEqual(alert_if_stale(later), 0, "once a day")
+
 	def test_a_drill_that_finds_the_lock_taken_does_not_run(self):
 		with drill_lock(self.conn, get_bench_id(), frappe.local.site, 60):
 			name = drill_site.run_restore_drill(triggered_by="Bench")
@@ -347,3 +373,55 @@ class TestDrillPermissions(FrappeTestCase):
 		with self.assertRaises(frappe.ValidationError) as raised:
 			api.apply_retention(plan_id="0" * 64)
 		self.assertEqual(raised.exception.http_status_code, 409)
+
+
+class TestDrillCommands(DrillTestCase):
+	def test_ops_backup_then_ops_drill_passes_and_is_stored(self):
+		from erp_ops.commands.test_commands import bench
+
+		backup = bench("ops", "backup")
+		self.assertEqual(backup.returncode, 0, backup.stderr)
+		taken = json.loads(backup.stdout)
+		self.assertEqual(len(taken["head"]), 64)
+		self.assertEqual(taken["files"], ["database", "private_files", "public_files", "site_config"])
+
+		drill = bench("ops", "drill", "--json")
+		self.assertEqual(drill.returncode, 0, drill.stdout + drill.stderr)
+		result = json.loads(drill.stdout)
+		self.assertEqual((result["outcome"], result["backup_stamp"]), ("passed", taken["stamp"]))
+		# The manifest `ops backup` wrote is what the drill checked the files and counts against.
+		checks = {c["code"]: c["status"] for c in result["checks"]}
+		self.assertEqual((checks["checksums"], checks["row_counts"]), ("pass", "pass"))
+		frappe.db.rollback()
+		stored = frappe.get_all(
+			"Restore Drill",
+			filters={"triggered_by": "Bench", "backup_stamp": taken["stamp"]},
+			fields=["outcome", "scratch_dropped"],
+		)
+		self.assertIn(frappe._dict(outcome="Passed", scratch_dropped=1), stored)
+
+	def test_ops_drill_exits_2_with_the_reason_when_there_is_no_backup(self):
+		from erp_ops.commands.test_commands import bench
+
+		folder = tempfile.mkdtemp(prefix="erp_ops_drill_test_")
+		self.addCleanup(shutil.rmtree, folder, True)
+		drill = bench("ops", "drill", "--backup-folder", folder)
+		self.assertEqual(drill.returncode, 2, drill.stdout + drill.stderr)
+		self.assertIn("FAILED: no database backup of", drill.stdout)
+		self.assertIn("Stored as Restore Drill RD-", drill.stdout)
+
+
+class TestDrillSettings(FrappeTestCase):
+	def test_the_drill_cron_is_validated_and_the_defaults_are_the_documented_ones(self):
+		settings = frappe.get_doc("Ops Settings")
+		settings.drills_enabled, settings.drill_cron = 1, "30 25 * * *"
+		with self.assertRaises(frappe.ValidationError) as raised:
+			settings.save()
+		self.assertIn("not a cron expression", str(raised.exception))
+		frappe.db.rollback()
+		got = drill_site.drill_settings()
+		meta = frappe.get_meta("Ops Settings")
+		self.assertEqual(meta.get_field("drill_cron").default, "30 2 * * *")
+		self.assertEqual(meta.get_field("drill_max_age_days").default, "7")
+		self.assertFalse(int(meta.get_field("retention_apply").default))
+		self.assertTrue(got.manifest_enabled)
