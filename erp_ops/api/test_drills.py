@@ -280,6 +280,35 @@ class TestDrillLockAndSchedule(DrillTestCase):
 		self.assertIn("limit 7.0 days", note.email_content)
 		self.assertEqual(alert_if_stale(later), 0, "once a day")
 
+	def test_run_drill_now_queues_one_drill_per_site_and_the_worker_runs_it(self):
+		ensure_user(MANAGER, ("Ops Manager",))
+		frappe.db.commit()
+		frappe.set_user(MANAGER)
+		self.addCleanup(frappe.set_user, "Administrator")
+		first = api.run_drill_now()
+		second = api.run_drill_now()
+		self.assertEqual(first["job_id"], f"{frappe.local.site}::erp_ops_restore_drill")
+		self.assertEqual((second["drill"], second["already_queued"]), (first["drill"], True))
+		queued = frappe.get_all(
+			"Ops Action Log",
+			filters={"action": "drill", "targets": ("like", f"%{first['drill']}%")},
+			fields=["user", "outcome", "state_after"],
+		)
+		self.assertEqual([(r.user, r.outcome, r.state_after) for r in queued], [(MANAGER, "done", "Queued")])
+		run_private_worker()
+		frappe.db.rollback()
+		doc = frappe.get_doc("Restore Drill", first["drill"])
+		self.assertEqual(
+			(doc.outcome, doc.triggered_by, doc.requested_by), ("Passed", "Desk", MANAGER), doc.reason
+		)
+		outcomes = frappe.get_all(
+			"Ops Action Log",
+			filters={"action": "drill", "targets": ("like", f"%{first['drill']}%")},
+			pluck="state_after",
+			order_by="seq",
+		)
+		self.assertEqual(outcomes, ["Queued", "Passed"])
+
 	def test_a_drill_that_finds_the_lock_taken_does_not_run(self):
 		with drill_lock(self.conn, get_bench_id(), frappe.local.site, 60):
 			name = drill_site.run_restore_drill(triggered_by="Bench")
@@ -351,6 +380,17 @@ class TestDrillPermissions(FrappeTestCase):
 		)[0]
 		self.assertEqual((row.user, row.outcome), (VIEWER, "denied"))
 		self.assertIn("Ops Manager", row.error)
+
+	def test_over_http_an_ops_viewer_gets_403_for_run_drill_now_and_200_for_the_status(self):
+		from erp_ops.api.test_jobs import http
+		from erp_ops.api.test_signals import api_token
+
+		token = api_token(frappe.get_doc("User", VIEWER))
+		denied = http("POST", "/api/method/erp_ops.api.drills.run_drill_now", token)
+		self.assertEqual(denied.status_code, 403, denied.get_data(as_text=True))
+		status = http("GET", "/api/method/erp_ops.api.drills.drill_status", token)
+		self.assertEqual(status.status_code, 200, status.get_data(as_text=True))
+		self.assertIn(status.json["message"]["severity"], ("ok", "warning", "critical"))
 
 	def test_an_ops_viewer_reads_the_status_but_may_not_touch_retention(self):
 		frappe.set_user(VIEWER)
