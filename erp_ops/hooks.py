@@ -42,7 +42,15 @@ scheduler_events = {
 		],
 	},
 	"daily": ["erp_ops.tasks.verify_action_log", "erp_ops.tasks.mark_runbooks_for_review"],
-	"daily_long": ["erp_ops.tasks.purge_job_evidence"],
+	"daily_long": [
+		"erp_ops.tasks.purge_job_evidence",
+		# Restore drills: staleness alert, retention, manifest chain check.
+		"erp_ops.tasks.restore_drill_daily",
+	],
+	# Restore drills: the cron lives in Ops Settings, so every tick asks whether a drill is due.
+	"all": ["erp_ops.tasks.maybe_start_restore_drill"],
+	# Restore drills: v15 has no after-backup hook; manifests for new backup sets.
+	"hourly_long": ["erp_ops.tasks.record_backup_manifests"],
 }
 
 # Job Events

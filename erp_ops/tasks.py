@@ -67,3 +67,45 @@ def mark_runbooks_for_review() -> int:
 	if marked:
 		frappe.logger("erp_ops").info(f"Runbooks marked Needs Review: {', '.join(marked)}")
 	return len(marked)
+
+
+# Restore drills (issue 6) ---------------------------------------------------------------------------
+
+
+def maybe_start_restore_drill(now=None) -> str | None:
+	"""Every scheduler tick: queue a drill when Ops Settings' cron is due (system time zone) and no
+	drill of the site holds its lock; the Restore Drill queued, else None."""
+	from croniter import croniter
+
+	from erp_ops.core.drills import drill_due
+	from erp_ops.drill_site import DRILL_DOCTYPE, drill_settings, lock_held, queue_drill
+
+	settings = drill_settings()
+	if not settings.enabled or not croniter.is_valid(settings.cron):
+		return None
+	last = frappe.db.get_value(
+		DRILL_DOCTYPE, {"triggered_by": "Scheduler"}, "creation", order_by="creation desc"
+	)
+	now = now or frappe.utils.now_datetime()
+	if not drill_due(settings.cron, frappe.utils.get_datetime(last) if last else None, now):
+		return None
+	if lock_held():
+		frappe.logger("erp_ops").info("restore drill due, but one is running: not queued")
+		return None
+	name, job_id = queue_drill("Scheduler", "Administrator")
+	return name if job_id else None
+
+
+def record_backup_manifests() -> list[str]:
+	"""Hourly: a manifest (checksums, counts, hash-chain link) for every new backup set."""
+	from erp_ops.backup_site import record_new_manifests
+
+	return record_new_manifests()
+
+
+def restore_drill_daily() -> dict:
+	"""Daily: alert the Ops Managers when no drill passed within the limit; retention; chain check."""
+	from erp_ops.backup_site import alert_if_stale, daily_retention_and_chain
+
+	told = alert_if_stale()
+	return {"alerted": told, **daily_retention_and_chain()}

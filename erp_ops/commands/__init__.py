@@ -1,5 +1,6 @@
 """Bench commands: `bench --site S ops status [--json]`, `ops flush-evidence`, `ops verify-log`,
-`ops preflight --target N [--json]` (stored as an Upgrade Preflight) and `ops jobs …` (the
+`ops preflight --target N [--json]` (stored as an Upgrade Preflight), `ops drill [--json]` (stored
+as a Restore Drill), `ops backup` (backup with files + manifest) and `ops jobs …` (the
 control actions, as `erp-ops jobs` but through the site: logged, with Quarantine records, as
 Administrator unless `--user` is given)."""
 
@@ -101,6 +102,51 @@ def preflight_command(context, target: int, as_json: bool = False, user=None) ->
 		click.echo(f"Stored as Upgrade Preflight {result['name']}")
 	if result["verdict"] == "do_not_proceed":
 		sys.exit(EXIT_CRITICAL)
+
+
+@ops.command("drill")
+@click.option("--json", "as_json", is_flag=True, help="Print the drill result as JSON.")
+@click.option("--backup-folder", help="Drill the newest set in this folder (default: the site's backups).")
+@pass_context
+def drill_command(context, as_json: bool = False, backup_folder=None) -> None:
+	"""Restore drill of the newest backup, stored as a Restore Drill; exits 2 unless it passed."""
+	from erp_ops.cli_drills import EXIT_FAILED, EXIT_OK, render
+	from erp_ops.core.drills import DrillResult
+	from erp_ops.drill_site import new_drill, run_restore_drill
+
+	def call() -> dict:
+		name = new_drill("Bench", "Administrator")
+		frappe.db.commit()
+		try:
+			run_restore_drill(name, backup_folder=backup_folder, triggered_by="Bench")
+		except Exception:
+			pass  # stored on the record with its reason; printed below
+		return frappe.get_doc("Restore Drill", name).as_dict()
+
+	doc = _with_site(context, None, call)
+	result = DrillResult.model_validate_json(doc["result"]) if doc.get("result") else None
+	if as_json:
+		click.echo(
+			doc["result"]
+			if result
+			else json.dumps({"name": doc["name"], "outcome": doc["outcome"], "reason": doc["reason"]})
+		)
+	else:
+		click.echo(render(result) if result else f"{doc['outcome'].upper()}: {doc['reason']}")
+		click.echo(f"Stored as Restore Drill {doc['name']}")
+	sys.exit(EXIT_OK if doc["outcome"] == "Passed" else EXIT_FAILED)
+
+
+@ops.command("backup")
+@click.option(
+	"--without-files", is_flag=True, help="Database only (a drill then fails unless files are not required)."
+)
+@pass_context
+def backup_command(context, without_files: bool = False) -> None:
+	"""`bench backup` (with files) and this set's manifest at once, linked into the hash chain."""
+	from erp_ops.backup_site import take_backup
+
+	_echo(_with_site(context, None, lambda: take_backup(with_files=not without_files)))
 
 
 @ops.group("jobs")

@@ -38,9 +38,17 @@ def test_the_app_ships_what_this_issue_promises():
 		"Upgrade Preflight Finding",
 		"Runbook",
 		"Runbook Step",
+		"Restore Drill",
+		"Restore Drill File",
+		"Restore Drill Check",
+		"Backup Retention Log",
+		"Backup Retention Entry",
 	} <= APP.names("doctype")
 	assert APP.names("workspace") == {"Operations"}
-	assert len(APP.names("number_card")) == 8
+	assert len(APP.names("number_card")) == 12
+	assert {"Last Restore Drill", "Restore Drill RPO", "Restore Drill RTO", "Backups Proven"} <= APP.names(
+		"number_card"
+	)
 	assert {"Quarantined Jobs", "Actions Today", "Upgrade Preflight"} <= APP.names("number_card")
 	assert APP.names("dashboard_chart") == {"Job Outcomes per Hour"}
 	assert APP.app_roles == ("Ops Viewer", "Ops Operator", "Ops Manager")
@@ -273,3 +281,52 @@ def test_the_workspace_opens_the_runbooks():
 	assert {"doc_view": "List", "label": "Runbook", "link_to": "Runbook", "type": "DocType"} in doc[
 		"shortcuts"
 	]
+
+
+def test_restore_drill_stores_the_core_result():
+	from erp_ops.core.drills.discovery import FileKind
+	from erp_ops.core.drills.models import CheckStatus, DrillResult, FileReport
+
+	doc, files, checks = (
+		_doctype("Restore Drill"),
+		_doctype("Restore Drill File"),
+		_doctype("Restore Drill Check"),
+	)
+	fields = {f["fieldname"]: f for f in doc["fields"]}
+	# Every scalar of the core's result has a column (files/checks are child tables, result is the JSON).
+	assert set(DrillResult.model_fields) - {"files", "checks"} <= set(fields)
+	assert fields["outcome"]["options"].split("\n") == ["Queued", "Running", "Passed", "Failed"]
+	assert {f["fieldname"] for f in files["fields"]} >= set(FileReport.model_fields) - {"name"} | {
+		"file_name"
+	}
+	assert {f["fieldname"]: f for f in files["fields"]}["kind"]["options"].split("\n") == [
+		k.value for k in FileKind
+	]
+	status = {f["fieldname"]: f for f in checks["fields"]}["status"]
+	assert status["options"].split("\n") == [s.value for s in CheckStatus]
+	assert (
+		fields["files"]["options"] == "Restore Drill File"
+		and fields["checks"]["options"] == "Restore Drill Check"
+	)
+	# Sizes and row totals pass 2**31: Float, not Int.
+	for name in ("sql_bytes", "rows"):
+		assert fields[name]["fieldtype"] == "Float", name
+	assert doc["in_create"] == 1 and not doc.get("track_changes") and doc["autoname"] == "RD-.YYYY.-.#####"
+	for child in (doc, _doctype("Backup Retention Log")):
+		readers = {p["role"] for p in child["permissions"] if p.get("read")}
+		deleters = {p["role"] for p in child["permissions"] if p.get("delete")}
+		assert readers == {"Ops Viewer", "Ops Operator", "Ops Manager", "System Manager"}
+		assert deleters == {"Ops Manager", "System Manager"}
+		for perm in child["permissions"]:
+			assert not any(perm.get(k) for k in ("write", "create", "submit", "import")), perm
+
+
+def test_ops_settings_has_the_drill_defaults():
+	fields = {f["fieldname"]: f for f in _doctype("Ops Settings")["fields"]}
+	assert fields["drills_enabled"]["default"] == "0"
+	assert fields["drill_cron"]["default"] == "30 2 * * *"
+	assert fields["drill_max_age_days"]["default"] == "7"
+	assert fields["drill_require_files"]["default"] == "1"
+	# Deleting backups stays off until an Ops Manager turns it on.
+	assert fields["retention_apply"]["default"] == "0" and fields["retention_enabled"]["default"] == "0"
+	assert fields["drill_db_password"]["fieldtype"] == "Password"

@@ -112,8 +112,8 @@ HOOKS_BREAKS = [
 	("required_apps = []", 'required_apps = ["frappe"]', "required_apps lists frappe"),
 	('app_name = "erp_ops"', 'app_name = "erpops"', "app_name"),
 	(
-		'"daily_long": ["erp_ops.tasks.purge_job_evidence"],',
-		'"daily_long": ["erp_ops.tasks.purge_job_evidence", "erp_ops.other.tasks.flush_job_evidence"],',
+		'"hourly_long": ["erp_ops.tasks.record_backup_manifests"],',
+		'"hourly_long": ["erp_ops.tasks.record_backup_manifests", "erp_ops.other.tasks.flush_job_evidence"],',
 		"two scheduled methods end in 'tasks.flush_job_evidence'",
 	),
 ]

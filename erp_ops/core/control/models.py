@@ -15,6 +15,8 @@ class Action(str, Enum):
 	RELEASE = "release"
 	PURGE = "purge"
 	PREFLIGHT = "preflight"  # not a job action: an upgrade preflight run, logged like one
+	DRILL = "drill"  # a restore drill started from Desk or bench
+	RETENTION = "retention"  # backup files deleted by the GFS retention
 
 
 class JobState(str, Enum):

@@ -44,19 +44,38 @@ class OpsSettings(Document):
 		bulk_token_ttl_min: DF.Int
 		disk_free_critical_pct: DF.Percent
 		disk_free_warning_pct: DF.Percent
+		drill_cron: DF.Data | None
+		drill_db_host: DF.Data | None
+		drill_db_password: DF.Password | None
+		drill_db_port: DF.Int
+		drill_db_user: DF.Data | None
+		drill_max_age_days: DF.Int
+		drill_require_files: DF.Check
+		drill_time_limit: DF.Int
+		drill_tolerance_pct: DF.Float
+		drills_enabled: DF.Check
 		evidence_backlog_warning: DF.Int
 		evidence_retention_days: DF.Int
 		failure_rate_min_jobs: DF.Int
 		failure_rate_warning: DF.Float
 		four_eyes: DF.Check
 		four_eyes_threshold: DF.Int
+		immutable_backups: DF.Check
 		long_transaction_s: DF.Float
+		manifest_chain_head: DF.Data | None
+		manifest_chain_stamp: DF.Data | None
+		manifest_enabled: DF.Check
 		oldest_job_critical_s: DF.Float
 		oldest_job_warning_s: DF.Float
 		poison_threshold: DF.Int
 		poison_window_min: DF.Int
 		purge_retention_days: DF.Int
 		redaction_extra_keys: DF.SmallText | None
+		retention_apply: DF.Check
+		retention_daily: DF.Int
+		retention_enabled: DF.Check
+		retention_monthly: DF.Int
+		retention_weekly: DF.Int
 		retry_rules: DF.Table[OpsRetryRule]
 		snapshot_cache_seconds: DF.Float
 	# end: auto-generated types
@@ -73,6 +92,21 @@ class OpsSettings(Document):
 		for rule in self.retry_rules:
 			if not 0 <= (rule.jitter or 0) <= 1:
 				frappe.throw(_("Retry rule {0}: jitter is a share between 0 and 1.").format(rule.idx))
+		self.validate_restore_drills()
+
+	def validate_restore_drills(self) -> None:
+		from erp_ops.core.drills import drill_due
+		from erp_ops.core.errors import InvalidInput
+
+		if self.drills_enabled or self.drill_cron:
+			try:
+				drill_due(self.drill_cron or "", None, frappe.utils.now_datetime())
+			except InvalidInput as exc:
+				frappe.throw(_("Drill schedule: {0}").format(exc))
+		if self.drill_time_limit and self.drill_time_limit < 60:
+			frappe.throw(_("A restore drill needs a time limit of at least 60 seconds."))
+		if not 0 <= (self.drill_tolerance_pct or 0) < 100:
+			frappe.throw(_("The row count tolerance is a percentage below 100."))
 
 
 def get_thresholds() -> Thresholds:

@@ -1,0 +1,370 @@
+"""Restore drills on this site: settings, the drill's MariaDB account, the site's facts, and the job
+that runs one drill and stores it as a `Restore Drill` (the core in erp_ops.core.drills does the work).
+"""
+
+import json
+import os
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+import frappe
+from frappe import _
+from frappe.utils import get_bench_id, get_sites, get_system_timezone
+from frappe.utils.background_jobs import get_redis_conn
+
+from erp_ops.core.control.models import Action, ActionOutcome
+from erp_ops.core.drills import (
+	DrillOptions,
+	DrillResult,
+	RetentionPolicy,
+	SiteFacts,
+	drill_lock,
+	latest_backup_set,
+	run_drill,
+	sweep_stale_scratch,
+)
+from erp_ops.core.drills.client import MariaDBClient, MariaDBTarget
+from erp_ops.core.drills.errors import BackupNotFound, DrillAlreadyRunning
+from erp_ops.core.drills.schedule import LOCK
+from erp_ops.preflight_facts import backup_path
+
+DRILL_DOCTYPE = "Restore Drill"
+JOB_METHOD = "erp_ops.drill_site.run_restore_drill"
+# Frappe prefixes the site (`<site>::erp_ops_restore_drill`): one queued or running drill per site.
+JOB_ID = "erp_ops_restore_drill"
+QUEUE = "long"
+DEFAULT_CRON = "30 2 * * *"
+
+
+@dataclass(frozen=True)
+class DrillSettings:
+	"""Ops Settings' restore drill section, defaults filled in."""
+
+	enabled: bool
+	cron: str
+	time_limit_s: int
+	max_age: timedelta
+	require_files: bool
+	tolerance_rel: float
+	manifest_enabled: bool
+	immutable_backups: bool
+	retention_enabled: bool
+	retention_apply: bool
+	policy: RetentionPolicy
+
+
+def drill_settings() -> DrillSettings:
+	settings = frappe.get_cached_doc("Ops Settings")
+
+	def number(field: str, default: float) -> float:
+		value = settings.get(field)
+		return default if value in (None, "") else value
+
+	def flag(field: str, default: int) -> bool:
+		return bool(int(number(field, default)))
+
+	return DrillSettings(
+		enabled=flag("drills_enabled", 0),
+		cron=(settings.get("drill_cron") or DEFAULT_CRON).strip(),
+		time_limit_s=max(int(number("drill_time_limit", 3600)), 60),
+		max_age=timedelta(days=max(int(number("drill_max_age_days", 7)), 1)),
+		require_files=flag("drill_require_files", 1),
+		tolerance_rel=float(number("drill_tolerance_pct", 2)) / 100,
+		manifest_enabled=flag("manifest_enabled", 1),
+		immutable_backups=flag("immutable_backups", 0),
+		retention_enabled=flag("retention_enabled", 0),
+		retention_apply=flag("retention_apply", 0),
+		policy=RetentionPolicy(
+			daily=int(number("retention_daily", 7)),
+			weekly=int(number("retention_weekly", 4)),
+			monthly=int(number("retention_monthly", 12)),
+		),
+	)
+
+
+def drill_target() -> MariaDBTarget:
+	"""The account that creates and drops scratch databases: Ops Settings, else the bench's
+	`root_login`/`root_password` (the site's own DB user may not CREATE DATABASE)."""
+	settings = frappe.get_cached_doc("Ops Settings")
+	user = (settings.get("drill_db_user") or "").strip()
+	password = settings.get_password("drill_db_password", raise_exception=False) if user else None
+	if not user:
+		user = frappe.conf.get("root_login") or "root"
+		password = frappe.conf.get("root_password")
+	return MariaDBTarget(
+		host=(settings.get("drill_db_host") or "").strip() or frappe.conf.get("db_host") or "127.0.0.1",
+		port=int(settings.get("drill_db_port") or frappe.conf.get("db_port") or 3306),
+		user=user,
+		password=password or "",
+	)
+
+
+def site_databases() -> list[str]:
+	"""The database of every site on this bench: none of them may ever be a restore target."""
+	names = {frappe.conf.db_name}
+	sites_path = os.path.abspath(frappe.local.sites_path)
+	for site in get_sites(sites_path):
+		try:
+			with open(os.path.join(sites_path, site, "site_config.json")) as f:
+				name = json.load(f).get("db_name")
+		except (OSError, ValueError):
+			continue
+		if name:
+			names.add(name)
+	return sorted(n for n in names if n)
+
+
+def site_facts() -> SiteFacts:
+	apps = frappe.get_all("Installed Application", fields=["app_name", "app_version"])
+	return SiteFacts(
+		site=frappe.local.site,
+		db_name=frappe.conf.db_name,
+		site_databases=site_databases(),
+		# Filled by `bench migrate` (Installed Applications.update_versions), empty on a new site:
+		# nothing to compare then, rather than two empty sets that "match".
+		installed_apps={a.app_name: a.app_version for a in apps} or None,
+		patches=frappe.get_all("Patch Log", pluck="patch"),
+	)
+
+
+def drill_options(settings: DrillSettings) -> DrillOptions:
+	return DrillOptions(
+		require_files=settings.require_files,
+		encryption_key=frappe.conf.get("backup_encryption_key"),
+		tolerance_rel=settings.tolerance_rel,
+		time_zone=get_system_timezone(),
+	)
+
+
+def lock_held(site: str | None = None) -> bool:
+	"""Whether a drill of the site holds its lock now (the scheduler does not queue another then)."""
+	return bool(get_redis_conn().exists(LOCK.format(bench=get_bench_id(), site=site or frappe.local.site)))
+
+
+def queue_drill(triggered_by: str, user: str | None = None) -> tuple[str, str | None]:
+	"""A `Queued` Restore Drill and its `long` job; (drill name, None) when a drill is queued already.
+
+	Commits: the job must find the record, and a deduplicated request leaves none behind.
+	"""
+	from frappe.utils.background_jobs import create_job_id, is_job_enqueued
+
+	settings = drill_settings()
+	if is_job_enqueued(JOB_ID):
+		return _queued_drill(), None
+	name = new_drill(triggered_by, user)
+	frappe.db.commit()
+	job = frappe.enqueue(
+		JOB_METHOD,
+		queue=QUEUE,
+		timeout=settings.time_limit_s,
+		job_id=JOB_ID,
+		deduplicate=True,
+		drill=name,
+	)
+	if job is None:  # another request queued one between the check and here
+		frappe.delete_doc(DRILL_DOCTYPE, name, ignore_permissions=True, force=True)
+		frappe.db.commit()
+		return _queued_drill(), None
+	frappe.db.set_value(DRILL_DOCTYPE, name, "job_id", create_job_id(JOB_ID))
+	frappe.db.commit()
+	return name, create_job_id(JOB_ID)
+
+
+def new_drill(triggered_by: str, user: str | None = None) -> str:
+	doc = frappe.get_doc(
+		{
+			"doctype": DRILL_DOCTYPE,
+			"site": frappe.local.site,
+			"outcome": "Queued",
+			"triggered_by": triggered_by,
+			"requested_by": user or frappe.session.user,
+		}
+	)
+	doc.insert(ignore_permissions=True)
+	return doc.name
+
+
+def run_restore_drill(
+	drill: str | None = None,
+	backup_folder: str | None = None,
+	triggered_by: str = "Scheduler",
+	time_limit_s: int | None = None,
+) -> str:
+	"""The drill job: lock, sweep, drill the newest backup set, store the verdict; the drill's name.
+
+	Whatever happens the record ends Passed or Failed with a reason: a timeout (rq raises
+	JobTimeoutException inside the drill, whose `finally` has dropped the scratch database by the
+	time it gets here) or any other error is stored, committed, and raised again for RQ.
+	"""
+	from rq.timeouts import JobTimeoutException
+
+	settings = drill_settings()
+	limit = time_limit_s or settings.time_limit_s
+	site = frappe.local.site
+	if not drill or not frappe.db.exists(DRILL_DOCTYPE, drill):
+		drill = new_drill(triggered_by)
+	doc = frappe.get_doc(DRILL_DOCTYPE, drill)
+	try:
+		with drill_lock(get_redis_conn(), get_bench_id(), site, limit):
+			_mark_running(doc)
+			client = MariaDBClient(drill_target())
+			# By the configured limit, not a caller's shorter one: no running drill is that old.
+			swept = sweep_stale_scratch(client, timedelta(seconds=2 * settings.time_limit_s))
+			try:
+				backup = latest_backup_set(backup_folder or backup_path(), site)
+			except BackupNotFound as exc:
+				_finish(doc, "Failed", str(exc))
+				return doc.name
+			result = run_drill(client, backup, site_facts(), drill_options(settings))
+			store_result(doc, result, swept)
+	except DrillAlreadyRunning as exc:
+		_finish(doc, "Failed", _("did not run: {0}").format(exc), started=False)
+	except JobTimeoutException:
+		frappe.db.rollback()
+		_finish(doc, "Failed", _("timed out after {0} s (Ops Settings: drill time limit)").format(limit))
+		raise
+	except Exception as exc:
+		frappe.db.rollback()
+		_finish(doc, "Failed", f"{type(exc).__name__}: {exc}")
+		raise
+	finally:
+		_log_run(doc)
+	return doc.name
+
+
+def _mark_running(doc) -> None:
+	doc.db_set(
+		{"outcome": "Running", "started_at": frappe.utils.now_datetime(), "reason": None},
+		commit=True,
+	)
+
+
+def _finish(doc, outcome: str, reason: str, started: bool = True) -> None:
+	doc.reload()
+	values = {"outcome": outcome, "reason": reason[:5000], "finished_at": frappe.utils.now_datetime()}
+	if not started:
+		values["started_at"] = None
+	doc.db_set(values, commit=True)
+
+
+def store_result(doc, result: DrillResult, swept: list[str] | None = None) -> None:
+	"""Fill the Restore Drill from the core's result (times in site time) and commit."""
+	from erp_ops.erp_ops.doctype.job_evidence.job_evidence import to_site_time
+
+	tz = get_system_timezone()
+	doc.reload()
+	doc.update(
+		{
+			"outcome": "Passed" if result.outcome.value == "passed" else "Failed",
+			"reason": result.reason[:5000],
+			"backup_stamp": result.backup_stamp,
+			"backup_folder": result.backup_folder,
+			"backup_taken_at": to_site_time(result.backup_taken_at, tz),
+			"manifest": result.manifest,
+			"started_at": to_site_time(result.started_at, tz),
+			"finished_at": to_site_time(result.finished_at, tz),
+			"rpo_s": result.rpo_s,
+			"rto_s": result.rto_s,
+			"verify_s": result.verify_s,
+			"sql_bytes": result.sql_bytes,
+			"tables": result.tables,
+			"rows": result.rows,
+			"scratch_database": result.scratch_database,
+			"scratch_dropped": int(result.scratch_dropped),
+			"interrupted": int(result.interrupted),
+			"table_counts": json.dumps(result.table_counts, sort_keys=True),
+			"result": result.model_dump_json(),
+		}
+	)
+	doc.set(
+		"files",
+		[
+			{
+				"kind": f.kind.value,
+				"file_name": f.name,
+				"size": f.size,
+				"sha256": f.sha256,
+				"encrypted": int(f.encrypted),
+				"archive_files": f.archive_files,
+			}
+			for f in result.files
+		],
+	)
+	checks = [
+		{
+			"code": c.code,
+			"status": c.status.value,
+			"reason": c.reason,
+			"details": json.dumps(c.details, default=str) if c.details else None,
+		}
+		for c in result.checks
+	]
+	if swept:
+		checks.append(
+			{
+				"code": "stale_scratch",
+				"status": "warn",
+				"reason": _("dropped scratch databases left by an earlier drill: {0}").format(
+					", ".join(swept)
+				),
+			}
+		)
+	doc.set("checks", checks)
+	doc.save(ignore_permissions=True)
+	frappe.db.commit()
+
+
+def _log_run(doc) -> None:
+	"""Desk- and bench-started drills leave an Ops Action Log row (the scheduler's own record is the drill)."""
+	if doc.triggered_by not in ("Desk", "Bench"):
+		return
+	from erp_ops.erp_ops.doctype.ops_action_log.ops_action_log import append_entry, new_entry
+
+	outcome = frappe.db.get_value(DRILL_DOCTYPE, doc.name, ["outcome", "reason"], as_dict=True)
+	append_entry(
+		new_entry(
+			Action.DRILL,
+			[doc.site or frappe.local.site, doc.name],
+			_("restore drill"),
+			ActionOutcome.DONE if outcome.outcome == "Passed" else ActionOutcome.FAILED,
+			user=doc.requested_by or "Administrator",
+			state_before="Queued",
+			state_after=outcome.outcome,
+			error=None if outcome.outcome == "Passed" else outcome.reason,
+		)
+	)
+	frappe.db.commit()
+
+
+def _queued_drill() -> str | None:
+	return frappe.db.get_value(
+		DRILL_DOCTYPE, {"outcome": ("in", ("Queued", "Running"))}, "name", order_by="creation desc"
+	)
+
+
+def drill_history() -> dict:
+	"""The latest drill that ran and the latest that passed (what drill_health needs), in UTC."""
+	fields = ["name", "outcome", "reason", "started_at", "finished_at", "rpo_s", "rto_s"]
+	ran = frappe.get_all(
+		DRILL_DOCTYPE,
+		filters={"outcome": ("in", ("Passed", "Failed")), "started_at": ("is", "set")},
+		fields=fields,
+		order_by="started_at desc",
+		limit=1,
+	)
+	passed = frappe.get_all(
+		DRILL_DOCTYPE, filters={"outcome": "Passed"}, fields=fields, order_by="started_at desc", limit=1
+	)
+	return {"last": ran[0] if ran else None, "passed": passed[0] if passed else None}
+
+
+def site_time_to_utc(value: datetime | None) -> datetime | None:
+	from zoneinfo import ZoneInfo
+
+	if value is None:
+		return None
+	return (
+		frappe.utils.get_datetime(value)
+		.replace(tzinfo=ZoneInfo(get_system_timezone()))
+		.astimezone(timezone.utc)
+	)

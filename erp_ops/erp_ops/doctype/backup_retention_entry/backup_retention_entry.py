@@ -1,0 +1,27 @@
+# Copyright (c) 2026, erp_ops developers and contributors
+# For license information, please see license.txt
+
+from frappe.model.document import Document
+
+
+class BackupRetentionEntry(Document):
+	# begin: auto-generated types
+	# This code is auto-generated. Do not modify anything in this block.
+
+	from typing import TYPE_CHECKING
+
+	if TYPE_CHECKING:
+		from frappe.types import DF
+
+		backup_stamp: DF.Data | None
+		deleted: DF.Check
+		file_name: DF.Data | None
+		parent: DF.Data
+		parentfield: DF.Data
+		parenttype: DF.Data
+		reason: DF.SmallText | None
+		sha256: DF.Data | None
+		size: DF.Float
+	# end: auto-generated types
+
+	pass
