@@ -59,9 +59,9 @@ def drill_status() -> dict:
 	}
 
 
-@frappe.whitelist(methods=["GET"])
+@frappe.whitelist(methods=["POST"])
 def retention_plan() -> dict:
-	"""The GFS retention plan (dry run, logged): what would be kept, and each file it would delete."""
+	"""The GFS retention plan (dry run; POST because it writes a Backup Retention Log): what would be kept, and each file it would delete."""
 	require_roles(*MANAGERS)
 	from erp_ops.backup_site import log_retention, plan_summary
 	from erp_ops.backup_site import retention_plan as plan_now
