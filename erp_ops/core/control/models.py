@@ -15,6 +15,7 @@ class Action(str, Enum):
 	RELEASE = "release"
 	PURGE = "purge"
 	PREFLIGHT = "preflight"  # not a job action: an upgrade preflight run, logged like one
+	REPLAY = "replay"  # integration events replayed (or a dry run of it)
 
 
 class JobState(str, Enum):

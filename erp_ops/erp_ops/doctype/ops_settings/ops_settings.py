@@ -44,6 +44,11 @@ class OpsSettings(Document):
 		bulk_token_ttl_min: DF.Int
 		disk_free_critical_pct: DF.Percent
 		disk_free_warning_pct: DF.Percent
+		event_claim_ttl_s: DF.Int
+		event_done_cache_s: DF.Int
+		event_payload_limit_kb: DF.Int
+		event_process_inline: DF.Check
+		event_retention_days: DF.Int
 		evidence_backlog_warning: DF.Int
 		evidence_retention_days: DF.Int
 		failure_rate_min_jobs: DF.Int
