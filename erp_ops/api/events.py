@@ -28,6 +28,7 @@ from erp_ops.api import (
 	require_roles,
 )
 from erp_ops.core.control.models import Action, ActionOutcome
+from erp_ops.core.errors import ErpOpsError
 from erp_ops.core.events import EventQuery, EventStatus, IngestRequest
 from erp_ops.core.events.checks import refusal_record
 from erp_ops.core.events.errors import EventRefused, InProgress, InvalidPayload
@@ -74,6 +75,9 @@ def ingest(
 		result = site_events.ingest(request)
 	except EventRefused as refusal:
 		_refused(request, refusal)
+	except ErpOpsError:
+		with core_errors():  # e.g. 503 when the database kept deadlocking
+			raise
 	if result.status == EventStatus.FAILED:
 		frappe.local.response["http_status_code"] = 500  # the sender should deliver it again
 	elif result.enqueue:
