@@ -53,6 +53,14 @@ scheduler_events = {
 	"hourly_long": ["erp_ops.tasks.record_backup_manifests"],
 }
 
+# Integration events: re-enqueue lost work, purge past retention (docs/events.md).
+scheduler_events["cron"]["*/5 * * * *"] = ["erp_ops.tasks.recover_integration_events"]
+scheduler_events["daily_long"].append("erp_ops.tasks.purge_integration_events")
+
+# Handlers of integration events, event type → dotted path of an EventHandler (or a function).
+# Other apps declare theirs the same way; site_config.json may add more (see README).
+erp_ops_event_handlers = {}
+
 # Job Events
 # ----------
 # Frappe's `execute_job` calls these around every background job; they only touch Redis.

@@ -109,3 +109,35 @@ def restore_drill_daily() -> dict:
 
 	told = alert_if_stale()
 	return {"alerted": told, **daily_retention_and_chain()}
+
+
+# Integration events ------------------------------------------------------------------------------
+
+
+def process_integration_event(name: str) -> dict | None:
+	"""Background job (job id = the event's name): process one stored event, at most once."""
+	from erp_ops.site_events import process
+
+	result = process(name)
+	return result.model_dump(mode="json") if result else None
+
+
+def recover_integration_events() -> int:
+	"""Every 5 minutes: enqueue events never picked up and those whose worker died mid-way."""
+	from erp_ops.site_events import recover
+
+	names = recover()
+	if names:
+		frappe.logger("erp_ops").info(f"Integration events re-enqueued: {', '.join(names)}")
+	return len(names)
+
+
+def purge_integration_events() -> int:
+	"""Daily: delete integration events past Ops Settings' retention; their keys may be used again."""
+	from erp_ops.site_events import purge
+
+	result = purge()
+	frappe.logger("erp_ops").info(
+		f"Integration event purge: removed {result.deleted} event(s) received before {result.cutoff}"
+	)
+	return result.deleted

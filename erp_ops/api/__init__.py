@@ -57,6 +57,10 @@ def require_roles(*roles: str, attempt: Attempt | None = None) -> None:
 	)
 
 
+class OpsBadRequest(frappe.ValidationError):
+	http_status_code = 400
+
+
 class OpsInvalidInput(frappe.ValidationError):
 	http_status_code = 422
 
@@ -79,6 +83,7 @@ class OpsError(frappe.ValidationError):
 
 # By HTTP status rather than class, so a new core error with a known status maps without a change.
 _FRAPPE_EXCEPTIONS: dict[int, type[Exception]] = {
+	400: OpsBadRequest,
 	403: frappe.PermissionError,
 	404: frappe.DoesNotExistError,
 	409: OpsConflict,

@@ -6,7 +6,8 @@ again (every migrate does) is harmless.
 
 import frappe
 
-OPS_ROLES = ("Ops Viewer", "Ops Operator", "Ops Manager")
+# Integration User: senders of integration events (erp_ops.api.events.ingest), nothing else.
+OPS_ROLES = ("Ops Viewer", "Ops Operator", "Ops Manager", "Integration User")
 
 
 def after_install() -> None:

@@ -45,13 +45,13 @@ def test_the_app_ships_what_this_issue_promises():
 		"Backup Retention Entry",
 	} <= APP.names("doctype")
 	assert APP.names("workspace") == {"Operations"}
-	assert len(APP.names("number_card")) == 12
+	assert len(APP.names("number_card")) == 15
 	assert {"Last Restore Drill", "Restore Drill RPO", "Restore Drill RTO", "Backups Proven"} <= APP.names(
 		"number_card"
 	)
 	assert {"Quarantined Jobs", "Actions Today", "Upgrade Preflight"} <= APP.names("number_card")
 	assert APP.names("dashboard_chart") == {"Job Outcomes per Hour"}
-	assert APP.app_roles == ("Ops Viewer", "Ops Operator", "Ops Manager")
+	assert APP.app_roles == ("Ops Viewer", "Ops Operator", "Ops Manager", "Integration User")
 
 
 @pytest.mark.parametrize("path", DOCTYPES, ids=_id)
@@ -330,3 +330,61 @@ def test_ops_settings_has_the_drill_defaults():
 	# Deleting backups stays off until an Ops Manager turns it on.
 	assert fields["retention_apply"]["default"] == "0" and fields["retention_enabled"]["default"] == "0"
 	assert fields["drill_db_password"]["fieldtype"] == "Password"
+
+
+def test_integration_event_mirrors_the_core_record():
+	from erp_ops.core.events.models import EventRecord, EventStatus, Outcome, ReplayEntry
+
+	doc, order, replay = (
+		_doctype("Integration Event"),
+		_doctype("Integration Event Order"),
+		_doctype("Integration Event Replay"),
+	)
+	fields = {f["fieldname"]: f for f in doc["fields"]}
+	# The store inserts every record field as a column (`name` is the row's own).
+	assert set(EventRecord.model_fields) - {"name"} <= set(fields)
+	assert fields["status"]["options"].split("\n") == [s.value for s in EventStatus]
+	assert fields["sequence"]["fieldtype"] == "Data", "Frappe's Int is int(11); a sequence may need 64 bits"
+	assert fields["idempotency_key"]["length"] == 255 and fields["source"]["length"] == 140
+	assert fields["conflict_with"]["options"] == "Integration Event"
+	assert doc["in_create"] == 1 and not doc.get("track_changes")
+	replay_fields = {f["fieldname"] for f in replay["fields"]}
+	assert set(ReplayEntry.model_fields) - {"event"} <= replay_fields and "event" in replay_fields
+	assert {f["fieldname"]: f for f in replay["fields"]}["outcome"]["options"].split("\n") == [
+		o.value for o in Outcome
+	]
+	assert {"source", "entity_key", "last_sequence", "last_occurred_at", "last_event"} <= {
+		f["fieldname"] for f in order["fields"]
+	}
+	for d in (doc, order, replay):
+		for perm in d["permissions"]:
+			assert not any(perm.get(k) for k in ("write", "create", "submit", "import")), perm
+	controller = (APP.module_dir("ERP Ops") / "doctype/integration_event/integration_event.py").read_text()
+	# The database's unique key is what makes a key's effect happen once.
+	assert 'add_unique("Integration Event", ["source", "idempotency_key"]' in controller
+	assert 'add_unique("Integration Event Order", ["source", "entity_key"]' in controller
+
+
+def test_scheduled_and_event_hooks_resolve():
+	import runpy
+
+	hooks = runpy.run_path(str(APP.package / "hooks.py"))
+	events = hooks["scheduler_events"]
+	assert events["cron"]["*/5 * * * *"] == ["erp_ops.tasks.recover_integration_events"]
+	assert "erp_ops.tasks.purge_integration_events" in events["daily_long"]
+	paths = [p for key, value in events.items() if key != "cron" for p in value]
+	paths += [p for value in events["cron"].values() for p in value]
+	for path in paths:
+		assert APP.resolve(path) is not None, path
+	assert isinstance(hooks["erp_ops_event_handlers"], dict)
+
+
+def test_the_event_number_cards_use_the_events_api():
+	for folder, method in (
+		("failed_events_24h", "failed_last_24h"),
+		("conflict_events_24h", "conflicts_last_24h"),
+		("superseded_events_24h", "superseded_last_24h"),
+	):
+		card = json.loads((APP.module_dir("ERP Ops") / f"number_card/{folder}/{folder}.json").read_text())
+		assert card["method"] == f"erp_ops.api.events.{method}"
+		assert card["document_type"] == "Integration Event"

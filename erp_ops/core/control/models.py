@@ -17,6 +17,7 @@ class Action(str, Enum):
 	PREFLIGHT = "preflight"  # not a job action: an upgrade preflight run, logged like one
 	DRILL = "drill"  # a restore drill started from Desk or bench
 	RETENTION = "retention"  # backup files deleted by the GFS retention
+	REPLAY = "replay"  # integration events replayed (or a dry run of it)
 
 
 class JobState(str, Enum):

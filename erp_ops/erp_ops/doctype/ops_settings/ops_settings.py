@@ -54,6 +54,11 @@ class OpsSettings(Document):
 		drill_time_limit: DF.Int
 		drill_tolerance_pct: DF.Float
 		drills_enabled: DF.Check
+		event_claim_ttl_s: DF.Int
+		event_done_cache_s: DF.Int
+		event_payload_limit_kb: DF.Int
+		event_process_inline: DF.Check
+		event_retention_days: DF.Int
 		evidence_backlog_warning: DF.Int
 		evidence_retention_days: DF.Int
 		failure_rate_min_jobs: DF.Int
