@@ -15,6 +15,8 @@ class Action(str, Enum):
 	RELEASE = "release"
 	PURGE = "purge"
 	PREFLIGHT = "preflight"  # not a job action: an upgrade preflight run, logged like one
+	ACKNOWLEDGE = "acknowledge"  # an operator acknowledged an Ops Alert
+	REVIEW = "review"  # an Ops Manager recorded a runbook review
 
 
 class JobState(str, Enum):

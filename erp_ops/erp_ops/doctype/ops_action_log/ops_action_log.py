@@ -24,6 +24,7 @@ MIRRORED = ("user", "action", "reason", "outcome", "request_id", "approved_by", 
 
 
 class OpsActionLog(Document):
+	# fmt: off
 	# begin: auto-generated types
 	# This code is auto-generated. Do not modify anything in this block.
 
@@ -33,7 +34,7 @@ class OpsActionLog(Document):
 		from frappe.types import DF
 
 		acted_at: DF.Datetime | None
-		action: DF.Literal["retry", "requeue", "cancel", "quarantine", "release", "purge", "preflight"]
+		action: DF.Literal["retry", "requeue", "cancel", "quarantine", "release", "purge", "preflight", "acknowledge", "review"]
 		approved_by: DF.Data | None
 		dry_run: DF.Check
 		entry_json: DF.LongText | None
@@ -49,6 +50,7 @@ class OpsActionLog(Document):
 		targets: DF.SmallText | None
 		user: DF.Data | None
 	# end: auto-generated types
+	# fmt: on
 
 	# Rows are written only by `FrappeChainStore.insert` (db_insert, past these hooks); any insert,
 	# save or delete through the document API is refused, for every role and ignore_permissions too.
