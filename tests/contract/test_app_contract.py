@@ -335,3 +335,18 @@ def test_ops_alert_is_written_by_the_evaluator_only():
 		(APP.module_dir("ERP Ops") / "number_card/firing_alerts/firing_alerts.json").read_text()
 	)
 	assert card["document_type"] == "Ops Alert" and "Firing" in card["filters_json"]
+
+
+def test_the_runbook_search_block_is_a_fixture_calling_the_search_api():
+	hooks = rules.hook_values((APP.package / "hooks.py").read_text())
+	assert {"dt": "Custom HTML Block", "filters": [["name", "in", ["Runbook Search"]]]} in hooks["fixtures"]
+	[block] = json.loads((APP.package / "fixtures" / "custom_html_block.json").read_text())
+	assert block["name"] == "Runbook Search" and block["private"] == 0
+	assert "erp_ops.api.runbooks.search" in block["script"] and 'type: "GET"' in block["script"]
+	assert APP.is_whitelisted("erp_ops.api.runbooks.search")
+	assert {r["role"] for r in block["roles"]} == {
+		"Ops Viewer",
+		"Ops Operator",
+		"Ops Manager",
+		"System Manager",
+	}
