@@ -24,6 +24,15 @@ after_install = "erp_ops.setup.install.after_install"
 
 after_migrate = "erp_ops.setup.install.after_migrate"
 
+# Fixtures
+# --------
+# Desk records whose DocType has no module to export them with (synced on every migrate).
+
+fixtures = [
+	# The workspace's runbook search box (issue 7).
+	{"dt": "Custom HTML Block", "filters": [["name", "in", ["Runbook Search"]]]},
+]
+
 # Scheduled Tasks
 # ---------------
 # Scheduled Job Types are named after the last two dotted parts of the method: keep them distinct.
@@ -39,6 +48,8 @@ scheduler_events = {
 			"erp_ops.tasks.run_due_retries",
 			"erp_ops.tasks.finish_stopped_cancels",
 			"erp_ops.tasks.sync_quarantine_records",
+			# Alert rules over the snapshot the workspace reads (cached): no extra heavy reads.
+			"erp_ops.tasks.evaluate_alerts",
 		],
 	},
 	"daily": ["erp_ops.tasks.verify_action_log", "erp_ops.tasks.mark_runbooks_for_review"],

@@ -141,3 +141,16 @@ def purge_integration_events() -> int:
 		f"Integration event purge: removed {result.deleted} event(s) received before {result.cutoff}"
 	)
 	return result.deleted
+
+
+def evaluate_alerts() -> int:
+	"""Every minute: the site's alert rules over the cached snapshot; transitions become Ops Alerts
+	and notifications. Returns how many alerts are firing."""
+	from erp_ops.site_alerts import evaluate_site
+
+	result = evaluate_site()
+	if result is None:
+		return 0
+	if result.skipped:
+		frappe.logger("erp_ops").info(f"Alert rules skipped: {result.skipped}")
+	return sum(1 for a in result.alerts if a.status.value == "firing")

@@ -15,6 +15,7 @@ def after_install() -> None:
 	ensure_settings()
 	ensure_chain_head()
 	ensure_runbooks()
+	ensure_alert_rules()
 
 
 def after_migrate() -> None:
@@ -23,6 +24,7 @@ def after_migrate() -> None:
 	ensure_setting_defaults()
 	ensure_chain_head()
 	ensure_runbooks()
+	ensure_alert_rules()
 
 
 def ensure_roles() -> list[str]:
@@ -100,7 +102,54 @@ def ensure_runbooks() -> list[str]:
 				"runbook_owner": rb.owner,
 				"review_cadence_days": rb.review_cadence_days,
 				"last_reviewed": rb.last_reviewed,
+				"signatures": [sig.model_dump() for sig in rb.signatures],
 			}
 		).insert(ignore_permissions=True)
 		created.append(rb.name)
+	return created
+
+
+def ensure_alert_rules() -> list[str]:
+	"""Insert the default alert rules (one or more per seeded runbook) the site does not have.
+
+	By name, like the runbooks: a rule an operator has edited, disabled or deleted and recreated is
+	left alone. Returns the names created.
+	"""
+	from erp_ops.core.alerts.defaults import load_rules
+
+	created = []
+	for rule in load_rules():
+		if frappe.db.exists("Ops Alert Rule", rule.name):
+			continue
+		frappe.get_doc(
+			{
+				"doctype": "Ops Alert Rule",
+				"rule_name": rule.name,
+				"enabled": int(rule.enabled),
+				"severity": rule.severity.value,
+				"runbook": rule.runbook
+				if rule.runbook and frappe.db.exists("Runbook", rule.runbook)
+				else None,
+				"signal": rule.signal,
+				"comparison": rule.comparison.value,
+				"threshold": rule.threshold,
+				"aggregate": rule.aggregate.value if rule.aggregate else None,
+				"for_s": int(rule.for_s),
+				"use_clear_threshold": int(rule.clear_threshold is not None),
+				"clear_threshold": rule.clear_threshold or 0,
+				"guard_signal": rule.guard.signal if rule.guard else None,
+				"guard_comparison": rule.guard.comparison.value if rule.guard else ">=",
+				"guard_threshold": rule.guard.threshold if rule.guard else 0,
+				"resolve_after_s": int(rule.resolve_after_s),
+				"renotify_s": int(rule.renotify_s),
+				"flap_window_s": int(rule.flap_window_s),
+				"flap_limit": rule.flap_limit,
+				"notify_roles": "\n".join(rule.notify.roles),
+				"notify_users": "\n".join(rule.notify.users),
+				"notify_emails": "\n".join(rule.notify.emails),
+				"webhook_urls": "\n".join(rule.notify.webhooks),
+				"description": rule.description,
+			}
+		).insert(ignore_permissions=True)
+		created.append(rule.name)
 	return created

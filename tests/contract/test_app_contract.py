@@ -43,13 +43,21 @@ def test_the_app_ships_what_this_issue_promises():
 		"Restore Drill Check",
 		"Backup Retention Log",
 		"Backup Retention Entry",
+		"Runbook Review",
+		"Runbook Signature",
+		"Ops Alert Rule",
+		"Ops Alert",
+		"Ops Alert Transition",
 	} <= APP.names("doctype")
 	assert APP.names("workspace") == {"Operations"}
-	assert len(APP.names("number_card")) == 15
+	assert len(APP.names("number_card")) == 16
+	assert {"Quarantined Jobs", "Actions Today", "Upgrade Preflight", "Firing Alerts"} <= APP.names(
+		"number_card"
+	)
+	assert APP.names("report") == {"Runbook Coverage"}
 	assert {"Last Restore Drill", "Restore Drill RPO", "Restore Drill RTO", "Backups Proven"} <= APP.names(
 		"number_card"
 	)
-	assert {"Quarantined Jobs", "Actions Today", "Upgrade Preflight"} <= APP.names("number_card")
 	assert APP.names("dashboard_chart") == {"Job Outcomes per Hour"}
 	assert APP.app_roles == ("Ops Viewer", "Ops Operator", "Ops Manager", "Integration User")
 
@@ -110,6 +118,7 @@ def test_hooks_resolve_to_functions_of_the_app():
 		"erp_ops.tasks.run_due_retries",
 		"erp_ops.tasks.finish_stopped_cancels",
 		"erp_ops.tasks.sync_quarantine_records",
+		"erp_ops.tasks.evaluate_alerts",
 	]
 	assert hooks["scheduler_events"]["daily"] == [
 		"erp_ops.tasks.verify_action_log",
@@ -388,3 +397,71 @@ def test_the_event_number_cards_use_the_events_api():
 		card = json.loads((APP.module_dir("ERP Ops") / f"number_card/{folder}/{folder}.json").read_text())
 		assert card["method"] == f"erp_ops.api.events.{method}"
 		assert card["document_type"] == "Integration Event"
+
+
+def test_runbook_keeps_a_read_only_review_history_and_its_failure_signatures():
+	doc = _doctype("Runbook")
+	fields = {f["fieldname"]: f for f in doc["fields"]}
+	assert fields["reviews"]["options"] == "Runbook Review" and fields["reviews"]["read_only"] == 1
+	assert fields["signatures"]["options"] == "Runbook Signature"
+	review = {f["fieldname"]: f for f in _doctype("Runbook Review")["fields"]}
+	assert {name: review[name]["fieldtype"] for name in ("reviewer", "reviewed_on", "notes")} == {
+		"reviewer": "Link",
+		"reviewed_on": "Datetime",
+		"notes": "Small Text",
+	}
+	from erp_ops.core.runbooks.models import FailureSignature
+
+	signature = {f["fieldname"] for f in _doctype("Runbook Signature")["fields"]}
+	assert signature == set(FailureSignature.model_fields)
+
+
+def test_ops_alert_rule_mirrors_the_core_rule():
+	from erp_ops.core.alerts.models import AlertSeverity, Comparison
+
+	doc = _doctype("Ops Alert Rule")
+	fields = {f["fieldname"]: f for f in doc["fields"]}
+	assert doc["autoname"] == "field:rule_name" and doc["track_changes"] == 1
+	assert fields["comparison"]["options"].split("\n") == [c.value for c in Comparison]
+	assert fields["guard_comparison"]["options"].split("\n") == [c.value for c in Comparison]
+	assert fields["severity"]["options"].split("\n") == [s.value for s in AlertSeverity]
+	assert fields["runbook"]["options"] == "Runbook"
+	# Webhook URLs carry tokens: only managers read them.
+	assert fields["webhook_urls"]["permlevel"] == 1
+	level1 = {p["role"] for p in doc["permissions"] if p.get("permlevel") == 1 and p.get("read")}
+	assert level1 == {"Ops Manager", "System Manager"}
+	writers = {p["role"] for p in doc["permissions"] if p.get("write") and not p.get("permlevel")}
+	assert writers == {"Ops Manager", "System Manager"}
+
+
+def test_ops_alert_is_written_by_the_evaluator_only():
+	from erp_ops.core.alerts.models import TransitionKind
+
+	doc, child = _doctype("Ops Alert"), _doctype("Ops Alert Transition")
+	fields = {f["fieldname"]: f for f in doc["fields"]}
+	assert doc["in_create"] == 1
+	assert fields["status"]["options"].split("\n") == ["Pending", "Firing", "Resolved", "Canceled"]
+	assert fields["transitions"]["options"] == "Ops Alert Transition" and child["istable"] == 1
+	events = {f["fieldname"]: f for f in child["fields"]}["event"]["options"].split("\n")
+	assert events == [k.value for k in TransitionKind]
+	for perm in doc["permissions"]:
+		assert not any(perm.get(k) for k in ("write", "create", "submit", "import")), perm
+	card = json.loads(
+		(APP.module_dir("ERP Ops") / "number_card/firing_alerts/firing_alerts.json").read_text()
+	)
+	assert card["document_type"] == "Ops Alert" and "Firing" in card["filters_json"]
+
+
+def test_the_runbook_search_block_is_a_fixture_calling_the_search_api():
+	hooks = rules.hook_values((APP.package / "hooks.py").read_text())
+	assert {"dt": "Custom HTML Block", "filters": [["name", "in", ["Runbook Search"]]]} in hooks["fixtures"]
+	[block] = json.loads((APP.package / "fixtures" / "custom_html_block.json").read_text())
+	assert block["name"] == "Runbook Search" and block["private"] == 0
+	assert "erp_ops.api.runbooks.search" in block["script"] and 'type: "GET"' in block["script"]
+	assert APP.is_whitelisted("erp_ops.api.runbooks.search")
+	assert {r["role"] for r in block["roles"]} == {
+		"Ops Viewer",
+		"Ops Operator",
+		"Ops Manager",
+		"System Manager",
+	}

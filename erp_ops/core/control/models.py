@@ -18,6 +18,8 @@ class Action(str, Enum):
 	DRILL = "drill"  # a restore drill started from Desk or bench
 	RETENTION = "retention"  # backup files deleted by the GFS retention
 	REPLAY = "replay"  # integration events replayed (or a dry run of it)
+	ACKNOWLEDGE = "acknowledge"  # an operator acknowledged an Ops Alert
+	REVIEW = "review"  # an Ops Manager recorded a runbook review
 
 
 class JobState(str, Enum):

@@ -41,6 +41,8 @@ class Runbook(Document):
 	if TYPE_CHECKING:
 		from frappe.types import DF
 
+		from erp_ops.erp_ops.doctype.runbook_review.runbook_review import RunbookReview
+		from erp_ops.erp_ops.doctype.runbook_signature.runbook_signature import RunbookSignature
 		from erp_ops.erp_ops.doctype.runbook_step.runbook_step import RunbookStep
 
 		area: DF.Literal["Queues", "Scheduler", "Workers", "Upgrades", "Recovery", "Integrations", "Infrastructure"]
@@ -50,10 +52,12 @@ class Runbook(Document):
 		last_reviewed: DF.Date | None
 		next_review_due: DF.Date | None
 		review_cadence_days: DF.Int
+		reviews: DF.Table[RunbookReview]
 		rollback: DF.Text | None
 		runbook_name: DF.Data
 		runbook_owner: DF.Link | None
 		severity: DF.Literal["Low", "Medium", "High", "Critical"]
+		signatures: DF.Table[RunbookSignature]
 		status: DF.Literal["Draft", "Active", "Needs Review", "Retired"]
 		steps: DF.Table[RunbookStep]
 		symptoms: DF.Text | None
@@ -117,6 +121,13 @@ def as_core(doc: Document | dict) -> dict[str, Any] | None:
 		"owner": get("runbook_owner") or None,
 		"review_cadence_days": get("review_cadence_days") or 90,
 		"last_reviewed": get("last_reviewed") or None,
+		"signatures": [
+			{
+				"method": (g.get("method") or "*").strip(),
+				"exc_type": (g.get("exc_type") or "").strip() or None,
+			}
+			for g in get("signatures") or []
+		],
 	}
 	try:
 		return CoreRunbook.model_validate(data).model_dump(mode="json")
@@ -158,7 +169,7 @@ def _after_commit(site: str, upsert: dict[str, Any] | None, remove: str | None) 
 
 
 def mark_for_review(today: Any = None) -> list[str]:
-	"""Active runbooks past their review date: set Needs Review and give each owner a ToDo.
+	"""Active runbooks past their review date: set Needs Review, give each owner a ToDo and an email.
 
 	Only Active ones turn (core `review_status`), so an owner hears about a runbook once, the day
 	it falls due, not every day until someone reviews it. Returns the names marked.
@@ -192,6 +203,7 @@ def mark_for_review(today: Any = None) -> list[str]:
 		doc.save(ignore_permissions=True)
 		if doc.runbook_owner:
 			_review_todo(doc)
+			_review_email(doc)
 		marked.append(doc.name)
 	return marked
 
@@ -209,3 +221,29 @@ def _review_todo(doc: Runbook) -> None:
 			"date": getdate(),
 		}
 	).insert(ignore_permissions=True)
+
+
+def _review_email(doc: Runbook) -> None:
+	"""Queued through Frappe's Email Queue (the site's outgoing account sends it)."""
+	email = frappe.db.get_value("User", {"name": doc.runbook_owner, "enabled": 1}, "email")
+	if not email:
+		return
+	try:
+		link = frappe.utils.get_url_to_form(RUNBOOK_DOCTYPE, doc.name)
+		frappe.sendmail(
+			recipients=[email],
+			subject=frappe._("Runbook {0} needs review").format(doc.name),
+			message=frappe._(
+				"Runbook {0} ({1}) was due for review on {2}. Review it and record the review: {3}"
+			).format(
+				frappe.utils.escape_html(doc.name),
+				frappe.utils.escape_html(doc.title),
+				doc.next_review_due,
+				f"<a href='{link}'>{link}</a>",
+			),
+			reference_doctype=RUNBOOK_DOCTYPE,
+			reference_name=doc.name,
+		)
+	except frappe.OutgoingEmailError:
+		# No outgoing email account: the ToDo still tells the owner.
+		frappe.logger("erp_ops").warning(f"review email for {doc.name} not queued", exc_info=True)
