@@ -51,22 +51,22 @@ scheduler_events = {
 			# Alert rules over the snapshot the workspace reads (cached): no extra heavy reads.
 			"erp_ops.tasks.evaluate_alerts",
 		],
+		# Integration events: re-enqueue events never picked up or whose worker died (docs/events.md).
+		"*/5 * * * *": ["erp_ops.tasks.recover_integration_events"],
 	},
 	"daily": ["erp_ops.tasks.verify_action_log", "erp_ops.tasks.mark_runbooks_for_review"],
 	"daily_long": [
 		"erp_ops.tasks.purge_job_evidence",
 		# Restore drills: staleness alert, retention, manifest chain check.
 		"erp_ops.tasks.restore_drill_daily",
+		# Integration events past Ops Settings' retention (their keys may be used again).
+		"erp_ops.tasks.purge_integration_events",
 	],
 	# Restore drills: the cron lives in Ops Settings, so every tick asks whether a drill is due.
 	"all": ["erp_ops.tasks.maybe_start_restore_drill"],
 	# Restore drills: v15 has no after-backup hook; manifests for new backup sets.
 	"hourly_long": ["erp_ops.tasks.record_backup_manifests"],
 }
-
-# Integration events: re-enqueue lost work, purge past retention (docs/events.md).
-scheduler_events["cron"]["*/5 * * * *"] = ["erp_ops.tasks.recover_integration_events"]
-scheduler_events["daily_long"].append("erp_ops.tasks.purge_integration_events")
 
 # Handlers of integration events, event type → dotted path of an EventHandler (or a function).
 # Other apps declare theirs the same way; site_config.json may add more (see README).

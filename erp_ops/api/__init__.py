@@ -122,3 +122,16 @@ def log_denied(attempt: Attempt, roles: tuple[str, ...]) -> None:
 	)
 	append_entry(entry)
 	frappe.db.commit()  # nosemgrep: the 403 that follows rolls the request back
+
+
+def text_card(text: str, route: list[str] | None = None) -> dict | str:
+	"""A number card value shown as text.
+
+	v15's card opens a route only for a dict, runs a dict's value through `shorten_number` (which
+	throws on text without a digit and turns text with five or more into NaN), then splits it at the
+	first space (hence no-break spaces) and formats it as `fieldtype` (Code: escaped text). Text the
+	shortener cannot take is returned bare: shown as it is, without a route.
+	"""
+	if route is None or not 0 < sum(c.isdigit() for c in text) < 5:
+		return text
+	return {"value": text.replace(" ", "\u00a0"), "fieldtype": "Code", "route": route}

@@ -9,7 +9,15 @@ from datetime import datetime, timezone
 import frappe
 from frappe import _
 
-from erp_ops.api import MANAGERS, READERS, Attempt, OpsInvalidInput, core_errors, require_roles
+from erp_ops.api import (
+	MANAGERS,
+	READERS,
+	Attempt,
+	OpsInvalidInput,
+	core_errors,
+	require_roles,
+	text_card,
+)
 from erp_ops.core.control.models import Action, ActionOutcome
 
 DRILL_DOCTYPE = "Restore Drill"
@@ -106,7 +114,7 @@ def verify_backup_chain() -> dict:
 	return {"ok": not issues, "issues": [i.model_dump() for i in issues]}
 
 
-# Number cards: text values, shown as the preflight card shows its verdict (api.preflight.card_text).
+# Number cards: text values (api.text_card).
 
 
 @frappe.whitelist(methods=["GET", "POST"])
@@ -118,7 +126,8 @@ def last_drill_card(filters: str | dict | list | None = None) -> dict | str:
 	state = health()
 	if state.last_drill_at is None:
 		return _("No drill yet")
-	age = (datetime.now(timezone.utc) - state.last_drill_at).total_seconds()
+	# Clamped: a clock or time-zone change must not show a drill in the future.
+	age = max(0.0, (datetime.now(timezone.utc) - state.last_drill_at).total_seconds())
 	return _card(f"{_(state.last_outcome.title())} · {duration(age)} ago")
 
 
@@ -163,6 +172,5 @@ def duration(seconds: float) -> str:
 	return f"{seconds / 86400:.1f} days"
 
 
-def _card(text: str) -> dict:
-	# Text in a number card: no-break spaces (v15 splits the value at its first space), Code fieldtype.
-	return {"value": text.replace(" ", "\u00a0"), "fieldtype": "Code", "route": ["List", DRILL_DOCTYPE]}
+def _card(text: str) -> dict | str:
+	return text_card(text, ["List", DRILL_DOCTYPE])

@@ -11,7 +11,15 @@ from frappe import _
 from frappe.utils import cint
 from frappe.utils.background_jobs import create_job_id
 
-from erp_ops.api import MANAGERS, READERS, Attempt, OpsInvalidInput, core_errors, require_roles
+from erp_ops.api import (
+	MANAGERS,
+	READERS,
+	Attempt,
+	OpsInvalidInput,
+	core_errors,
+	require_roles,
+	text_card,
+)
 from erp_ops.core.control.models import Action, ActionOutcome
 from erp_ops.core.preflight import PreflightReport, run_preflight
 from erp_ops.core.preflight.rules import load_rule_set
@@ -77,19 +85,7 @@ def latest_verdict(filters: str | dict | list | None = None) -> dict | str:
 	row = latest()
 	if row is None:
 		return _("Not run yet")
-	return {
-		"value": card_text(_(frappe.unscrub(row.verdict)), row.risk_score),
-		"fieldtype": "Code",
-		"route": ["List", PREFLIGHT_DOCTYPE],
-	}
-
-
-def card_text(verdict: str, score: int) -> str:
-	"""A card value the v15 number card shows as text: it opens a route only for a dict, and runs a
-	dict's value through `shorten_number` (text with under five digits passes unchanged) and then
-	splits it at the first space (hence no-break spaces), formatting it as `fieldtype` (Code: the
-	text of a <pre>, escaped)."""
-	return f"{verdict} · risk {score}".replace(" ", "\u00a0")
+	return text_card(f"{_(frappe.unscrub(row.verdict))} · risk {row.risk_score}", ["List", PREFLIGHT_DOCTYPE])
 
 
 def execute(target: int) -> dict:
