@@ -72,6 +72,9 @@ scheduler_events = {
 # Other apps declare theirs the same way; site_config.json may add more (see README).
 erp_ops_event_handlers = {}
 
+# Figures for alert rules beyond the snapshot (drill age, drill failed, integration conflicts).
+erp_ops_alert_facts = ["erp_ops.alert_facts.site_alert_facts"]
+
 # Job Events
 # ----------
 # Frappe's `execute_job` calls these around every background job; they only touch Redis.

@@ -51,6 +51,7 @@ class TestInstall(FrappeTestCase):
 			"number_card": {row.label for row in workspace.number_cards},
 			"chart": {row.label for row in workspace.charts},
 			"shortcut": {row.label for row in workspace.shortcuts},
+			"custom_block": {row.label for row in workspace.custom_blocks},
 		}
 		for block in blocks:
 			name = block["data"].get(f"{block['type']}_name")
@@ -59,8 +60,13 @@ class TestInstall(FrappeTestCase):
 				self.assertIn(name, labels[block["type"]], block)
 		for row in workspace.number_cards:
 			card = frappe.get_doc("Number Card", row.number_card_name)
-			self.assertEqual(card.type, "Custom")
-			self.assertTrue(frappe.get_attr(card.method))
+			if card.type == "Custom":
+				self.assertTrue(frappe.get_attr(card.method))
+			else:  # a plain count (Firing Alerts) over one of the app's DocTypes
+				self.assertEqual((card.type, card.function), ("Document Type", "Count"))
+				self.assertTrue(frappe.db.exists("DocType", card.document_type))
+		for row in workspace.custom_blocks:
+			self.assertTrue(frappe.db.exists("Custom HTML Block", row.custom_block_name))
 		for row in workspace.charts:
 			chart = frappe.get_doc("Dashboard Chart", row.chart_name)
 			self.assertTrue(frappe.db.exists("Dashboard Chart Source", chart.source))
