@@ -183,6 +183,14 @@ def test_every_package_folder_has_an_init():
 	assert (APP.package / "public").is_dir(), "bench build links public/"
 
 
+def test_no_bench_test_sits_at_the_package_root():
+	# v15's `run-tests --app` imports the app itself for a test_*.py at the package root (relative
+	# path "."), so such tests never run: they live in subpackages (site_tests/, api/, doctype/…).
+	assert sorted(p.name for p in APP.package.glob("test_*.py")) == []
+	for test in APP.package.rglob("test_*.py"):
+		assert (test.parent / "__init__.py").is_file(), test
+
+
 def _doctype(name: str) -> dict:
 	folder = rules.scrub(name)
 	return json.loads((APP.module_dir("ERP Ops") / f"doctype/{folder}/{folder}.json").read_text())

@@ -19,7 +19,7 @@ from erp_ops.erp_ops.doctype.job_evidence.job_evidence import flush_evidence
 from erp_ops.erp_ops.doctype.ops_settings.ops_settings import get_control_settings
 
 METHOD = "erp_ops.api.test_jobs.failing_job"
-RETRIED = "erp_ops.test_site_control.retried_job"
+RETRIED = "erp_ops.site_tests.test_site_control.retried_job"
 
 
 def retried_job(note: str | None = None) -> None:
