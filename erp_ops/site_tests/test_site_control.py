@@ -72,7 +72,8 @@ class TestSiteControl(FrappeTestCase):
 		settings = dataclasses.replace(get_control_settings(), poison_threshold=3)
 		moved = site_control.check_poison(self.conn, settings)
 		frappe.db.commit()
-		self.assertEqual(sorted(r.result.job_id for r in moved), sorted(ids))
+		# The check is site-wide: failures other tests left with a repeated digest move too.
+		self.assertLessEqual(set(ids), {r.result.job_id for r in moved})
 		for job_id in ids:
 			self.assertEqual(core_jobs.job_state(self.conn, self.bench_id, job_id), JobState.QUARANTINED)
 			record = frappe.get_doc("Quarantine", {"job_id": job_id})
