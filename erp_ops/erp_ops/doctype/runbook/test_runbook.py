@@ -51,6 +51,8 @@ class TestRunbook(FrappeTestCase):
 		frappe.db.delete(
 			"Email Queue", {"reference_doctype": "Runbook", "reference_name": ("like", "RB-TEST-%")}
 		)
+		# mark_reviewed commits: without a commit here the rollback would bring the test runbook back.
+		frappe.db.commit()
 
 	def test_the_seeded_runbooks_are_installed_and_not_imported_twice(self):
 		seeded = [rb.name for rb in load_runbooks()]
