@@ -31,6 +31,7 @@ from erp_ops.core.events.models import (
 	OrderingState,
 	ReplayEntry,
 )
+from erp_ops.core.events.store import query_where
 
 EVENT = "tabIntegration Event"
 ORDER = "tabIntegration Event Order"
@@ -185,23 +186,9 @@ class FrappeEventStore:
 		return self.get(name) if failed else None
 
 	def select(self, query: EventQuery) -> list[EventRecord]:
-		where, args = ["1 = 1"], []
-		for column, value in (("source", query.source), ("event_type", query.event_type)):
-			if value is not None:
-				where.append(f"{column} = %s")
-				args.append(value)
-		if query.received_from is not None:
-			where.append("received_at >= %s")
-			args.append(to_db(query.received_from))
-		if query.received_to is not None:
-			where.append("received_at < %s")
-			args.append(to_db(query.received_to))
-		for column, values in (("status", [s.value for s in query.statuses]), ("name", query.names)):
-			if values:
-				where.append(f"{column} in ({', '.join(['%s'] * len(values))})")
-				args.extend(values)
+		where, args = query_where(query, to_db)
 		rows = frappe.db.sql(
-			f"select * from `{EVENT}` where {' and '.join(where)} order by received_at, name limit %s",
+			f"select * from `{EVENT}` where {where} order by received_at, name limit %s",
 			(*args, query.limit),
 			as_dict=True,
 		)

@@ -27,6 +27,7 @@ from erp_ops.core.events.models import (
 	aware_utc,
 	naive_utc,
 )
+from erp_ops.core.events.store import query_where
 
 DDL = (
 	"""
@@ -197,25 +198,10 @@ class MariaDBEventStore:
 		return self.get(name) if n == 1 else None
 
 	def select(self, query: EventQuery) -> list[EventRecord]:
-		where, args = ["1 = 1"], []
-		for column, value in (("source", query.source), ("event_type", query.event_type)):
-			if value is not None:
-				where.append(f"{column} = %s")
-				args.append(value)
-		if query.received_from is not None:
-			where.append("received_at >= %s")
-			args.append(naive_utc(query.received_from))
-		if query.received_to is not None:
-			where.append("received_at < %s")
-			args.append(naive_utc(query.received_to))
-		for column, values in (("status", [s.value for s in query.statuses]), ("name", query.names)):
-			if values:
-				where.append(f"{column} IN ({', '.join(['%s'] * len(values))})")
-				args.extend(values)
+		where, args = query_where(query, naive_utc)
 		with self.conn.cursor() as cur:
 			cur.execute(
-				f"SELECT * FROM integration_event WHERE {' AND '.join(where)} "
-				"ORDER BY received_at, name LIMIT %s",
+				f"SELECT * FROM integration_event WHERE {where} ORDER BY received_at, name LIMIT %s",
 				(*args, query.limit),
 			)
 			return [EventRecord.from_row(row) for row in cur.fetchall()]

@@ -108,3 +108,27 @@ class EventStore(Protocol):
 	def purge(self, cutoff: datetime, now: datetime, *, batch: int) -> int:
 		"""Delete up to `batch` events received before `cutoff`, except those with a live claim."""
 		...
+
+
+def query_where(query: EventQuery, to_db: Callable[[datetime], Any]) -> tuple[str, list[Any]]:
+	"""The WHERE condition (MariaDB, `%s` placeholders) and its arguments selecting `query`'s events.
+
+	Both adapters share it so that replay and the recovery sweep pick the same events everywhere;
+	`to_db` turns an aware datetime into what the adapter stores (naive UTC, or the site's time).
+	"""
+	where, args = ["1 = 1"], []
+	for column, value in (("source", query.source), ("event_type", query.event_type)):
+		if value is not None:
+			where.append(f"{column} = %s")
+			args.append(value)
+	if query.received_from is not None:
+		where.append("received_at >= %s")
+		args.append(to_db(query.received_from))
+	if query.received_to is not None:
+		where.append("received_at < %s")
+		args.append(to_db(query.received_to))
+	for column, values in (("status", [s.value for s in query.statuses]), ("name", query.names)):
+		if values:
+			where.append(f"{column} in ({', '.join(['%s'] * len(values))})")
+			args.extend(values)
+	return " and ".join(where), args
