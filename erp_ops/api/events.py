@@ -43,18 +43,16 @@ REPLAY_LIMIT = 500
 
 
 @frappe.whitelist(methods=["POST"])
-def ingest(
-	source: str | None = None,
-	event_type: str | None = None,
-	idempotency_key: str | None = None,
-	payload: str | dict | list | None = None,
-	sequence: str | int | None = None,
-	occurred_at: str | None = None,
-) -> dict:
-	"""Accept one delivery of an event; each key's effect happens once however often it is sent."""
+def ingest(**form: Any) -> dict:
+	"""Accept one delivery of an event; each key's effect happens once however often it is sent.
+
+	Frappe spreads a JSON body's top-level keys into the arguments, so this takes them all and
+	reads none of them for a raw body: a payload with a key named `source` or `payload` (of any
+	type) must neither steer the identity nor be refused by argument type checks.
+	"""
 	require_roles(*INGESTERS)
 	if _raw_body_request():
-		# The body is the payload; Frappe also parsed a JSON body into arguments: those are ignored.
+		# The body is the payload; the identity comes from headers (or the query string).
 		source, event_type, idempotency_key, sequence, occurred_at = (
 			_header_or_arg("X-Event-Source", "source"),
 			_header_or_arg("X-Event-Type", "event_type"),
@@ -64,6 +62,10 @@ def ingest(
 		)
 		body: bytes | str = frappe.request.get_data()
 	else:
+		source, event_type, idempotency_key, sequence, occurred_at = (
+			_text(form.get(k)) for k in ("source", "event_type", "idempotency_key", "sequence", "occurred_at")
+		)
+		payload = form.get("payload")
 		body = payload if isinstance(payload, str) else json.dumps(payload)
 	request = IngestRequest(
 		source=source or "", event_type=event_type or "", idempotency_key=idempotency_key or "", body=body
@@ -160,6 +162,10 @@ def _card(status: EventStatus) -> dict:
 def _raw_body_request() -> bool:
 	request = getattr(frappe.local, "request", None)
 	return request is not None and request.mimetype not in FORM_TYPES
+
+
+def _text(value: Any) -> str | None:
+	return None if value in (None, "") else str(value)
 
 
 def _header_or_arg(header: str, arg: str) -> str | None:

@@ -7,7 +7,6 @@ import sys
 import threading
 import time
 import uuid
-from unittest.mock import patch
 
 import frappe
 from frappe.tests.utils import FrappeTestCase
@@ -141,11 +140,15 @@ def http(method: str, path: str, token: str, data: dict | None = None):
 	result = {}
 
 	def run():
-		with patch("frappe.app.get_site_name", return_value=site):
-			client = get_test_client(use_cookies=False)
-			result["response"] = client.open(
-				path, method=method, data=data, headers={"Authorization": f"token {token}"}
-			)
+		# The site is found from the Host, as for any request.
+		client = get_test_client(use_cookies=False)
+		result["response"] = client.open(
+			path,
+			method=method,
+			data=data,
+			headers={"Authorization": f"token {token}"},
+			base_url=f"http://{site}",
+		)
 
 	thread = threading.Thread(target=run)
 	thread.start()

@@ -3,7 +3,6 @@
 
 import json
 import threading
-from unittest.mock import patch
 
 import frappe
 from frappe.tests.utils import FrappeTestCase
@@ -54,8 +53,10 @@ def http_get(path: str, token: str | None = None):
 	result = {}
 
 	def run():
-		with patch("frappe.app.get_site_name", return_value=site):
-			result["response"] = get_test_client(use_cookies=False).get(path, headers=headers)
+		# The site is found from the Host, as for any request.
+		result["response"] = get_test_client(use_cookies=False).get(
+			path, headers=headers, base_url=f"http://{site}"
+		)
 
 	thread = threading.Thread(target=run)
 	thread.start()
