@@ -43,13 +43,17 @@ REPLAY_LIMIT = 500
 
 
 @frappe.whitelist(methods=["POST"])
-def ingest(**form: Any) -> dict:
-	"""Accept one delivery of an event; each key's effect happens once however often it is sent.
-
-	Frappe spreads a JSON body's top-level keys into the arguments, so this takes them all and
-	reads none of them for a raw body: a payload with a key named `source` or `payload` (of any
-	type) must neither steer the identity nor be refused by argument type checks.
-	"""
+def ingest(
+	# Any: Frappe spreads a JSON body's top-level keys into these arguments, and a payload may have
+	# a `source` object or a numeric `payload`; for a raw body they are payload, never read here.
+	source: Any = None,
+	event_type: Any = None,
+	idempotency_key: Any = None,
+	payload: Any = None,
+	sequence: Any = None,
+	occurred_at: Any = None,
+) -> dict:
+	"""Accept one delivery of an event; each key's effect happens once however often it is sent."""
 	require_roles(*INGESTERS)
 	if _raw_body_request():
 		# The body is the payload; the identity comes from headers (or the query string).
@@ -63,9 +67,8 @@ def ingest(**form: Any) -> dict:
 		body: bytes | str = frappe.request.get_data()
 	else:
 		source, event_type, idempotency_key, sequence, occurred_at = (
-			_text(form.get(k)) for k in ("source", "event_type", "idempotency_key", "sequence", "occurred_at")
+			_text(v) for v in (source, event_type, idempotency_key, sequence, occurred_at)
 		)
-		payload = form.get("payload")
 		body = payload if isinstance(payload, str) else json.dumps(payload)
 	request = IngestRequest(
 		source=source or "", event_type=event_type or "", idempotency_key=idempotency_key or "", body=body
