@@ -2,9 +2,9 @@
 
 Read every minute by the alert evaluation, so each is one small indexed query:
 - `drill.<site>.age_hours`: hours since the last passing restore drill (since the first drill
-  when none passed yet); only while drills are enabled or have run, so a site that never set them
-  up is not paged every minute.
-- `drill.<site>.failed`: 1 when the newest finished drill failed.
+  when none passed yet); only while drills are enabled in Ops Settings, so a site that has not
+  scheduled them is not paged about their age.
+- `drill.<site>.failed`: 1 when the newest finished drill failed (also a drill run by hand).
 - `integrations.<site>.conflicts_5m`: integration events refused as Conflict in the last 5 minutes.
 """
 
@@ -26,10 +26,12 @@ def site_alert_facts(now: datetime | None = None) -> dict[str, float]:
 
 def drill_facts(site: str, now: datetime) -> dict[str, float]:
 	history = drill_history()
-	if not drill_settings().enabled and history["last"] is None:
-		return {}
+	facts: dict[str, float] = {}
+	if history["last"] is not None:  # a failed drill matters even when run by hand
+		facts[f"drill.{site}.failed"] = float(history["last"].outcome == "Failed")
+	if not drill_settings().enabled:
+		return facts  # a site that has not scheduled drills is not paged about their age
 	since = history["passed"].started_at if history["passed"] else _first_drill_started()
-	facts = {f"drill.{site}.failed": float(bool(history["last"]) and history["last"].outcome == "Failed")}
 	if since:
 		facts[f"drill.{site}.age_hours"] = max(0.0, (now - site_time_to_utc(since)).total_seconds() / 3600)
 	return facts

@@ -26,6 +26,8 @@ class TestAlertFacts(FrappeTestCase):
 		frappe.set_user("Administrator")
 		clear_state()
 		self.drills: list[str] = []
+		self.drills_enabled = frappe.db.get_single_value("Ops Settings", "drills_enabled")
+		frappe.db.set_single_value("Ops Settings", "drills_enabled", 1)
 		self.alerts_before = set(frappe.get_all(ALERT_DOCTYPE, filters={"rule": RULE}, pluck="name"))
 
 	def tearDown(self):
@@ -34,6 +36,7 @@ class TestAlertFacts(FrappeTestCase):
 		for name in self.drills:
 			frappe.delete_doc("Restore Drill", name, force=True, ignore_permissions=True)
 		frappe.db.delete("Integration Event", {"source": "facts-test"})
+		frappe.db.set_single_value("Ops Settings", "drills_enabled", self.drills_enabled)
 		alerts = set(frappe.get_all(ALERT_DOCTYPE, filters={"rule": RULE}, pluck="name")) - self.alerts_before
 		for name in alerts:
 			frappe.db.delete("Notification Log", {"document_type": ALERT_DOCTYPE, "document_name": name})
@@ -71,6 +74,9 @@ class TestAlertFacts(FrappeTestCase):
 		facts = site_alert_facts()
 		self.assertEqual(facts[f"drill.{site}.failed"], 0.0)
 		self.assertLess(facts[f"drill.{site}.age_hours"], 0.01)
+		# Drills not scheduled: no age to page about, a failure still counts.
+		frappe.db.set_single_value("Ops Settings", "drills_enabled", 0)
+		self.assertNotIn(f"drill.{site}.age_hours", site_alert_facts())
 
 	def test_conflicts_of_the_last_five_minutes_are_counted(self):
 		key = f"integrations.{frappe.local.site}.conflicts_5m"
