@@ -31,7 +31,7 @@ from erp_ops.core.events.models import (
 	OrderingState,
 	ReplayEntry,
 )
-from erp_ops.core.events.store import query_where
+from erp_ops.core.events.store import finished, query_where
 
 EVENT = "tabIntegration Event"
 ORDER = "tabIntegration Event Order"
@@ -287,34 +287,23 @@ class FrappeWork:
 		changes: list[FieldChange] | None = None,
 		reason: str | None = None,
 	) -> EventRecord:
-		sets = {
-			"status": status.value,
-			"processed_at": to_db(now),
-			"modified": to_db(now),
-			"handler": handler,
-			"result": json.dumps(result, default=str, sort_keys=True) if result is not None else None,
-			"reason": reason,
-			"error": None,
-			"claim_token": None,
-			"claim_expires_at": None,
-		}
-		for field, value in (("touched", touched), ("changes", changes)):
-			if value is not None:
-				sets[field] = json.dumps([v.model_dump(mode="json") for v in value]) if value else None
+		sets, after = finished(
+			self.record,
+			to_db,
+			status=status,
+			now=now,
+			handler=handler,
+			result=result,
+			touched=touched,
+			changes=changes,
+			reason=reason,
+		)
+		sets["modified"] = to_db(now)
 		frappe.db.sql(
 			f"update `{EVENT}` set {', '.join(f'`{k}` = %s' for k in sets)} where name = %s",
 			(*sets.values(), self.record.name),
 		)
-		update = {
-			"status": status,
-			"processed_at": now,
-			"handler": handler,
-			"result": result,
-			"reason": reason,
-		}
-		update |= {"error": None, "claim_token": None, "claim_expires_at": None}
-		update |= {k: v for k, v in (("touched", touched), ("changes", changes)) if v is not None}
-		return self.record.model_copy(update=update)
+		return after
 
 	def add_replay(self, entry: ReplayEntry) -> None:
 		at, user = to_db(entry.at), _user()

@@ -27,7 +27,7 @@ from erp_ops.core.events.models import (
 	aware_utc,
 	naive_utc,
 )
-from erp_ops.core.events.store import query_where
+from erp_ops.core.events.store import finished, query_where
 
 DDL = (
 	"""
@@ -319,34 +319,23 @@ class MariaDBWork:
 		changes: list[FieldChange] | None = None,
 		reason: str | None = None,
 	) -> EventRecord:
-		sets = {
-			"status": status.value,
-			"processed_at": naive_utc(now),
-			"handler": handler,
-			"result": json.dumps(result, default=str, sort_keys=True) if result is not None else None,
-			"reason": reason,
-			"error": None,
-			"claim_token": None,
-			"claim_expires_at": None,
-		}
-		for field, value in (("touched", touched), ("changes", changes)):
-			if value is not None:
-				sets[field] = json.dumps([v.model_dump(mode="json") for v in value]) if value else None
+		sets, after = finished(
+			self.record,
+			naive_utc,
+			status=status,
+			now=now,
+			handler=handler,
+			result=result,
+			touched=touched,
+			changes=changes,
+			reason=reason,
+		)
 		with self.connection.cursor() as cur:
 			cur.execute(
 				f"UPDATE integration_event SET {', '.join(f'{k} = %s' for k in sets)} WHERE name = %s",
 				(*sets.values(), self.record.name),
 			)
-		update = {
-			"status": status,
-			"processed_at": now,
-			"handler": handler,
-			"result": result,
-			"reason": reason,
-		}
-		update |= {"error": None, "claim_token": None, "claim_expires_at": None}
-		update |= {k: v for k, v in (("touched", touched), ("changes", changes)) if v is not None}
-		return self.record.model_copy(update=update)
+		return after
 
 	def add_replay(self, entry: ReplayEntry) -> None:
 		with self.connection.cursor() as cur:

@@ -5,6 +5,7 @@ Frappe layer over the `Integration Event` DocType with `frappe.db`. Each method 
 guarantee; the protocol in `ingest.py` relies on nothing else.
 """
 
+import json
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from datetime import datetime
@@ -132,3 +133,44 @@ def query_where(query: EventQuery, to_db: Callable[[datetime], Any]) -> tuple[st
 			where.append(f"{column} in ({', '.join(['%s'] * len(values))})")
 			args.extend(values)
 	return " and ".join(where), args
+
+
+def finished(
+	record: EventRecord,
+	to_db: Callable[[datetime], Any],
+	*,
+	status: EventStatus,
+	now: datetime,
+	handler: str | None,
+	result: dict[str, Any] | None = None,
+	touched: list[DocRef] | None = None,
+	changes: list[FieldChange] | None = None,
+	reason: str | None = None,
+) -> tuple[dict[str, Any], EventRecord]:
+	"""What `WorkTransaction.finish` writes: the columns to set (values as stored, JSON as text) and
+	the record as it reads afterwards. `touched`/`changes` left None keep what the row holds."""
+	sets: dict[str, Any] = {
+		"status": status.value,
+		"processed_at": to_db(now),
+		"handler": handler,
+		"result": json.dumps(result, default=str, sort_keys=True) if result is not None else None,
+		"reason": reason,
+		"error": None,
+		"claim_token": None,
+		"claim_expires_at": None,
+	}
+	update: dict[str, Any] = {
+		"status": status,
+		"processed_at": now,
+		"handler": handler,
+		"result": result,
+		"reason": reason,
+		"error": None,
+		"claim_token": None,
+		"claim_expires_at": None,
+	}
+	for field, value in (("touched", touched), ("changes", changes)):
+		if value is not None:
+			sets[field] = json.dumps([v.model_dump(mode="json") for v in value]) if value else None
+			update[field] = value
+	return sets, record.model_copy(update=update)
