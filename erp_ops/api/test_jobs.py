@@ -79,19 +79,23 @@ def slow_job(seconds: float = 60) -> None:
 	time.sleep(seconds)
 
 
+# `bench worker --queue short --burst`, run from the sites folder.
+BURST_WORKER = [
+	sys.executable,
+	"-m",
+	"frappe.utils.bench_helper",
+	"frappe",
+	"worker",
+	"--queue",
+	"short",
+	"--burst",
+]
+
+
 def run_worker_burst() -> None:
 	"""One `bench worker --burst`: runs what is queued now, then exits."""
 	subprocess.run(
-		[
-			sys.executable,
-			"-m",
-			"frappe.utils.bench_helper",
-			"frappe",
-			"worker",
-			"--queue",
-			"short",
-			"--burst",
-		],
+		BURST_WORKER,
 		cwd=f"{get_bench_path()}/sites",
 		check=True,
 		capture_output=True,
@@ -380,16 +384,7 @@ class TestJobActionsEndToEnd(FrappeTestCase):
 		conn, bench_id = get_redis_conn(), get_bench_id()
 		# In the background: a burst worker would block this test until the job ended.
 		burst = subprocess.Popen(
-			[
-				sys.executable,
-				"-m",
-				"frappe.utils.bench_helper",
-				"frappe",
-				"worker",
-				"--queue",
-				"short",
-				"--burst",
-			],
+			BURST_WORKER,
 			cwd=f"{get_bench_path()}/sites",
 			stdout=subprocess.DEVNULL,
 			stderr=subprocess.DEVNULL,

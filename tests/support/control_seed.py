@@ -8,7 +8,7 @@ from rq.job import Job, JobStatus
 from rq.registry import FailedJobRegistry
 from rq.results import Result
 
-from tests.support.rq_helpers import EXECUTE_JOB, _rq_major, qname
+from tests.support.rq_helpers import EXECUTE_JOB, _rq_major, execute_job_kwargs, qname
 
 
 def frappe_job_id(site: str) -> str:
@@ -72,15 +72,7 @@ def seed_queued(
 def _job(conn: Redis, queue: str, method: str, site: str, kwargs: dict) -> Job:
 	job = Job.create(
 		EXECUTE_JOB,
-		kwargs={
-			"site": site,
-			"user": "Administrator",
-			"method": method,
-			"event": None,
-			"job_name": method,
-			"is_async": True,
-			"kwargs": kwargs,
-		},
+		kwargs=execute_job_kwargs(site, method, kwargs),
 		connection=conn,
 		id=frappe_job_id(site),
 		origin=queue,

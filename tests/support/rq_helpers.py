@@ -16,6 +16,19 @@ ROOT = Path(__file__).resolve().parents[2]
 EXECUTE_JOB = "tests.support.frappe_like.execute_job"
 
 
+def execute_job_kwargs(site: str, method: str, kwargs: dict) -> dict:
+	"""The arguments frappe.enqueue gives Frappe's execute_job."""
+	return {
+		"site": site,
+		"user": "Administrator",
+		"method": method,
+		"event": None,
+		"job_name": method,
+		"is_async": True,
+		"kwargs": kwargs,
+	}
+
+
 def qname(bench_id: str, short: str) -> str:
 	return f"{bench_id}:{short}"
 
@@ -36,15 +49,7 @@ def enqueue(
 	sep = "::" if _rq_major() < 2 else "||"
 	return queue.enqueue_call(
 		EXECUTE_JOB,
-		kwargs={
-			"site": site,
-			"user": "Administrator",
-			"method": method,
-			"event": None,
-			"job_name": method,
-			"is_async": True,
-			"kwargs": kwargs,
-		},
+		kwargs=execute_job_kwargs(site, method, kwargs),
 		timeout=timeout,
 		job_id=f"{site}{sep}{job_id or uuid.uuid4()}",
 		result_ttl=600,
