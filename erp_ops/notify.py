@@ -1,25 +1,42 @@
-"""Tell the site's Ops Managers about something that needs a person (poison jobs, a broken log)."""
+"""Desk notifications: the enabled users named or holding a role, and a Notification Log for each.
+
+Used to tell the site's Ops Managers about something that needs a person (poison jobs, a broken
+log, unproven backups) and by the alert rules for their own recipients.
+"""
 
 import frappe
 
 OPS_MANAGER = "Ops Manager"
 
 
-def ops_managers() -> list[str]:
-	"""Enabled users holding Ops Manager (Administrator excluded: nobody reads its bell)."""
-	users = frappe.get_all(
-		"Has Role", filters={"role": OPS_MANAGER, "parenttype": "User"}, pluck="parent", distinct=True
+def enabled_users(
+	roles: list[str] | tuple[str, ...] = (), users: list[str] | tuple[str, ...] = ()
+) -> list[str]:
+	"""Enabled users named, plus the enabled users holding one of the roles, by name."""
+	names = set(users)
+	if roles:
+		names |= set(
+			frappe.get_all(
+				"Has Role", filters={"role": ("in", list(roles)), "parenttype": "User"}, pluck="parent"
+			)
+		)
+	if not names:
+		return []
+	return frappe.get_all(
+		"User", filters={"name": ("in", sorted(names)), "enabled": 1}, pluck="name", order_by="name"
 	)
-	return [
-		u
-		for u in frappe.get_all("User", filters={"name": ("in", users or [""]), "enabled": 1}, pluck="name")
-		if u != "Administrator"
-	]
 
 
-def notify_managers(subject: str, message: str, doctype: str | None = None, name: str | None = None) -> int:
-	"""One Notification Log (the Desk bell) per Ops Manager; returns how many were written."""
-	users = ops_managers()
+def log_notifications(
+	users: list[str],
+	subject: str,
+	message: str,
+	doctype: str | None = None,
+	name: str | None = None,
+	*,
+	from_user: str | None = None,
+) -> int:
+	"""One Notification Log (the Desk bell) per user; returns how many were written."""
 	for user in users:
 		frappe.get_doc(
 			{
@@ -30,7 +47,17 @@ def notify_managers(subject: str, message: str, doctype: str | None = None, name
 				"email_content": message,
 				"document_type": doctype,
 				"document_name": name,
-				"from_user": "Administrator",
+				"from_user": from_user,
 			}
 		).insert(ignore_permissions=True)
 	return len(users)
+
+
+def ops_managers() -> list[str]:
+	"""Enabled users holding Ops Manager (Administrator excluded: nobody reads its bell)."""
+	return [u for u in enabled_users(roles=[OPS_MANAGER]) if u != "Administrator"]
+
+
+def notify_managers(subject: str, message: str, doctype: str | None = None, name: str | None = None) -> int:
+	"""One Notification Log per Ops Manager; returns how many were written."""
+	return log_notifications(ops_managers(), subject, message, doctype, name, from_user="Administrator")

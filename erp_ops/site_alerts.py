@@ -29,6 +29,7 @@ from erp_ops.core.errors import ErpOpsError
 from erp_ops.core.runbooks.models import Runbook as CoreRunbook
 from erp_ops.core.signals.models import Snapshot
 from erp_ops.erp_ops.doctype.job_evidence.job_evidence import to_site_time
+from erp_ops.notify import enabled_users, log_notifications
 
 RULE_DOCTYPE = "Ops Alert Rule"
 ALERT_DOCTYPE = "Ops Alert"
@@ -238,18 +239,13 @@ def notify(doc: Any, transition: Transition, rule: AlertRule | None) -> None:
 		return
 	payload = payload_for(transition, rule)
 	body = email_body(payload, get_url_to_form(ALERT_DOCTYPE, doc.name))
-	for user in recipients(rule.notify.roles, rule.notify.users):
-		frappe.get_doc(
-			{
-				"doctype": "Notification Log",
-				"for_user": user,
-				"type": "Alert",
-				"document_type": ALERT_DOCTYPE,
-				"document_name": doc.name,
-				"subject": html.escape(payload.text),
-				"email_content": body,
-			}
-		).insert(ignore_permissions=True)
+	log_notifications(
+		enabled_users(rule.notify.roles, rule.notify.users),
+		html.escape(payload.text),
+		body,
+		ALERT_DOCTYPE,
+		doc.name,
+	)
 	if rule.notify.emails:
 		try:
 			frappe.sendmail(
@@ -270,20 +266,6 @@ def notify(doc: Any, transition: Transition, rule: AlertRule | None) -> None:
 		if not result.ok:
 			store.webhook_failed(conn, scope, url, WEBHOOK_COOLDOWN_S)
 			frappe.logger("erp_ops").warning(f"alert webhook {result.url} failed: {result.error}")
-
-
-def recipients(roles: list[str], users: list[str]) -> list[str]:
-	"""Enabled users named, plus the enabled users holding one of the roles."""
-	names = set(users)
-	if roles:
-		names |= set(
-			frappe.get_all("Has Role", filters={"role": ("in", roles), "parenttype": "User"}, pluck="parent")
-		)
-	if not names:
-		return []
-	return frappe.get_all(
-		"User", filters={"name": ("in", sorted(names)), "enabled": 1}, pluck="name", order_by="name"
-	)
 
 
 def email_body(payload: NotificationPayload, alert_url: str) -> str:
