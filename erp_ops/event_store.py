@@ -219,7 +219,7 @@ class FrappeEventStore:
 		row["sequence"] = str(row["sequence"]) if row["sequence"] is not None else None
 		at, user = to_db(record.received_at), _user()
 		row |= {"owner": user, "modified_by": user, "creation": at, "modified": at, "docstatus": 0, "idx": 0}
-		columns = list(row)
+		columns = [c for c in row if row[c] is not None]  # the table's defaults hold the rest
 		frappe.db.sql(
 			f"insert into `{EVENT}` ({', '.join(f'`{c}`' for c in columns)}) "
 			f"values ({', '.join(['%s'] * len(columns))})",

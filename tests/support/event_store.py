@@ -249,10 +249,11 @@ class MariaDBEventStore:
 
 	def _insert(self, record: EventRecord) -> None:
 		row = record.to_row()
+		columns = [c for c in COLUMNS if row[c] is not None]  # the table's defaults hold the rest
 		with self._translated(), self.conn.cursor() as cur:
 			cur.execute(
-				f"INSERT INTO integration_event ({', '.join(COLUMNS)}) VALUES ({', '.join(['%s'] * len(COLUMNS))})",
-				[row[c] for c in COLUMNS],
+				f"INSERT INTO integration_event ({', '.join(columns)}) VALUES ({', '.join(['%s'] * len(columns))})",
+				[row[c] for c in columns],
 			)
 
 	def _one(self, sql: str, args: tuple) -> EventRecord | None:

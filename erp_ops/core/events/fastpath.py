@@ -18,7 +18,7 @@ from typing import Any
 from redis import Redis
 from redis.exceptions import RedisError
 
-from erp_ops.core.events.models import EventRecord, EventStatus, IngestResult
+from erp_ops.core.events.models import EventRecord, EventStatus, IngestResult, answer_fields
 
 log = logging.getLogger(__name__)
 
@@ -87,8 +87,9 @@ class FastPath:
 			and record.status in (EventStatus.PROCESSED, EventStatus.SUPERSEDED)
 			and ttl_s >= 1
 		):
-			answer = IngestResult.of(record).model_dump(mode="json", exclude={"duplicate", "enqueue"})
-			cached = json.dumps({**answer, "payload_hash": record.payload_hash}, separators=(",", ":"))
+			# Encoded as the store encodes `result` (default=str): the cache answers what the database would.
+			answer = {**answer_fields(record), "payload_hash": record.payload_hash}
+			cached = json.dumps(answer, default=str, separators=(",", ":"))
 		if not token and not cached:
 			return
 		try:

@@ -55,9 +55,10 @@ class FieldChange(Frozen):
 class HandlerResult(Frozen):
 	"""What a handler reports: a small result for the sender, the documents it touched, its changes."""
 
-	result: dict[str, Any] = {}
-	touched: list[DocRef] = []
-	changes: list[FieldChange] = []
+	# Factories, not `= []`: pydantic deep-copies a mutable default on every instance (hot path).
+	result: dict[str, Any] = Field(default_factory=dict)
+	touched: list[DocRef] = Field(default_factory=list)
+	changes: list[FieldChange] = Field(default_factory=list)
 
 
 class Claim(Frozen):
@@ -91,8 +92,8 @@ class EventRecord(Frozen):
 	result: dict[str, Any] | None = None
 	error: str | None = None
 	reason: str | None = None
-	touched: list[DocRef] = []
-	changes: list[FieldChange] = []
+	touched: list[DocRef] = Field(default_factory=list)
+	changes: list[FieldChange] = Field(default_factory=list)
 	conflict_with: str | None = None
 	received_at: datetime
 	processed_at: datetime | None = None
@@ -174,16 +175,15 @@ class IngestResult(Frozen):
 
 	@classmethod
 	def of(cls, record: EventRecord, *, duplicate: bool = False, enqueue: bool = False) -> "IngestResult":
-		return cls(
-			name=record.name,
-			status=record.status,
-			duplicate=duplicate,
-			result=record.result,
-			reason=record.reason,
-			error=record.error,
-			attempts=record.attempts,
-			enqueue=enqueue,
-		)
+		return cls(**answer_fields(record), duplicate=duplicate, enqueue=enqueue)
+
+
+# What an answer takes from the stored event (the Redis cache of answers keeps the same).
+ANSWER_FIELDS = ("name", "status", "result", "reason", "error", "attempts")
+
+
+def answer_fields(record: EventRecord) -> dict[str, Any]:
+	return {field: getattr(record, field) for field in ANSWER_FIELDS}
 
 
 class OrderingState(Frozen):
@@ -231,7 +231,7 @@ class ReplayItem(Frozen):
 	status_after: EventStatus | None = None
 	reason: str | None = None
 	error: str | None = None
-	changes: list[FieldChange] = []
+	changes: list[FieldChange] = Field(default_factory=list)
 	changed: bool = False
 
 
@@ -240,7 +240,7 @@ class ReplayReport(Frozen):
 	dry_run: bool
 	reason: str
 	actor: str
-	items: list[ReplayItem] = []
+	items: list[ReplayItem] = Field(default_factory=list)
 
 	@property
 	def counts(self) -> dict[str, int]:
@@ -259,7 +259,7 @@ class ReplayEntry(Frozen):
 	actor: str
 	outcome: Outcome
 	status_after: EventStatus
-	changes: list[FieldChange] = []
+	changes: list[FieldChange] = Field(default_factory=list)
 	changed: bool = False
 	at: datetime
 
@@ -271,8 +271,8 @@ class EventQuery(Frozen):
 	event_type: str | None = None
 	received_from: datetime | None = None
 	received_to: datetime | None = None
-	statuses: list[EventStatus] = []
-	names: list[str] = []
+	statuses: list[EventStatus] = Field(default_factory=list)
+	names: list[str] = Field(default_factory=list)
 	limit: int = 500
 
 

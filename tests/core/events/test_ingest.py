@@ -3,7 +3,8 @@
 import json
 import threading
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
+from decimal import Decimal
 
 import pytest
 
@@ -12,7 +13,14 @@ from erp_ops.core.events.errors import ClaimLost, InProgress, KeyConflict
 from erp_ops.core.events.fastpath import Begin, FastPath
 from erp_ops.core.events.handlers import HandlerRegistry
 from erp_ops.core.events.ingest import _claim, _run, ingest, process
-from erp_ops.core.events.models import EventStatus, IngestRequest, IngestSettings, utcnow
+from erp_ops.core.events.models import (
+	EventRecord,
+	EventStatus,
+	IngestRequest,
+	IngestResult,
+	IngestSettings,
+	utcnow,
+)
 from tests.core.events.conftest import effects
 
 ORDER = "shop:order.created"
@@ -64,6 +72,29 @@ def test_duplicate_from_cache_without_the_database(store, handlers, fast, redis_
 	store.conn.close()  # a database round trip would now fail: the answer must come from Redis
 	again = ingest(store, handlers, order("k1", {"amount": 10, "order_id": "SO-1"}), fast=fast)
 	assert again.duplicate and again.status == EventStatus.PROCESSED and again.result == {"order": "SO-1"}
+
+
+def test_a_cached_answer_is_the_answer_the_database_gives(store, fast):
+	# A handler's result may hold values JSON has no type for: the cache must encode them as the
+	# store does, or a duplicate would read differently from Redis than from the database.
+	record = EventRecord(
+		name="EV-cached",
+		source="shop",
+		event_type=ORDER,
+		idempotency_key="k-cached",
+		payload_hash="a" * 64,
+		status=EventStatus.PROCESSED,
+		attempts=2,
+		result={"at": datetime(2026, 1, 2, 3, 4, 5), "amount": Decimal("1.50"), "lines": [1, 2]},
+		reason="applied",
+		received_at=utcnow(),
+	)
+	store.add(record)
+	fast.remember("digest-cached", record, 60)
+	state, (cached_hash, cached) = fast.begin("digest-cached", "token", "a" * 64, 30)
+	assert (state, cached_hash) == (Begin.DONE, "a" * 64)
+	assert cached == IngestResult.of(store.get("EV-cached"), duplicate=True)
+	assert cached.result == {"at": "2026-01-02 03:04:05", "amount": "1.50", "lines": [1, 2]}
 
 
 def test_same_key_other_payload_is_a_recorded_conflict(store, handlers, fast):
