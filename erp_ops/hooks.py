@@ -24,6 +24,12 @@ after_install = "erp_ops.setup.install.after_install"
 
 after_migrate = "erp_ops.setup.install.after_migrate"
 
+# Requests
+# --------
+# Frappe answers an unparsable JSON body before the ingest endpoint runs: give the endpoint's own
+# answer (422, recorded) instead. Returns at once for every other request.
+after_request = ["erp_ops.api.unparsed_body.after_request"]
+
 # Fixtures
 # --------
 # Desk records whose DocType has no module to export them with (synced on every migrate).

@@ -45,8 +45,10 @@ def post(
 	source: str = "shop",
 	event_type: str = TYPE,
 	content_type: str = "application/json",
+	url: str = URL,
+	method: str = "POST",
 ):
-	"""POST a delivery through Frappe's real WSGI app, in its own thread, as a sender would."""
+	"""Send a delivery (a POST unless `method`) through Frappe's real WSGI app, in its own thread."""
 	site = frappe.local.site
 	result = {}
 	headers = {
@@ -62,7 +64,7 @@ def post(
 		# The site is found from the Host, as for any request.
 		client = get_test_client(use_cookies=False)
 		result["response"] = client.open(
-			URL, method="POST", data=body, headers=headers, base_url=f"http://{site}"
+			url, method=method, data=body, headers=headers, base_url=f"http://{site}"
 		)
 
 	thread = threading.Thread(target=run)
@@ -271,6 +273,32 @@ class TestBadInput(EventSiteTestCase):
 		row = self.assert_rejected(status, body, 422, "InvalidPayload")
 		self.assertEqual(body["field_errors"][0]["type"], "json")
 		self.assertEqual(row.payload, "{not json")
+
+	def test_invalid_json_sent_as_application_json_is_422_and_recorded(self):
+		# Frappe's own parser fails on this body before the endpoint runs: the after_request hook
+		# (erp_ops.api.unparsed_body) answers for the endpoint.
+		status, body = post(self.integration, b"{not json", key=unique("k"))
+		row = self.assert_rejected(status, body, 422, "InvalidPayload")
+		self.assertEqual(body["field_errors"][0]["type"], "json")
+		self.assertEqual(row.payload, "{not json")
+
+	def test_a_json_scalar_sent_as_application_json_gets_the_handlers_verdict(self):
+		row = self.assert_rejected(*post(self.integration, "42", key=unique("k")), 422, "InvalidPayload")
+		self.assertEqual(row.payload, "42")
+
+	def test_unparsable_json_from_a_caller_who_may_not_ingest_is_refused_and_not_stored(self):
+		key = unique("k")
+		self.assertEqual(post(self.no_role, b"{not json", key=key)[0], 403)
+		self.assertEqual(post("nobody:wrong", b"{not json", key=key)[0], 401)
+		frappe.db.rollback()
+		self.assertFalse(frappe.db.exists("Integration Event", {"offered_key": key}))
+
+	def test_other_endpoints_and_methods_keep_frappes_answer_to_unparsable_json(self):
+		url, key = "/api/method/frappe.auth.get_logged_user", unique("k")
+		self.assertEqual(post(self.integration, b"{not json", key=key, url=url)[0], 500)
+		self.assertEqual(post(self.integration, b"{not json", key=key, method="PUT")[0], 500)
+		frappe.db.rollback()
+		self.assertFalse(frappe.db.exists("Integration Event", {"offered_key": key}))
 
 	def test_a_payload_failing_the_schema_is_422_with_each_field(self):
 		body = json.dumps({"title": "", "seq": "soon"})
