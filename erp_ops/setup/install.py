@@ -27,13 +27,13 @@ def after_migrate() -> None:
 	ensure_alert_rules()
 
 
-def ensure_roles() -> list[str]:
-	"""Create the ops roles that do not exist yet; return the names created.
+def ensure_roles(roles: tuple[str, ...] = OPS_ROLES) -> list[str]:
+	"""Create the roles (the ops roles) that do not exist yet; return the names created.
 
 	A role an administrator has since edited is left as it is.
 	"""
 	created = []
-	for role in OPS_ROLES:
+	for role in roles:
 		if frappe.db.exists("Role", role):
 			continue
 		frappe.get_doc({"doctype": "Role", "role_name": role, "desk_access": 1}).insert(
