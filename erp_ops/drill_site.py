@@ -336,6 +336,49 @@ def _log_run(doc) -> None:
 	frappe.db.commit()
 
 
+# queue_drill commits the record a moment before it enqueues the job: younger records may be fine.
+LOST_AFTER = timedelta(minutes=2)
+
+
+def settle_lost_drills(now: datetime | None = None) -> list[str]:
+	"""Mark Failed, with why, the open drills that can no longer finish; their names.
+
+	A drill holds the site's lock from before it is marked Running until its verdict is stored, and
+	its job stays queued or started until then. So with the lock free, a Queued or Running drill
+	that no live job names will never change: its job left the queue unrun (Redis restarted or
+	flushed, the job deleted) or its worker died without a verdict (killed, machine restarted).
+	"""
+	from frappe.utils.background_jobs import get_job
+	from rq.job import JobStatus
+
+	open_drills = frappe.get_all(
+		DRILL_DOCTYPE,
+		filters={"outcome": ("in", ("Queued", "Running")), "site": frappe.local.site},
+		fields=["name", "outcome", "creation"],
+	)
+	if not open_drills or lock_held():
+		return []
+	job = get_job(JOB_ID)
+	live = (
+		(job.kwargs.get("kwargs") or {}).get("drill")  # frappe.enqueue nests the method's kwargs
+		if job is not None and job.get_status() in (JobStatus.QUEUED, JobStatus.STARTED)
+		else None
+	)
+	now = now or frappe.utils.now_datetime()
+	lost = []
+	for drill in open_drills:
+		if drill.name == live or now - drill.creation < LOST_AFTER:
+			continue
+		doc = frappe.get_doc(DRILL_DOCTYPE, drill.name)
+		if drill.outcome == "Queued":
+			_finish(doc, "Failed", _("lost before it ran: its job is no longer queued"), started=False)
+		else:
+			_finish(doc, "Failed", _("lost while running: its worker stopped without a verdict"))
+		_log_run(doc)
+		lost.append(drill.name)
+	return lost
+
+
 def _queued_drill() -> str | None:
 	return frappe.db.get_value(
 		DRILL_DOCTYPE, {"outcome": ("in", ("Queued", "Running"))}, "name", order_by="creation desc"

@@ -73,13 +73,17 @@ def mark_runbooks_for_review() -> int:
 
 
 def maybe_start_restore_drill(now=None) -> str | None:
-	"""Every scheduler tick: queue a drill when Ops Settings' cron is due (system time zone) and no
-	drill of the site holds its lock; the Restore Drill queued, else None."""
+	"""Every scheduler tick: settle drills that were lost (their job or worker gone), then queue a
+	drill when Ops Settings' cron is due (system time zone) and no drill of the site holds its
+	lock; the Restore Drill queued, else None."""
 	from croniter import croniter
 
 	from erp_ops.core.drills import drill_due
-	from erp_ops.drill_site import DRILL_DOCTYPE, drill_settings, lock_held, queue_drill
+	from erp_ops.drill_site import DRILL_DOCTYPE, drill_settings, lock_held, queue_drill, settle_lost_drills
 
+	lost = settle_lost_drills(now)
+	if lost:
+		frappe.logger("erp_ops").warning(f"Restore drills lost and marked Failed: {', '.join(lost)}")
 	settings = drill_settings()
 	if not settings.enabled or not croniter.is_valid(settings.cron):
 		return None

@@ -359,6 +359,76 @@ def padded_backup(backup: dict) -> str:
 	return folder
 
 
+class TestLostDrills(FrappeTestCase):
+	"""Drills whose job or worker is gone end Failed with why, instead of staying open for ever."""
+
+	def setUp(self):
+		self.conn = get_redis_conn()
+
+	def open_drill(self, outcome: str, age: timedelta = timedelta(minutes=10)) -> str:
+		name = drill_site.new_drill("Desk", "Administrator")
+		created = frappe.utils.now_datetime() - age
+		values = {
+			"outcome": outcome,
+			"creation": created,
+			"started_at": created if outcome == "Running" else None,
+		}
+		frappe.db.set_value("Restore Drill", name, values, update_modified=False)
+		frappe.db.commit()
+		# Never leave an open drill to the other tests.
+		self.addCleanup(self.close, name)
+		return name
+
+	@staticmethod
+	def close(name: str) -> None:
+		frappe.db.set_value("Restore Drill", name, "outcome", "Failed")
+		frappe.db.commit()
+
+	def test_open_drills_without_a_job_or_the_lock_are_failed_with_the_reason_and_logged(self):
+		queued, running, young = (
+			self.open_drill("Queued"),
+			self.open_drill("Running"),
+			self.open_drill("Queued", timedelta(0)),
+		)
+		with drill_lock(self.conn, get_bench_id(), frappe.local.site, 60):
+			self.assertEqual(drill_site.settle_lost_drills(), [], "a drill holds the lock: any may be it")
+		lost = drill_site.settle_lost_drills()
+		self.assertEqual(set(lost) & {queued, running, young}, {queued, running})
+		q, r, y = (frappe.get_doc("Restore Drill", name) for name in (queued, running, young))
+		self.assertEqual((q.outcome, q.started_at), ("Failed", None))
+		self.assertIn("lost before it ran", q.reason)
+		self.assertEqual(r.outcome, "Failed")
+		self.assertIn("lost while running", r.reason)
+		self.assertTrue(q.finished_at and r.finished_at and r.started_at)
+		self.assertEqual(y.outcome, "Queued", "just queued: its job may not be enqueued yet")
+		logged = frappe.get_all(
+			"Ops Action Log",
+			filters={"action": "drill", "targets": ("like", f"%{queued}%")},
+			fields=["outcome", "state_after", "error"],
+		)
+		self.assertEqual([(row.outcome, row.state_after) for row in logged], [("failed", "Failed")])
+
+	def test_a_drill_named_by_a_queued_job_is_left_open_until_the_job_is_gone(self):
+		from frappe.utils.background_jobs import create_job_id
+		from rq.job import Job, JobStatus
+
+		name = self.open_drill("Queued")
+		# A real job record as frappe.enqueue writes it, in no queue list: no worker runs it.
+		job = Job.create(
+			"frappe.utils.background_jobs.execute_job",
+			kwargs={"kwargs": {"drill": name}},
+			id=create_job_id(drill_site.JOB_ID),
+			connection=self.conn,
+			status=JobStatus.QUEUED,
+		)
+		job.save()
+		self.addCleanup(job.delete)
+		self.assertNotIn(name, drill_site.settle_lost_drills())
+		self.assertEqual(frappe.db.get_value("Restore Drill", name, "outcome"), "Queued")
+		job.delete()
+		self.assertIn(name, drill_site.settle_lost_drills())
+
+
 class TestDrillPermissions(FrappeTestCase):
 	@classmethod
 	def setUpClass(cls):
