@@ -6,6 +6,8 @@ Read every minute by the alert evaluation, so each is one small indexed query:
   scheduled them is not paged about their age.
 - `drill.<site>.failed`: 1 when the newest finished drill failed (also a drill run by hand).
 - `integrations.<site>.conflicts_5m`: integration events refused as Conflict in the last 5 minutes.
+- `migrate.<site>.failed`: 1 when the last `bench migrate` stopped before its after_migrate hooks
+  (erp_ops/migrate_marker.py); absent until a migrate has run with erp_ops installed.
 """
 
 from datetime import datetime, timedelta, timezone
@@ -14,6 +16,7 @@ import frappe
 from frappe.utils import now_datetime
 
 from erp_ops.drill_site import DRILL_DOCTYPE, drill_history, drill_settings, site_time_to_utc
+from erp_ops.migrate_marker import migrate_failed, read_marker
 
 EVENT_DOCTYPE = "Integration Event"
 
@@ -21,7 +24,7 @@ EVENT_DOCTYPE = "Integration Event"
 def site_alert_facts(now: datetime | None = None) -> dict[str, float]:
 	site = frappe.local.site
 	now = now or datetime.now(timezone.utc)
-	return {**drill_facts(site, now), **integration_facts(site)}
+	return {**drill_facts(site, now), **integration_facts(site), **migrate_facts(site, now)}
 
 
 def drill_facts(site: str, now: datetime) -> dict[str, float]:
@@ -41,6 +44,11 @@ def integration_facts(site: str) -> dict[str, float]:
 	since = now_datetime() - timedelta(minutes=5)
 	conflicts = frappe.db.count(EVENT_DOCTYPE, {"status": "Conflict", "received_at": (">=", since)})
 	return {f"integrations.{site}.conflicts_5m": float(conflicts)}
+
+
+def migrate_facts(site: str, now: datetime) -> dict[str, float]:
+	failed = migrate_failed(read_marker(), now)
+	return {} if failed is None else {f"migrate.{site}.failed": float(failed)}
 
 
 def _first_drill_started() -> datetime | None:

@@ -22,7 +22,10 @@ after_install = "erp_ops.setup.install.after_install"
 # Migration
 # ---------
 
-after_migrate = "erp_ops.setup.install.after_migrate"
+# The marker file tells a migrate that stopped with an error (`migrate.<site>.failed`): its
+# after_migrate entry comes last, so it is written only when everything before it succeeded.
+before_migrate = ["erp_ops.migrate_marker.before_migrate"]
+after_migrate = ["erp_ops.setup.install.after_migrate", "erp_ops.migrate_marker.after_migrate"]
 
 # Requests
 # --------
