@@ -369,6 +369,10 @@ def settle_lost_drills(now: datetime | None = None) -> list[str]:
 	for drill in open_drills:
 		if drill.name == live or now - drill.creation < LOST_AFTER:
 			continue
+		# A locking read sees the latest commit, not this transaction's snapshot: the verdict of
+		# a drill that ended since the list was read is kept.
+		if frappe.db.get_value(DRILL_DOCTYPE, drill.name, "outcome", for_update=True) != drill.outcome:
+			continue
 		doc = frappe.get_doc(DRILL_DOCTYPE, drill.name)
 		if drill.outcome == "Queued":
 			_finish(doc, "Failed", _("lost before it ran: its job is no longer queued"), started=False)

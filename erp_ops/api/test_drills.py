@@ -408,6 +408,27 @@ class TestLostDrills(FrappeTestCase):
 		)
 		self.assertEqual([(row.outcome, row.state_after) for row in logged], [("failed", "Failed")])
 
+	def test_a_verdict_committed_after_the_open_drills_were_read_is_kept(self):
+		import pymysql
+
+		name = self.open_drill("Running")
+		frappe.db.get_value("Restore Drill", name, "outcome")  # this transaction now reads a snapshot
+		# The drill's own worker stores its verdict, from another connection.
+		other = pymysql.connect(
+			host=frappe.conf.db_host or "127.0.0.1",
+			port=int(frappe.conf.db_port or 3306),
+			user=frappe.conf.db_user or frappe.conf.db_name,
+			password=frappe.conf.db_password,
+			database=frappe.conf.db_name,
+			autocommit=True,
+		)
+		with other.cursor() as cur:
+			cur.execute("update `tabRestore Drill` set outcome = 'Passed' where name = %s", (name,))
+		other.close()
+		self.assertNotIn(name, drill_site.settle_lost_drills())
+		frappe.db.rollback()
+		self.assertEqual(frappe.db.get_value("Restore Drill", name, "outcome"), "Passed")
+
 	def test_a_drill_named_by_a_queued_job_is_left_open_until_the_job_is_gone(self):
 		from frappe.utils.background_jobs import create_job_id
 		from rq.job import Job, JobStatus
