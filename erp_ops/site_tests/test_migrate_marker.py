@@ -63,6 +63,9 @@ class TestMigrateMarker(FrappeTestCase):
 		if os.path.exists(self.path):
 			os.remove(self.path)
 		self.assertNotIn(self.fact, site_alert_facts())
-		with open(self.path, "w") as f:
-			f.write("{half")
-		self.assertNotIn(self.fact, site_alert_facts())
+		for broken in ("{half", "[1, 2]", '{"started_at": "yesterday"}', '{"started_at": "2026-01-01"}'):
+			with open(self.path, "w") as f:
+				f.write(broken)
+			facts = site_alert_facts()
+			self.assertNotIn(self.fact, facts, broken)
+			self.assertIn(f"integrations.{frappe.local.site}.conflicts_5m", facts, "the other facts stay")
