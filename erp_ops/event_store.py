@@ -13,7 +13,6 @@ import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import frappe
@@ -23,15 +22,13 @@ from erp_ops.core.events.errors import ClaimLost, KeyExists, TransientStoreError
 from erp_ops.core.events.models import (
 	DATETIME_FIELDS,
 	Claim,
-	DocRef,
 	EventQuery,
 	EventRecord,
 	EventStatus,
-	FieldChange,
 	OrderingState,
 	ReplayEntry,
 )
-from erp_ops.core.events.store import finished, query_where
+from erp_ops.core.events.store import Finish, finished, query_where
 
 EVENT = "tabIntegration Event"
 ORDER = "tabIntegration Event Order"
@@ -276,29 +273,9 @@ class FrappeWork:
 			),
 		)
 
-	def finish(
-		self,
-		*,
-		status: EventStatus,
-		now: datetime,
-		handler: str | None,
-		result: dict[str, Any] | None = None,
-		touched: list[DocRef] | None = None,
-		changes: list[FieldChange] | None = None,
-		reason: str | None = None,
-	) -> EventRecord:
-		sets, after = finished(
-			self.record,
-			to_db,
-			status=status,
-			now=now,
-			handler=handler,
-			result=result,
-			touched=touched,
-			changes=changes,
-			reason=reason,
-		)
-		sets["modified"] = to_db(now)
+	def finish(self, outcome: Finish) -> EventRecord:
+		sets, after = finished(self.record, to_db, outcome)
+		sets["modified"] = to_db(outcome.now)
 		frappe.db.sql(
 			f"update `{EVENT}` set {', '.join(f'`{k}` = %s' for k in sets)} where name = %s",
 			(*sets.values(), self.record.name),

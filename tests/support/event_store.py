@@ -9,7 +9,6 @@ import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any
 
 import pymysql
 from pymysql.cursors import DictCursor
@@ -17,17 +16,15 @@ from pymysql.cursors import DictCursor
 from erp_ops.core.events.errors import ClaimLost, KeyExists, TransientStoreError
 from erp_ops.core.events.models import (
 	Claim,
-	DocRef,
 	EventQuery,
 	EventRecord,
 	EventStatus,
-	FieldChange,
 	OrderingState,
 	ReplayEntry,
 	aware_utc,
 	naive_utc,
 )
-from erp_ops.core.events.store import finished, query_where
+from erp_ops.core.events.store import Finish, finished, query_where
 
 DDL = (
 	"""
@@ -309,28 +306,8 @@ class MariaDBWork:
 				),
 			)
 
-	def finish(
-		self,
-		*,
-		status: EventStatus,
-		now: datetime,
-		handler: str | None,
-		result: dict[str, Any] | None = None,
-		touched: list[DocRef] | None = None,
-		changes: list[FieldChange] | None = None,
-		reason: str | None = None,
-	) -> EventRecord:
-		sets, after = finished(
-			self.record,
-			naive_utc,
-			status=status,
-			now=now,
-			handler=handler,
-			result=result,
-			touched=touched,
-			changes=changes,
-			reason=reason,
-		)
+	def finish(self, outcome: Finish) -> EventRecord:
+		sets, after = finished(self.record, naive_utc, outcome)
 		with self.connection.cursor() as cur:
 			cur.execute(
 				f"UPDATE integration_event SET {', '.join(f'{k} = %s' for k in sets)} WHERE name = %s",

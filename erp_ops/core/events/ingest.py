@@ -55,7 +55,7 @@ from erp_ops.core.events.models import (
 	ReplayEntry,
 	utcnow,
 )
-from erp_ops.core.events.store import EventStore, WorkTransaction
+from erp_ops.core.events.store import EventStore, Finish, WorkTransaction
 
 DEFAULT_SETTINGS = IngestSettings()
 
@@ -309,13 +309,15 @@ def apply(
 	status = EventStatus.PROCESSED if outcome == Outcome.APPLY else EventStatus.SUPERSEDED
 	# A replay keeps the changes of the first processing on the event; its own go to the replay entry.
 	record = tx.finish(
-		status=status,
-		now=now,
-		handler=handler.label,
-		result=result.result if outcome == Outcome.APPLY else None,
-		touched=None if replay else result.touched,
-		changes=None if replay else result.changes,
-		reason=reason,
+		Finish(
+			status=status,
+			now=now,
+			handler=handler.label,
+			result=result.result if outcome == Outcome.APPLY else None,
+			touched=None if replay else result.touched,
+			changes=None if replay else result.changes,
+			reason=reason,
+		)
 	)
 	if replay is not None:
 		tx.add_replay(

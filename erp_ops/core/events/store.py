@@ -8,6 +8,7 @@ guarantee; the protocol in `ingest.py` relies on nothing else.
 import json
 from collections.abc import Callable
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -23,6 +24,22 @@ from erp_ops.core.events.models import (
 )
 
 
+@dataclass(frozen=True)
+class Finish:
+	"""How processing an event ended: what `WorkTransaction.finish` stores.
+
+	`touched`/`changes` left None keep what the row holds (a replay keeps the first processing's).
+	"""
+
+	status: EventStatus
+	now: datetime
+	handler: str | None
+	result: dict[str, Any] | None = None
+	touched: list[DocRef] | None = None
+	changes: list[FieldChange] | None = None
+	reason: str | None = None
+
+
 class WorkTransaction(Protocol):
 	"""The open transaction that processes one event; its row is locked (SELECT … FOR UPDATE)."""
 
@@ -35,20 +52,10 @@ class WorkTransaction(Protocol):
 
 	def save_ordering(self, state: OrderingState) -> None: ...
 
-	def finish(
-		self,
-		*,
-		status: EventStatus,
-		now: datetime,
-		handler: str | None,
-		result: dict[str, Any] | None = None,
-		touched: list[DocRef] | None = None,
-		changes: list[FieldChange] | None = None,
-		reason: str | None = None,
-	) -> EventRecord:
-		"""Set the final status and its details and clear the claim, inside this transaction.
+	def finish(self, outcome: "Finish") -> EventRecord:
+		"""Store `outcome` and clear the claim, inside this transaction (see `finished`).
 
-		Returns the row as it will be once committed (None lists keep what the row has).
+		Returns the row as it will be once committed.
 		"""
 		...
 
@@ -136,40 +143,33 @@ def query_where(query: EventQuery, to_db: Callable[[datetime], Any]) -> tuple[st
 
 
 def finished(
-	record: EventRecord,
-	to_db: Callable[[datetime], Any],
-	*,
-	status: EventStatus,
-	now: datetime,
-	handler: str | None,
-	result: dict[str, Any] | None = None,
-	touched: list[DocRef] | None = None,
-	changes: list[FieldChange] | None = None,
-	reason: str | None = None,
+	record: EventRecord, to_db: Callable[[datetime], Any], outcome: Finish
 ) -> tuple[dict[str, Any], EventRecord]:
 	"""What `WorkTransaction.finish` writes: the columns to set (values as stored, JSON as text) and
-	the record as it reads afterwards. `touched`/`changes` left None keep what the row holds."""
+	the record as it reads afterwards."""
 	sets: dict[str, Any] = {
-		"status": status.value,
-		"processed_at": to_db(now),
-		"handler": handler,
-		"result": json.dumps(result, default=str, sort_keys=True) if result is not None else None,
-		"reason": reason,
+		"status": outcome.status.value,
+		"processed_at": to_db(outcome.now),
+		"handler": outcome.handler,
+		"result": json.dumps(outcome.result, default=str, sort_keys=True)
+		if outcome.result is not None
+		else None,
+		"reason": outcome.reason,
 		"error": None,
 		"claim_token": None,
 		"claim_expires_at": None,
 	}
 	update: dict[str, Any] = {
-		"status": status,
-		"processed_at": now,
-		"handler": handler,
-		"result": result,
-		"reason": reason,
+		"status": outcome.status,
+		"processed_at": outcome.now,
+		"handler": outcome.handler,
+		"result": outcome.result,
+		"reason": outcome.reason,
 		"error": None,
 		"claim_token": None,
 		"claim_expires_at": None,
 	}
-	for field, value in (("touched", touched), ("changes", changes)):
+	for field, value in (("touched", outcome.touched), ("changes", outcome.changes)):
 		if value is not None:
 			sets[field] = json.dumps([v.model_dump(mode="json") for v in value]) if value else None
 			update[field] = value
