@@ -17,15 +17,15 @@ required_apps = []
 # Installation
 # ------------
 
-after_install = "erp_ops.setup.install.after_install"
+after_install = "erp_ops.site.install.after_install"
 
 # Migration
 # ---------
 
 # The marker file tells a migrate that stopped with an error (`migrate.<site>.failed`): its
 # after_migrate entry comes last, so it is written only when everything before it succeeded.
-before_migrate = ["erp_ops.migrate_marker.before_migrate"]
-after_migrate = ["erp_ops.setup.install.after_migrate", "erp_ops.migrate_marker.after_migrate"]
+before_migrate = ["erp_ops.site.migrate.before_migrate"]
+after_migrate = ["erp_ops.site.install.after_migrate", "erp_ops.site.migrate.after_migrate"]
 
 # Requests
 # --------
@@ -82,7 +82,7 @@ scheduler_events = {
 erp_ops_event_handlers = {}
 
 # Figures for alert rules beyond the snapshot (drill age, drill failed, integration conflicts).
-erp_ops_alert_facts = ["erp_ops.alert_facts.site_alert_facts"]
+erp_ops_alert_facts = ["erp_ops.site.alert_facts.site_alert_facts"]
 
 # Job Events
 # ----------

@@ -2,14 +2,14 @@
 
 import frappe
 
-from erp_ops.erp_ops.doctype.job_evidence.job_evidence import flush_evidence, purge_evidence
+from erp_ops.site.evidence import flush_evidence, purge_evidence
 from erp_ops.erp_ops.doctype.ops_settings.ops_settings import get_retention_days
 
 
 def flush_job_evidence() -> None:
 	"""Every minute: move Job Evidence from the bench's Redis stream into the database, then
 	apply the poison rule and the retry policy to the failures it brought in."""
-	from erp_ops.site_control import apply_failure_policy
+	from erp_ops.site.control import apply_failure_policy
 
 	result = flush_evidence()
 	if result and (result.inserted or result.malformed):
@@ -21,21 +21,21 @@ def flush_job_evidence() -> None:
 
 def run_due_retries() -> None:
 	"""Every minute: retry the failed jobs whose automatic retry is due."""
-	from erp_ops.site_control import run_due_retries as run
+	from erp_ops.site.control import run_due_retries as run
 
 	run()
 
 
 def finish_stopped_cancels() -> None:
 	"""Every minute: complete cancels of started jobs that their worker has now stopped."""
-	from erp_ops.site_control import finish_stopped_cancels as finish
+	from erp_ops.site.control import finish_stopped_cancels as finish
 
 	finish()
 
 
 def sync_quarantine_records() -> None:
 	"""Every minute: a Quarantine record for every quarantined job that has none."""
-	from erp_ops.site_control import sync_quarantine
+	from erp_ops.site.control import sync_quarantine
 
 	sync_quarantine()
 
@@ -50,7 +50,7 @@ def purge_job_evidence() -> int:
 
 def verify_action_log() -> bool:
 	"""Daily: check the Ops Action Log's hash chain; an Error Log and a notification if it broke."""
-	from erp_ops.erp_ops.doctype.ops_action_log.ops_action_log import report_broken_chain, verify_log
+	from erp_ops.site.audit import report_broken_chain, verify_log
 
 	verdict = verify_log()
 	if not verdict.ok:
@@ -61,7 +61,7 @@ def verify_action_log() -> bool:
 
 def mark_runbooks_for_review() -> int:
 	"""Daily: Active runbooks past their review date turn Needs Review, with a ToDo for their owner."""
-	from erp_ops.erp_ops.doctype.runbook.runbook import mark_for_review
+	from erp_ops.site.runbooks import mark_for_review
 
 	marked = mark_for_review()
 	if marked:
@@ -79,7 +79,7 @@ def maybe_start_restore_drill(now=None) -> str | None:
 	from croniter import croniter
 
 	from erp_ops.core.drills import drill_due
-	from erp_ops.drill_site import DRILL_DOCTYPE, drill_settings, lock_held, queue_drill, settle_lost_drills
+	from erp_ops.site.drills import DRILL_DOCTYPE, drill_settings, lock_held, queue_drill, settle_lost_drills
 
 	lost = settle_lost_drills(now)
 	if lost:
@@ -102,14 +102,14 @@ def maybe_start_restore_drill(now=None) -> str | None:
 
 def record_backup_manifests() -> list[str]:
 	"""Hourly: a manifest (checksums, counts, hash-chain link) for every new backup set."""
-	from erp_ops.backup_site import record_new_manifests
+	from erp_ops.site.backups import record_new_manifests
 
 	return record_new_manifests()
 
 
 def restore_drill_daily() -> dict:
 	"""Daily: alert the Ops Managers when no drill passed within the limit; retention; chain check."""
-	from erp_ops.backup_site import alert_if_stale, daily_retention_and_chain
+	from erp_ops.site.backups import alert_if_stale, daily_retention_and_chain
 
 	told = alert_if_stale()
 	return {"alerted": told, **daily_retention_and_chain()}
@@ -120,7 +120,7 @@ def restore_drill_daily() -> dict:
 
 def process_integration_event(name: str) -> dict | None:
 	"""Background job (job id = the event's name): process one stored event, at most once."""
-	from erp_ops.site_events import process
+	from erp_ops.site.events import process
 
 	result = process(name)
 	return result.model_dump(mode="json") if result else None
@@ -128,7 +128,7 @@ def process_integration_event(name: str) -> dict | None:
 
 def recover_integration_events() -> int:
 	"""Every 5 minutes: enqueue events never picked up and those whose worker died mid-way."""
-	from erp_ops.site_events import recover
+	from erp_ops.site.events import recover
 
 	names = recover()
 	if names:
@@ -138,7 +138,7 @@ def recover_integration_events() -> int:
 
 def purge_integration_events() -> int:
 	"""Daily: delete integration events past Ops Settings' retention; their keys may be used again."""
-	from erp_ops.site_events import purge
+	from erp_ops.site.events import purge
 
 	result = purge()
 	frappe.logger("erp_ops").info(
@@ -150,7 +150,7 @@ def purge_integration_events() -> int:
 def evaluate_alerts() -> int:
 	"""Every minute: the site's alert rules over the cached snapshot; transitions become Ops Alerts
 	and notifications. Returns how many alerts are firing."""
-	from erp_ops.site_alerts import evaluate_site
+	from erp_ops.site.alerts import evaluate_site
 
 	result = evaluate_site()
 	if result is None:

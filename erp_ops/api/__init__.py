@@ -4,14 +4,21 @@
 so the check is visible in the function itself and a contract test can verify it is first.
 """
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import frappe
 from frappe import _
 
-from erp_ops.core import errors
+from erp_ops.site.errors import (  # the endpoints' error classes, re-exported
+	OpsBadRequest,
+	OpsConflict,
+	OpsError,
+	OpsInvalidInput,
+	OpsPayloadTooLarge,
+	OpsServiceUnavailable,
+	core_errors,
+	frappe_exception_for,
+)
 
 OPS_VIEWER = "Ops Viewer"
 OPS_OPERATOR = "Ops Operator"
@@ -57,59 +64,9 @@ def require_roles(*roles: str, attempt: Attempt | None = None) -> None:
 	)
 
 
-class OpsBadRequest(frappe.ValidationError):
-	http_status_code = 400
-
-
-class OpsInvalidInput(frappe.ValidationError):
-	http_status_code = 422
-
-
-class OpsConflict(frappe.ValidationError):
-	http_status_code = 409
-
-
-class OpsPayloadTooLarge(frappe.ValidationError):
-	http_status_code = 413
-
-
-class OpsServiceUnavailable(frappe.ValidationError):
-	http_status_code = 503
-
-
-class OpsError(frappe.ValidationError):
-	http_status_code = 500
-
-
-# By HTTP status rather than class, so a new core error with a known status maps without a change.
-_FRAPPE_EXCEPTIONS: dict[int, type[Exception]] = {
-	400: OpsBadRequest,
-	403: frappe.PermissionError,
-	404: frappe.DoesNotExistError,
-	409: OpsConflict,
-	413: OpsPayloadTooLarge,
-	422: OpsInvalidInput,
-	503: OpsServiceUnavailable,
-}
-
-
-def frappe_exception_for(error: errors.ErpOpsError) -> type[Exception]:
-	"""The Frappe exception class that answers with the core error's HTTP status."""
-	return _FRAPPE_EXCEPTIONS.get(error.http_status, OpsError)
-
-
-@contextmanager
-def core_errors() -> Iterator[None]:
-	"""Turn a core `ErpOpsError` raised inside the block into the matching Frappe exception."""
-	try:
-		yield
-	except errors.ErpOpsError as e:
-		frappe.throw(str(e) or type(e).__name__, frappe_exception_for(e), title=_("Operation failed"))
-
-
 def log_denied(attempt: Attempt, roles: tuple[str, ...]) -> None:
 	from erp_ops.core.control.models import ActionOutcome
-	from erp_ops.erp_ops.doctype.ops_action_log.ops_action_log import append_entry, new_entry
+	from erp_ops.site.audit import append_entry, new_entry
 
 	entry = new_entry(
 		attempt.action,

@@ -10,8 +10,8 @@ from erp_ops.api import OPERATORS, Attempt, OpsInvalidInput, core_errors, requir
 from erp_ops.core.alerts import store
 from erp_ops.core.control.models import Action, ActionOutcome
 from erp_ops.core.errors import ErpOpsError
-from erp_ops.erp_ops.doctype.ops_action_log.ops_action_log import append_entry, new_entry
-from erp_ops.site_alerts import ALERT_DOCTYPE, record_transition, state_scope
+from erp_ops.site.audit import append_entry, new_entry
+from erp_ops.site.alerts import ALERT_DOCTYPE, record_transition, state_scope
 
 OPEN = ("Pending", "Firing")
 

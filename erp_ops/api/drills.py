@@ -29,8 +29,8 @@ def run_drill_now(site: str | None = None) -> dict:
 	require_roles(
 		*MANAGERS, attempt=Attempt(Action.DRILL.value, [site or frappe.local.site], "restore drill")
 	)
-	from erp_ops.drill_site import queue_drill
-	from erp_ops.erp_ops.doctype.ops_action_log.ops_action_log import append_entry, new_entry
+	from erp_ops.site.drills import queue_drill
+	from erp_ops.site.audit import append_entry, new_entry
 
 	if site and site != frappe.local.site:
 		frappe.throw(
@@ -55,8 +55,8 @@ def run_drill_now(site: str | None = None) -> dict:
 def drill_status() -> dict:
 	"""Whether the backups are proven: severity, message, last drill and last pass, RPO and RTO."""
 	require_roles(*READERS)
-	from erp_ops.backup_site import health
-	from erp_ops.drill_site import drill_history
+	from erp_ops.site.backups import health
+	from erp_ops.site.drills import drill_history
 
 	history = drill_history()
 	state = health()
@@ -71,8 +71,8 @@ def drill_status() -> dict:
 def retention_plan() -> dict:
 	"""The GFS retention plan (dry run; POST because it writes a Backup Retention Log): what would be kept, and each file it would delete."""
 	require_roles(*MANAGERS)
-	from erp_ops.backup_site import log_retention, plan_summary
-	from erp_ops.backup_site import retention_plan as plan_now
+	from erp_ops.site.backups import log_retention, plan_summary
+	from erp_ops.site.backups import retention_plan as plan_now
 
 	with core_errors():
 		plan = plan_now()
@@ -86,8 +86,8 @@ def retention_plan() -> dict:
 def apply_retention(plan_id: str) -> dict:
 	"""Delete the planned backup files if the plan is still exactly the one confirmed (`plan_id`)."""
 	require_roles(*MANAGERS, attempt=Attempt(Action.RETENTION.value, [frappe.local.site], "backup retention"))
-	from erp_ops.backup_site import apply_confirmed
-	from erp_ops.drill_site import drill_settings
+	from erp_ops.site.backups import apply_confirmed
+	from erp_ops.site.drills import drill_settings
 
 	if not drill_settings().retention_apply:
 		frappe.throw(
@@ -108,7 +108,7 @@ def apply_retention(plan_id: str) -> dict:
 def verify_backup_chain() -> dict:
 	"""Check the manifests' hash chain and every file they list; the issues found."""
 	require_roles(*MANAGERS)
-	from erp_ops.backup_site import chain_issues
+	from erp_ops.site.backups import chain_issues
 
 	issues = chain_issues()
 	return {"ok": not issues, "issues": [i.model_dump() for i in issues]}
@@ -121,7 +121,7 @@ def verify_backup_chain() -> dict:
 def last_drill_card(filters: str | dict | list | None = None) -> dict | str:
 	"""Number card: the newest drill's outcome and its age."""
 	require_roles(*READERS)
-	from erp_ops.backup_site import health
+	from erp_ops.site.backups import health
 
 	state = health()
 	if state.last_drill_at is None:
@@ -135,7 +135,7 @@ def last_drill_card(filters: str | dict | list | None = None) -> dict | str:
 def rpo_card(filters: str | dict | list | None = None) -> dict | str:
 	"""Number card: the age of the backup the last passing drill restored (recovery point)."""
 	require_roles(*READERS)
-	from erp_ops.backup_site import health
+	from erp_ops.site.backups import health
 
 	value = health().rpo_s
 	return _card(duration(value)) if value is not None else _("Not proven")
@@ -145,7 +145,7 @@ def rpo_card(filters: str | dict | list | None = None) -> dict | str:
 def rto_card(filters: str | dict | list | None = None) -> dict | str:
 	"""Number card: how long the last passing drill took to restore the dump (recovery time)."""
 	require_roles(*READERS)
-	from erp_ops.backup_site import health
+	from erp_ops.site.backups import health
 
 	value = health().rto_s
 	return _card(duration(value)) if value is not None else _("Not proven")
@@ -155,7 +155,7 @@ def rto_card(filters: str | dict | list | None = None) -> dict | str:
 def backups_proven_card(filters: str | dict | list | None = None) -> dict | str:
 	"""Number card: ok / warning / critical from the drill health (critical: none passed in time)."""
 	require_roles(*READERS)
-	from erp_ops.backup_site import health
+	from erp_ops.site.backups import health
 
 	labels = {"ok": _("Proven"), "warning": _("Last Drill Failed"), "critical": _("Unproven")}
 	severity = health().severity.value

@@ -17,7 +17,7 @@ import frappe
 from frappe import _
 from frappe.utils import get_datetime, now_datetime
 
-from erp_ops import site_events
+from erp_ops.site import events as site_events
 from erp_ops.api import (
 	MANAGERS,
 	OPERATORS,
@@ -32,8 +32,8 @@ from erp_ops.core.errors import ErpOpsError
 from erp_ops.core.events import EventQuery, EventStatus, IngestRequest
 from erp_ops.core.events.checks import refusal_record
 from erp_ops.core.events.errors import EventRefused, InProgress, InvalidPayload
-from erp_ops.erp_ops.doctype.ops_action_log.ops_action_log import append_entry, new_entry
-from erp_ops.event_store import from_db
+from erp_ops.site.audit import append_entry, new_entry
+from erp_ops.site.event_store import from_db
 
 INTEGRATION_USER = "Integration User"
 INGESTERS = (INTEGRATION_USER, *OPERATORS)

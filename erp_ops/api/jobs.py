@@ -36,7 +36,7 @@ from erp_ops.core.control.models import Action, ActionOutcome, BulkFilter, JobSt
 from erp_ops.core.control.payload import exc_from_result_entries, exc_type_of, payload_from_hash
 from erp_ops.core.control.redaction import redact
 from erp_ops.core.errors import ErpOpsError, InvalidInput
-from erp_ops.erp_ops.doctype.ops_action_log.ops_action_log import append_entry, new_entry, verify_log
+from erp_ops.site.audit import append_entry, new_entry, verify_log
 from erp_ops.erp_ops.doctype.ops_settings.ops_settings import get_control_settings
 from erp_ops.erp_ops.doctype.quarantine import quarantine as quarantine_records
 

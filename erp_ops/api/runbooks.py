@@ -7,8 +7,8 @@ from frappe.utils import cint, getdate, now_datetime
 from erp_ops.api import MANAGERS, READERS, Attempt, core_errors, require_roles
 from erp_ops.core.control.models import Action, ActionOutcome
 from erp_ops.core.runbooks.review import record_review
-from erp_ops.erp_ops.doctype.ops_action_log.ops_action_log import append_entry, new_entry
-from erp_ops.erp_ops.doctype.runbook.runbook import RUNBOOK_DOCTYPE, runbook_index
+from erp_ops.site.audit import append_entry, new_entry
+from erp_ops.site.runbooks import RUNBOOK_DOCTYPE, runbook_index
 
 MAX_LIMIT = 50
 

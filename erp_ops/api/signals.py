@@ -9,7 +9,7 @@ from erp_ops.api import READERS, require_roles
 from erp_ops.core.evidence.models import FAILED_OUTCOMES
 from erp_ops.core.signals import prometheus
 from erp_ops.core.signals.models import WorkerStatus
-from erp_ops.site_facts import site_snapshot
+from erp_ops.site.signals import site_snapshot
 
 
 @frappe.whitelist(methods=["GET"])

@@ -18,8 +18,8 @@ from erp_ops.api import alerts as api
 from erp_ops.api.test_jobs import log_rows
 from erp_ops.api.test_signals import ensure_user
 from erp_ops.core.alerts import store
-from erp_ops.site_alerts import ALERT_DOCTYPE, core_rule, evaluate_site, state_scope
-from erp_ops.site_facts import site_snapshot
+from erp_ops.site.alerts import ALERT_DOCTYPE, core_rule, evaluate_site, state_scope
+from erp_ops.site.signals import site_snapshot
 
 QUEUE = "erp-ops-test-alerts"  # no worker of the bench listens to it
 RULE = "test-queue-depth"
@@ -232,7 +232,7 @@ class TestAlerts(FrappeTestCase):
 		stored = alert.transitions[-1].transition_id
 		again = Transition(id=stored, kind="fired", at=self.t0, notify=True, alert=state)
 		self.conn.rpush(store.OUTBOX.format(bench=state_scope()), again.model_dump_json())
-		from erp_ops.site_alerts import drain_outbox
+		from erp_ops.site.alerts import drain_outbox
 
 		self.assertEqual(drain_outbox([rule]), 1)
 		self.assertEqual(len(self.alert().transitions), 1)
@@ -261,7 +261,7 @@ class TestAlerts(FrappeTestCase):
 		self.assertEqual([(r.user, r.outcome) for r in rows], [(OPERATOR, "done"), (VIEWER, "denied")])
 		self.assertEqual(rows[0].name, done["log"])
 		# The ack transition also waited in the outbox: draining it adds nothing.
-		from erp_ops.site_alerts import drain_outbox
+		from erp_ops.site.alerts import drain_outbox
 
 		drain_outbox([rule])
 		self.assertEqual([t.event for t in self.alert().transitions], ["fired", "acknowledged"])

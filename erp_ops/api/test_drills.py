@@ -19,10 +19,11 @@ from frappe.tests.utils import FrappeTestCase
 from frappe.utils import get_bench_id, get_bench_path
 from frappe.utils.background_jobs import get_redis_conn
 
-from erp_ops import drill_site, tasks
+from erp_ops import tasks
+from erp_ops.site import drills as drill_site
 from erp_ops.api import drills as api
 from erp_ops.api.test_signals import ensure_user
-from erp_ops.backup_site import health, take_backup
+from erp_ops.site.backups import health, take_backup
 from erp_ops.core.drills import drill_lock
 from erp_ops.core.drills.client import MariaDBClient
 
@@ -262,7 +263,7 @@ class TestDrillLockAndSchedule(DrillTestCase):
 	def test_the_ops_managers_are_told_once_a_day_when_no_drill_passed_in_time(self):
 		from datetime import datetime, timezone
 
-		from erp_ops.backup_site import ALERT_KEY, alert_if_stale
+		from erp_ops.site.backups import ALERT_KEY, alert_if_stale
 
 		ensure_user(MANAGER, ("Ops Manager",))
 		name = drill_site.run_restore_drill(backup_folder=fresh_backup()["folder"], triggered_by="Bench")

@@ -18,7 +18,8 @@ from frappe.installer import update_site_config
 from frappe.tests.utils import FrappeTestCase
 from frappe.utils import get_test_client, now_datetime
 
-from erp_ops import site_events, tasks
+from erp_ops import tasks
+from erp_ops.site import events as site_events
 from erp_ops.api import events as api
 from erp_ops.api.test_signals import api_token, ensure_user
 from erp_ops.core.events import IngestRequest
@@ -26,7 +27,7 @@ from erp_ops.core.events import ingest as core_ingest
 from erp_ops.core.events.canonical import canonical_json, key_digest
 from erp_ops.core.events.fastpath import DONE
 from erp_ops.core.events.models import Claim
-from erp_ops.event_store import FrappeEventStore
+from erp_ops.site.event_store import FrappeEventStore
 
 TYPE = "example:note.upsert"
 HANDLERS = {TYPE: "erp_ops.events_example.note_upsert"}

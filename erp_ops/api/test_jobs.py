@@ -400,7 +400,7 @@ class TestJobActionsEndToEnd(FrappeTestCase):
 			self.assertEqual(done["result"]["state_before"], "started")
 			if done["result"]["state_after"] != "canceled":  # the worker was slow to stop it
 				time.sleep(2)
-				from erp_ops.site_control import finish_stopped_cancels
+				from erp_ops.site.control import finish_stopped_cancels
 
 				finish_stopped_cancels(conn)
 			self.assertEqual(core_jobs.job_state(conn, bench_id, job_id), JobState.CANCELED)

@@ -4,7 +4,7 @@ from frappe.tests.utils import FrappeTestCase
 from erp_ops.api import runbooks as api
 from erp_ops.api.test_jobs import http
 from erp_ops.api.test_signals import api_token, ensure_user
-from erp_ops.erp_ops.doctype.runbook.runbook import runbook_index
+from erp_ops.site.runbooks import runbook_index
 
 VIEWER = "erp-ops-runbook-viewer@example.com"
 NO_ROLE = "erp-ops-runbook-norole@example.com"

@@ -29,7 +29,7 @@ def ops() -> None:
 @pass_context
 def status(context, as_json: bool = False, cached: bool = False) -> None:
 	"""Queues, workers, this site's scheduler and findings; exits 2 on a critical finding."""
-	from erp_ops.site_facts import site_snapshot
+	from erp_ops.site.signals import site_snapshot
 
 	site = get_site(context)
 	frappe.init(site)
@@ -50,7 +50,7 @@ def status(context, as_json: bool = False, cached: bool = False) -> None:
 @pass_context
 def flush_evidence_command(context) -> None:
 	"""Flush Job Evidence from Redis to the database now (the scheduler does it every minute)."""
-	from erp_ops.erp_ops.doctype.job_evidence.job_evidence import flush_evidence
+	from erp_ops.site.evidence import flush_evidence
 
 	site = get_site(context)
 	frappe.init(site)
@@ -69,7 +69,7 @@ def flush_evidence_command(context) -> None:
 @pass_context
 def verify_log_command(context) -> None:
 	"""Check the Ops Action Log's hash chain; exits 2 and names the first bad row if it broke."""
-	from erp_ops.erp_ops.doctype.ops_action_log.ops_action_log import verify_log
+	from erp_ops.site.audit import verify_log
 
 	verdict = _with_site(context, None, verify_log)
 	if verdict.ok:
@@ -110,9 +110,9 @@ def preflight_command(context, target: int, as_json: bool = False, user=None) ->
 @pass_context
 def drill_command(context, as_json: bool = False, backup_folder=None) -> None:
 	"""Restore drill of the newest backup, stored as a Restore Drill; exits 2 unless it passed."""
-	from erp_ops.cli_drills import EXIT_FAILED, EXIT_OK, render
+	from erp_ops.cli.drills import EXIT_FAILED, EXIT_OK, render
 	from erp_ops.core.drills import DrillResult
-	from erp_ops.drill_site import new_drill, run_restore_drill
+	from erp_ops.site.drills import new_drill, run_restore_drill
 
 	def call() -> dict:
 		name = new_drill("Bench", "Administrator")
@@ -144,7 +144,7 @@ def drill_command(context, as_json: bool = False, backup_folder=None) -> None:
 @pass_context
 def backup_command(context, without_files: bool = False) -> None:
 	"""`bench backup` (with files) and this set's manifest at once, linked into the hash chain."""
-	from erp_ops.backup_site import take_backup
+	from erp_ops.site.backups import take_backup
 
 	_echo(_with_site(context, None, lambda: take_backup(with_files=not without_files)))
 

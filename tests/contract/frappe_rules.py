@@ -115,7 +115,7 @@ class App:
 	@cached_property
 	def app_roles(self) -> tuple[str, ...]:
 		"""Roles the app creates: the OPS_ROLES tuple its install module declares."""
-		tree = ast.parse((self.package / "setup" / "install.py").read_text())
+		tree = ast.parse((self.package / "site" / "install.py").read_text())
 		for node in tree.body:
 			if isinstance(node, ast.Assign) and any(
 				getattr(t, "id", None) == "OPS_ROLES" for t in node.targets

@@ -174,7 +174,8 @@ def test_commands_are_registered_as_frappe_expects():
 def test_every_package_folder_has_an_init():
 	for folder in [
 		APP.package / "api",
-		APP.package / "setup",
+		APP.package / "site",
+		APP.package / "cli",
 		APP.package / "commands",
 		APP.module_dir("ERP Ops"),
 		APP.module_dir("ERP Ops") / "doctype",
@@ -185,10 +186,33 @@ def test_every_package_folder_has_an_init():
 
 def test_no_bench_test_sits_at_the_package_root():
 	# v15's `run-tests --app` imports the app itself for a test_*.py at the package root (relative
-	# path "."), so such tests never run: they live in subpackages (site_tests/, api/, doctype/…).
+	# path "."), so such tests never run: they live in subpackages (site/, api/, doctype/…).
 	assert sorted(p.name for p in APP.package.glob("test_*.py")) == []
 	for test in APP.package.rglob("test_*.py"):
 		assert (test.parent / "__init__.py").is_file(), test
+
+
+def test_each_layer_has_its_home():
+	"""core/ (no frappe), site/ (adapters), api/ (endpoints), cli/ (standalone), commands/ (bench ops),
+	the Frappe module (DocTypes, pages…); at the package root only what Frappe looks for there."""
+	root_modules = sorted(p.stem for p in APP.package.glob("*.py"))
+	assert root_modules == ["__init__", "events_example", "hooks", "job_hooks", "tasks"], root_modules
+
+
+def test_doctype_controllers_do_not_reach_into_the_api():
+	"""Controllers stay thin: validation and permissions of their DocType; adapters live in site/."""
+	offenders = []
+	for path in (APP.module_dir("ERP Ops") / "doctype").rglob("*.py"):
+		if path.name.startswith("test_"):
+			continue  # a DocType's tests may call the endpoints
+		for node in ast.walk(ast.parse(path.read_text(), str(path))):
+			names = []
+			if isinstance(node, ast.Import):
+				names = [alias.name for alias in node.names]
+			elif isinstance(node, ast.ImportFrom) and node.module:
+				names = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
+			offenders += [f"{path.name}: {n}" for n in names if n.startswith("erp_ops.api")]
+	assert offenders == []
 
 
 def _doctype(name: str) -> dict:

@@ -105,7 +105,7 @@ HOOKS_BREAKS = [
 		"not a function defined",
 	),
 	(
-		'after_install = "erp_ops.setup.install.after_install"',
+		'after_install = "erp_ops.site.install.after_install"',
 		'after_install = "erp_ops.setup.missing.after_install"',
 		"not a function defined",
 	),
@@ -204,7 +204,7 @@ def test_number_card_check_rejects(app):
 	assert any("needs a document_type" in p for p in problems), problems
 	# A function of the app that is not whitelisted is refused too.
 	edit_json(
-		path, lambda d: d.update(method="erp_ops.site_facts.site_snapshot", document_type="Job Evidence")
+		path, lambda d: d.update(method="erp_ops.site.signals.site_snapshot", document_type="Job Evidence")
 	)
 	assert any("not a whitelisted function" in p for p in rules.number_card_problems(app, path))
 	edit_json(path, lambda d: d.update(type="Magic"))

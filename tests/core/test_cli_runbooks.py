@@ -12,7 +12,7 @@ BENCH = "bench-cli-rb"
 M = "tests.support.frappe_like"
 HARNESS = (
 	"import argparse, sys\n"
-	"from erp_ops import cli_runbooks\n"
+	"from erp_ops.cli import runbooks as cli_runbooks\n"
 	"parser = argparse.ArgumentParser(prog='erp-ops')\n"
 	"cli_runbooks.add_parser(parser.add_subparsers(dest='command', required=True))\n"
 	"sys.exit(cli_runbooks.run(parser.parse_args(sys.argv[1:])))\n"

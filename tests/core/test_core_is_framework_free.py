@@ -20,11 +20,16 @@ def core_modules() -> list[str]:
 def test_every_core_module_imports_without_frappe():
 	modules = core_modules()
 	assert len(modules) > 10
+	assert_imports_alone(modules, ("frappe",))
+
+
+def assert_imports_alone(modules: list[str], forbidden: tuple[str, ...]) -> None:
+	"""Import `modules` in a fresh interpreter; fail when any module named or under `forbidden` loaded."""
 	script = (
 		"import importlib, sys\n"
 		f"for name in {modules!r}:\n"
 		"    importlib.import_module(name)\n"
-		"leaked = sorted(m for m in sys.modules if m == 'frappe' or m.startswith('frappe.'))\n"
+		f"leaked = sorted(m for m in sys.modules if m in {forbidden!r} or m.startswith(tuple(f + '.' for f in {forbidden!r})))\n"
 		"print('LEAKED', leaked)\n"
 		"sys.exit(1 if leaked else 0)\n"
 	)
@@ -71,3 +76,35 @@ def test_the_worker_hot_path_stays_light():
 		[sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60
 	)
 	assert result.returncode == 0, result.stdout + result.stderr
+
+
+CLI = ROOT / "erp_ops" / "cli"
+
+
+def test_the_standalone_cli_imports_without_frappe():
+	"""`erp-ops` runs where Frappe is not installed: every cli/ module imports in a fresh interpreter
+	without pulling in frappe or the Frappe layer (site/, api/, commands/)."""
+	modules = sorted(
+		".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+		for path in CLI.rglob("*.py")
+		if path.name != "__main__.py"  # runs the command
+	)
+	assert "erp_ops.cli" in modules and len(modules) >= 5
+	assert_imports_alone(modules, ("frappe", "erp_ops.site", "erp_ops.api", "erp_ops.commands"))
+	offenders = [
+		f"{path.relative_to(ROOT)}: {name}"
+		for path in CLI.rglob("*.py")
+		for name in _imported_names(path)
+		if name.split(".")[0] == "frappe" or name.startswith(("erp_ops.site", "erp_ops.api", "erp_ops.commands"))
+	]
+	assert offenders == []
+
+
+def _imported_names(path: Path) -> list[str]:
+	names = []
+	for node in ast.walk(ast.parse(path.read_text(), str(path))):
+		if isinstance(node, ast.Import):
+			names += [alias.name for alias in node.names]
+		elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+			names += [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
+	return names

@@ -225,10 +225,10 @@ def test_cli_accepts_site_facts_as_json(bench, tmp_path):
 
 
 def test_add_parser_wires_into_an_erp_ops_style_parser(bench, capsys):
-	"""What the lead's erp_ops/cli.py will do: add the sub-command, parse, call run(args)."""
+	"""What the lead's erp_ops/cli/__init__.py will do: add the sub-command, parse, call run(args)."""
 	import argparse
 
-	from erp_ops import cli_preflight
+	from erp_ops.cli import preflight as cli_preflight
 
 	parser = argparse.ArgumentParser(prog="erp-ops")
 	commands = parser.add_subparsers(dest="command", required=True)

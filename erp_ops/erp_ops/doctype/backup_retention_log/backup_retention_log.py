@@ -29,6 +29,6 @@ class BackupRetentionLog(Document):
 		user: DF.Link | None
 	# end: auto-generated types
 
-	# Written by erp_ops.backup_site for every retention plan and every applied deletion; the
+	# Written by erp_ops.site.backups for every retention plan and every applied deletion; the
 	# tombstone file beside the backups is not tamper-evident, this record is the audit trail.
 	pass

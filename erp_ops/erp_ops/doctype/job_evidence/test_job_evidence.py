@@ -17,7 +17,7 @@ from rq.job import Job
 
 from erp_ops.core.evidence import stream
 from erp_ops.core.evidence.models import EvidenceRecord, Outcome, evidence_name
-from erp_ops.erp_ops.doctype.job_evidence.job_evidence import (
+from erp_ops.site.evidence import (
 	FLUSH_LOCK_KEY,
 	JobEvidenceSink,
 	flush_evidence,

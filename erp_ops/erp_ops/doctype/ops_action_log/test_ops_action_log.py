@@ -8,7 +8,7 @@ from frappe.tests.utils import FrappeTestCase
 
 from erp_ops.api.test_signals import ensure_user
 from erp_ops.core.control.models import Action, ActionOutcome
-from erp_ops.erp_ops.doctype.ops_action_log.ops_action_log import (
+from erp_ops.site.audit import (
 	append_entry,
 	new_entry,
 	verify_log,

@@ -4,7 +4,7 @@
 """One incident of an alert rule for one subject, as the evaluator saw it: the values that made it
 fire, each transition (pending, fired, resolved, acknowledged, ...) and who acknowledged it.
 
-Written only by `erp_ops.site_alerts` from the alert outbox; acknowledged through
+Written only by `erp_ops.site.alerts` from the alert outbox; acknowledged through
 `erp_ops.api.alerts.acknowledge`.
 """
 

@@ -43,5 +43,5 @@ class RestoreDrill(Document):
 		verify_s: DF.Float
 	# end: auto-generated types
 
-	# Written by erp_ops.drill_site (the DocType is in_create): the drill job fills it in.
+	# Written by erp_ops.site.drills (the DocType is in_create): the drill job fills it in.
 	pass

@@ -12,7 +12,7 @@ from erp_ops.api.test_alerts import ensure_outgoing_email_account
 from erp_ops.api.test_jobs import log_rows
 from erp_ops.api.test_signals import ensure_user
 from erp_ops.core.runbooks.seed import load_runbooks
-from erp_ops.setup.install import ensure_runbooks
+from erp_ops.site.install import ensure_runbooks
 from erp_ops.tasks import mark_runbooks_for_review
 
 OWNER = "erp-ops-runbook-owner@example.com"

@@ -7,7 +7,7 @@ from frappe.utils import get_datetime, get_system_timezone
 
 from erp_ops.api.preflight import preflight_report
 from erp_ops.core.preflight.models import Severity
-from erp_ops.erp_ops.doctype.job_evidence.job_evidence import to_site_time
+from erp_ops.site.evidence import to_site_time
 from erp_ops.erp_ops.doctype.upgrade_preflight.upgrade_preflight import create_record, latest
 
 

@@ -9,7 +9,7 @@ from frappe.utils import get_system_timezone
 
 from erp_ops.core.preflight.models import PreflightReport
 from erp_ops.core.preflight.record import to_record
-from erp_ops.erp_ops.doctype.job_evidence.job_evidence import to_site_time
+from erp_ops.site.evidence import to_site_time
 
 
 class UpgradePreflight(Document):

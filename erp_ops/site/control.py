@@ -25,10 +25,10 @@ from erp_ops.core.control.models import (
 	RetryDecisionKind,
 )
 from erp_ops.core.evidence.models import FAILED_OUTCOMES, EvidenceRecord
-from erp_ops.erp_ops.doctype.ops_action_log.ops_action_log import append_entry, new_entry
+from erp_ops.site.audit import append_entry, new_entry
 from erp_ops.erp_ops.doctype.ops_settings.ops_settings import ControlSettings, get_control_settings
 from erp_ops.erp_ops.doctype.quarantine import quarantine as quarantine_records
-from erp_ops.notify import notify_managers
+from erp_ops.site.notifications import notify_managers
 
 log = logging.getLogger(__name__)
 

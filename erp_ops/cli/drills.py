@@ -4,7 +4,7 @@
 
 `--backup` is a backup file (its set is drilled) or a backups folder (its newest set, of `--site`
 when given). Exit codes: 0 the drill passed, 2 it failed (or no backup was found), 64 bad usage.
-The lead wires `add_parser`/`run` into `erp_ops.cli`; `python -m erp_ops.cli_drills` runs it alone.
+The lead wires `add_parser`/`run` into `erp_ops.cli`; `python -m erp_ops.cli.drills` runs it alone.
 """
 
 import argparse

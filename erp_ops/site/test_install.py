@@ -6,7 +6,7 @@ import json
 import frappe
 from frappe.tests.utils import FrappeTestCase
 
-from erp_ops.setup import install
+from erp_ops.site import install
 
 
 class TestInstall(FrappeTestCase):

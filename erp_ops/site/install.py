@@ -68,7 +68,7 @@ def ensure_setting_defaults() -> list[str]:
 
 def ensure_chain_head() -> None:
 	"""The one row the Ops Action Log's writers lock to keep one hash chain."""
-	from erp_ops.erp_ops.doctype.ops_action_log.ops_action_log import ensure_chain_head as ensure
+	from erp_ops.site.audit import ensure_chain_head as ensure
 
 	ensure()
 

@@ -26,10 +26,10 @@ from erp_ops.core.drills import (
 from erp_ops.core.drills.client import MariaDBClient, MariaDBTarget
 from erp_ops.core.drills.errors import BackupNotFound, DrillAlreadyRunning
 from erp_ops.core.drills.schedule import LOCK
-from erp_ops.preflight_facts import backup_path
+from erp_ops.site.preflight import backup_path
 
 DRILL_DOCTYPE = "Restore Drill"
-JOB_METHOD = "erp_ops.drill_site.run_restore_drill"
+JOB_METHOD = "erp_ops.site.drills.run_restore_drill"
 # Frappe prefixes the site (`<site>::erp_ops_restore_drill`): one queued or running drill per site.
 JOB_ID = "erp_ops_restore_drill"
 QUEUE = "long"
@@ -249,7 +249,7 @@ def _finish(doc, outcome: str, reason: str, started: bool = True) -> None:
 
 def store_result(doc, result: DrillResult, swept: list[str] | None = None) -> None:
 	"""Fill the Restore Drill from the core's result (times in site time) and commit."""
-	from erp_ops.erp_ops.doctype.job_evidence.job_evidence import to_site_time
+	from erp_ops.site.evidence import to_site_time
 
 	tz = get_system_timezone()
 	doc.reload()
@@ -318,7 +318,7 @@ def _log_run(doc) -> None:
 	"""Desk- and bench-started drills leave an Ops Action Log row (the scheduler's own record is the drill)."""
 	if doc.triggered_by not in ("Desk", "Bench"):
 		return
-	from erp_ops.erp_ops.doctype.ops_action_log.ops_action_log import append_entry, new_entry
+	from erp_ops.site.audit import append_entry, new_entry
 
 	outcome = frappe.db.get_value(DRILL_DOCTYPE, doc.name, ["outcome", "reason"], as_dict=True)
 	append_entry(

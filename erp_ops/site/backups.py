@@ -20,8 +20,8 @@ from erp_ops.core.drills.errors import BackupNotFound
 from erp_ops.core.drills.manifest import ChainIssue, make_immutable, record_manifest
 from erp_ops.core.drills.retention import DeletionRecord, RetentionPlan
 from erp_ops.core.drills.schedule import DrillHealth
-from erp_ops.drill_site import drill_history, drill_settings, drill_target, site_time_to_utc
-from erp_ops.preflight_facts import backup_path
+from erp_ops.site.drills import drill_history, drill_settings, drill_target, site_time_to_utc
+from erp_ops.site.preflight import backup_path
 
 ALERT_KEY = "erp_ops:{bench}:drill-stale-alert:{site}:{day}"
 RETENTION_LOG = "Backup Retention Log"
@@ -182,7 +182,7 @@ def apply_confirmed(confirmed_plan_id: str, user: str | None = None) -> tuple[st
 def log_retention_action(log: str, records: list[DeletionRecord], user: str | None = None) -> str:
 	"""Deleting backups is an audited action: one Ops Action Log row naming the Backup Retention Log."""
 	from erp_ops.core.control.models import Action, ActionOutcome
-	from erp_ops.erp_ops.doctype.ops_action_log.ops_action_log import append_entry, new_entry
+	from erp_ops.site.audit import append_entry, new_entry
 
 	deleted = sum(1 for r in records if r.deleted)
 	kept = [f"{r.name}: {r.reason}" for r in records if not r.deleted]
@@ -219,7 +219,7 @@ def health(now: datetime | None = None) -> DrillHealth:
 
 def alert_if_stale(now: datetime | None = None) -> int:
 	"""Tell the Ops Managers once a day when no drill passed within the limit; how many were told."""
-	from erp_ops.notify import notify_managers
+	from erp_ops.site.notifications import notify_managers
 
 	if not drill_settings().enabled:
 		return 0
@@ -243,7 +243,7 @@ def alert_if_stale(now: datetime | None = None) -> int:
 
 def daily_retention_and_chain() -> dict:
 	"""The retention plan (applied only when Ops Settings allow it) and the chain check, logged."""
-	from erp_ops.notify import notify_managers
+	from erp_ops.site.notifications import notify_managers
 
 	settings = drill_settings()
 	done = {"retention_log": None, "chain_issues": []}

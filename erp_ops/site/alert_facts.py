@@ -7,7 +7,7 @@ Read every minute by the alert evaluation, so each is one small indexed query:
 - `drill.<site>.failed`: 1 when the newest finished drill failed (also a drill run by hand).
 - `integrations.<site>.conflicts_5m`: integration events refused as Conflict in the last 5 minutes.
 - `migrate.<site>.failed`: 1 when the last `bench migrate` stopped before its after_migrate hooks
-  (erp_ops/migrate_marker.py); absent until a migrate has run with erp_ops installed.
+  (erp_ops/site/migrate.py); absent until a migrate has run with erp_ops installed.
 """
 
 from datetime import datetime, timedelta, timezone
@@ -15,8 +15,8 @@ from datetime import datetime, timedelta, timezone
 import frappe
 from frappe.utils import now_datetime
 
-from erp_ops.drill_site import DRILL_DOCTYPE, drill_history, drill_settings, site_time_to_utc
-from erp_ops.migrate_marker import migrate_failed, read_marker
+from erp_ops.site.drills import DRILL_DOCTYPE, drill_history, drill_settings, site_time_to_utc
+from erp_ops.site.migrate import migrate_failed, read_marker
 
 EVENT_DOCTYPE = "Integration Event"
 

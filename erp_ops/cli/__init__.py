@@ -67,7 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _capabilities() -> dict:
 	"""Sub-command name → module with `add_parser(subparsers)` and `run(args) -> int`."""
-	from erp_ops import cli_control, cli_drills, cli_preflight, cli_runbooks
+	from erp_ops.cli import control as cli_control, drills as cli_drills, preflight as cli_preflight, runbooks as cli_runbooks
 
 	return {"jobs": cli_control, "drill": cli_drills, "preflight": cli_preflight, "runbooks": cli_runbooks}
 
@@ -226,7 +226,3 @@ def _bytes(n: int | None) -> str:
 def _usage(message: str) -> int:
 	print(f"erp-ops: error: {message}", file=sys.stderr)
 	return EXIT_USAGE
-
-
-if __name__ == "__main__":
-	sys.exit(main())

@@ -28,8 +28,8 @@ from erp_ops.core.alerts.notify import NotificationPayload, build_payload, send_
 from erp_ops.core.errors import ErpOpsError
 from erp_ops.core.runbooks.models import Runbook as CoreRunbook
 from erp_ops.core.signals.models import Snapshot
-from erp_ops.erp_ops.doctype.job_evidence.job_evidence import to_site_time
-from erp_ops.notify import enabled_users, log_notifications
+from erp_ops.site.evidence import to_site_time
+from erp_ops.site.notifications import enabled_users, log_notifications
 
 RULE_DOCTYPE = "Ops Alert Rule"
 ALERT_DOCTYPE = "Ops Alert"
@@ -120,7 +120,7 @@ def evaluate_site(
 
 	The snapshot is the cached one the workspace also reads (no extra reads when it is fresh).
 	"""
-	from erp_ops.site_facts import site_snapshot
+	from erp_ops.site.signals import site_snapshot
 
 	conn = get_redis_conn()
 	rules = load_rules() if rules is None else rules
@@ -225,7 +225,7 @@ def payload_for(transition: Transition, rule: AlertRule | None) -> NotificationP
 	runbook, url = None, None
 	name = transition.alert.runbook
 	if name and frappe.db.exists("Runbook", name):
-		from erp_ops.erp_ops.doctype.runbook.runbook import as_core
+		from erp_ops.site.runbooks import as_core
 
 		data = as_core(frappe.get_doc("Runbook", name))
 		runbook = CoreRunbook.model_validate(data) if data else None

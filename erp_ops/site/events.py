@@ -29,7 +29,7 @@ from erp_ops.core.events import recoverable as core_recoverable
 from erp_ops.core.events import replay as core_replay
 from erp_ops.core.events.fastpath import FastPath
 from erp_ops.core.events.models import PurgeResult, ReplayReport
-from erp_ops.event_store import FrappeEventStore
+from erp_ops.site.event_store import FrappeEventStore
 
 HOOK = "erp_ops_event_handlers"
 PROCESS_JOB = "erp_ops.tasks.process_integration_event"

@@ -6,7 +6,7 @@ from frappe.tests.utils import FrappeTestCase
 from frappe.utils import get_bench_id
 from frappe.utils.background_jobs import get_redis_conn
 
-from erp_ops import preflight_facts
+from erp_ops.site import preflight as preflight_facts
 from erp_ops.core.preflight import pending_patches
 
 

@@ -9,8 +9,8 @@ import frappe
 from frappe.tests.utils import FrappeTestCase
 from frappe.utils import get_bench_path
 
-from erp_ops import migrate_marker
-from erp_ops.alert_facts import site_alert_facts
+from erp_ops.site import migrate as migrate_marker
+from erp_ops.site.alert_facts import site_alert_facts
 
 
 class TestMigrateMarker(FrappeTestCase):
@@ -35,7 +35,7 @@ class TestMigrateMarker(FrappeTestCase):
 	def test_a_migrate_process_that_died_after_before_migrate_is_a_failed_migrate(self):
 		# A real process runs the before_migrate hook and ends without reaching after_migrate.
 		subprocess.run(
-			["bench", "--site", frappe.local.site, "execute", "erp_ops.migrate_marker.before_migrate"],
+			["bench", "--site", frappe.local.site, "execute", "erp_ops.site.migrate.before_migrate"],
 			cwd=get_bench_path(),
 			check=True,
 			capture_output=True,
