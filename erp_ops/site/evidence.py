@@ -192,8 +192,15 @@ def to_site_time(value: datetime | None, time_zone: str) -> datetime | None:
 	return convert_utc_to_timezone(value, time_zone).replace(tzinfo=None)
 
 
-def flush_evidence(*, conn: Redis | None = None, commit: bool = True) -> evidence_flush.FlushResult | None:
-	"""Record abandoned jobs, then flush this site's evidence stream; None if a flush is running.
+# erp_ops's own scheduled work: counted by the worker, stored as rows only when Ops Settings says so.
+OWN_METHODS = ("erp_ops.tasks.",)
+
+
+def flush_evidence(
+	*, conn: Redis | None = None, commit: bool = True, sweep_bench: bool = True
+) -> evidence_flush.FlushResult | None:
+	"""Record abandoned jobs (with `sweep_bench`: the tick does it once per bench and minute), then
+	flush this site's evidence stream; None if a flush is running.
 
 	A Redis lock (SET NX EX, released only by its holder) keeps one flush per site.
 	"""
@@ -205,12 +212,14 @@ def flush_evidence(*, conn: Redis | None = None, commit: bool = True) -> evidenc
 	if not conn.set(key, token, nx=True, ex=FLUSH_LOCK_TTL_S):
 		return None
 	try:
-		# Every site's task sweeps the whole bench; a marker in the core records each death once,
-		# in the stream of the site the job belonged to.
-		started_jobs = read_rq_state(conn, bench_id).started_jobs
-		evidence_flush.record_abandoned(conn, bench_id, started_jobs)
+		if sweep_bench:
+			# The sweep covers the whole bench; a marker in the core records each death once, in
+			# the stream of the site the job belonged to.
+			started_jobs = read_rq_state(conn, bench_id).started_jobs
+			evidence_flush.record_abandoned(conn, bench_id, started_jobs)
 		sink = JobEvidenceSink(bench_id=bench_id, commit=commit)
-		return evidence_flush.flush(conn, bench_id, site, sink)
+		keep_own = frappe.db.get_single_value("Ops Settings", "keep_own_job_evidence")
+		return evidence_flush.flush(conn, bench_id, site, sink, skip_methods=() if keep_own else OWN_METHODS)
 	finally:
 		conn.eval(_RELEASE_LUA, 1, key, token)
 

@@ -37,6 +37,8 @@ class FlushResult(BaseModel):
 	inserted: int = 0
 	duplicates: int = 0
 	malformed: int = 0
+	# Records left out by `skip_methods` (the app's own ticks): acknowledged, counted, not stored.
+	skipped: int = 0
 	backlog: int = 0
 
 
@@ -49,11 +51,20 @@ def ensure_group(conn: Redis, bench_id: str, site: str) -> None:
 
 
 def flush(
-	conn: Redis, bench_id: str, site: str, sink: EvidenceSink, *, batch: int = 500, max_batches: int = 100
+	conn: Redis,
+	bench_id: str,
+	site: str,
+	sink: EvidenceSink,
+	*,
+	batch: int = 500,
+	max_batches: int = 100,
+	skip_methods: tuple[str, ...] = (),
 ) -> FlushResult:
 	"""Flush up to `batch * max_batches` of one site's entries, pending ones (from a killed run) first.
 
-	The caller holds a lock so that one flush per site runs at a time.
+	Records whose method starts with one of `skip_methods` are acknowledged and counted in
+	`skipped` but not stored (their outcome was already counted by the worker's append). The
+	caller holds a lock so that one flush per site runs at a time.
 	"""
 	key = stream.stream_key(bench_id, site)
 	ensure_group(conn, bench_id, site)
@@ -71,11 +82,14 @@ def flush(
 				if not fields:  # trimmed by MAXLEN while pending: nothing left to store
 					continue
 				try:
-					records.append(
-						EvidenceRecord.from_fields({as_text(k): as_text(v) for k, v in fields.items()})
-					)
+					record = EvidenceRecord.from_fields({as_text(k): as_text(v) for k, v in fields.items()})
 				except ValidationError:
 					result.malformed += 1
+					continue
+				if skip_methods and (record.method or "").startswith(skip_methods):
+					result.skipped += 1
+				else:
+					records.append(record)
 			inserted = sink.upsert(records) if records else 0
 			result.read += len(records)
 			result.inserted += inserted
