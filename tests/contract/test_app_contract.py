@@ -70,7 +70,8 @@ def test_doctype_json_is_one_frappe_accepts(path):
 def test_job_evidence_contract():
 	doc = json.loads((APP.module_dir("ERP Ops") / "doctype/job_evidence/job_evidence.json").read_text())
 	fields = {f["fieldname"]: f for f in doc["fields"]}
-	from erp_ops.core.evidence.models import EvidenceRecord, Outcome
+	from erp_ops.core.evidence.capture import Outcome
+	from erp_ops.core.evidence.records import EvidenceRecord
 
 	# Every record field has a column, and the outcomes are exactly the core's.
 	assert set(EvidenceRecord.model_fields) <= set(fields)

@@ -9,9 +9,10 @@ import pytest
 from redis import Redis
 from rq.job import Job
 
-from erp_ops.core.evidence import flush as flush_mod
+from erp_ops.core.evidence import records as flush_mod
 from erp_ops.core.evidence import stream
-from erp_ops.core.evidence.models import EvidenceRecord, Outcome, evidence_name, kwargs_digest
+from erp_ops.core.evidence.capture import Outcome, evidence_name, kwargs_digest
+from erp_ops.core.evidence.records import EvidenceRecord
 from erp_ops.core.signals import read
 from tests.support.mariadb_sink import MariaDBSink
 from tests.support.rq_helpers import ROOT, WorkerProcess, enqueue, qname, wait_for
