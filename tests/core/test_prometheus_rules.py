@@ -102,3 +102,28 @@ def test_promtool_unit_tests_can_fail(tmp_path):
 		timeout=120,
 	)
 	assert result.returncode != 0 and "ErpOpsQueueBacklog" in result.stdout + result.stderr
+
+
+def test_the_dashboard_serves_many_benches_through_its_bench_variable():
+	doc = json.loads((ROOT / "deploy" / "grafana" / "erp_ops.json").read_text())
+	variables = {v["name"]: v for v in doc["templating"]["list"]}
+	assert (
+		variables["bench"]["type"] == "query"
+		and variables["bench"]["multi"]
+		and variables["bench"]["includeAll"]
+	)
+	assert "label_values(erp_ops_redis_up, bench)" in variables["bench"]["definition"]
+	assert (
+		variables["datasource"]["type"] == "datasource" and variables["datasource"]["query"] == "prometheus"
+	)
+	panels = [p for p in doc["panels"] if p["type"] != "row"]
+	titles = " ".join(p["title"].lower() for p in doc["panels"] if p["type"] == "row")
+	for section in ("queues", "workers", "failures", "scheduler", "recovery"):
+		assert section in titles
+	assert len({p["id"] for p in doc["panels"]}) == len(doc["panels"])
+	for panel in panels:
+		assert panel["datasource"]["uid"] == "${datasource}", panel["title"]
+		assert panel["targets"], panel["title"]
+		for target in panel["targets"]:
+			metrics = re.findall(r"\b(erp_ops_\w+|ALERTS)\{([^}]*)\}", target["expr"])
+			assert metrics and all('bench=~"$bench"' in labels for _m, labels in metrics), target["expr"]
