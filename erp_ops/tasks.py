@@ -6,9 +6,24 @@ from erp_ops.erp_ops.doctype.job_evidence.job_evidence import flush_evidence, pu
 from erp_ops.erp_ops.doctype.ops_settings.ops_settings import get_retention_days
 
 
+def _timed_tick(task: str):
+	"""Record how long a tick took (erp_ops_tick_duration_seconds); a failing tick is timed too."""
+	from frappe.utils import get_bench_id
+	from frappe.utils.background_jobs import get_redis_conn
+
+	from erp_ops.core.signals import ticks
+
+	return ticks.timed(get_redis_conn(), get_bench_id(), frappe.local.site, task)
+
+
 def flush_job_evidence() -> None:
 	"""Every minute: move Job Evidence from the bench's Redis stream into the database, then
 	apply the poison rule and the retry policy to the failures it brought in."""
+	with _timed_tick("flush_job_evidence"):
+		_flush_job_evidence()
+
+
+def _flush_job_evidence() -> None:
 	from erp_ops.site_control import apply_failure_policy
 
 	result = flush_evidence()
@@ -152,7 +167,8 @@ def evaluate_alerts() -> int:
 	and notifications. Returns how many alerts are firing."""
 	from erp_ops.site_alerts import evaluate_site
 
-	result = evaluate_site()
+	with _timed_tick("evaluate_alerts"):
+		result = evaluate_site()
 	if result is None:
 		return 0
 	if result.skipped:

@@ -193,3 +193,35 @@ def test_an_address_in_use_is_exit_2():
 		)
 	assert result.returncode == 2, result
 	assert "cannot listen on" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_ticks_are_recorded_and_read_back(redis_conn):
+	from erp_ops.core.signals import ticks
+
+	ticks.record(redis_conn, BENCH, SITE, "flush_job_evidence", 0.5, ended_at=1_700_000_000)
+	with pytest.raises(RuntimeError), ticks.timed(redis_conn, BENCH, SITE, "evaluate_alerts"):
+		time.sleep(0.05)
+		raise RuntimeError("a failing tick is still timed")
+	redis_conn.hset(ticks.TICKS.format(bench=BENCH), "garbage", "not json")
+	got = {t.task: t for t in ticks.read(redis_conn, BENCH)}
+	assert set(got) == {"flush_job_evidence", "evaluate_alerts"}
+	assert (
+		got["flush_job_evidence"].duration_s == 0.5
+		and got["flush_job_evidence"].ended_at.timestamp() == 1_700_000_000
+	)
+	assert 0.05 <= got["evaluate_alerts"].duration_s < 5
+	assert redis_conn.ttl(ticks.TICKS.format(bench=BENCH)) > 0
+
+
+def test_the_reader_serves_one_read_per_cache_window(redis_conn):
+	from erp_ops.core.signals.exporter import BenchReader
+
+	now = [1000.0]
+	reader = BenchReader(redis_conn, BENCH, cache_seconds=5, clock=lambda: now[0])
+	first, _ = reader.reading()
+	now[0] += 4.9
+	second, _ = reader.reading()
+	assert second.cached and second.taken_at == first.taken_at
+	now[0] += 0.2
+	third, _ = reader.reading()
+	assert not third.cached and third.taken_at > first.taken_at

@@ -118,29 +118,19 @@ class BenchReader:
 
 	def facts(self) -> MetricFacts:
 		now = datetime.now(timezone.utc)
-		alerts: list[FiringAlert] | None = None
-		tick_list = []
+		alerts, tick_list = None, []
 		try:
-			firing: dict[tuple[str, str], int] = {}
-			for alert in alert_store.load(self.conn, self.bench_id):
-				if alert.status is AlertStatus.FIRING:
-					key = (alert.rule, alert.severity.value)
-					firing[key] = firing.get(key, 0) + 1
-			alerts = [FiringAlert(rule=r, severity=s, count=n) for (r, s), n in sorted(firing.items())]
+			alerts = firing_alerts(self.conn, self.bench_id)
 			tick_list = ticks.read(self.conn, self.bench_id)
 		except (RedisError, ValueError):
 			pass  # erp_ops_redis_up says why
 		sites = [
-			SiteMetricFacts(site=site, backup_age_s=self.backup_age_s(site, now)) for site in self.sites()
+			SiteMetricFacts(
+				site=site, backup_age_s=backup_age_s(backups_folder(self.sites_path, site), site, now)
+			)
+			for site in self.sites()
 		]
 		return MetricFacts(sites=sites, alerts=alerts, ticks=tick_list, now=now)
-
-	def backup_age_s(self, site: str, now: datetime) -> float | None:
-		try:
-			newest = latest_backup_set(backups_folder(self.sites_path, site), site)
-		except (BackupNotFound, OSError):
-			return None
-		return max(0.0, (now - newest.database.mtime).total_seconds())
 
 	def healthy(self) -> tuple[bool, str]:
 		try:
@@ -148,6 +138,25 @@ class BenchReader:
 		except RedisError as e:
 			return False, f"redis unreachable: {type(e).__name__}: {e}"
 		return True, "ok"
+
+
+def firing_alerts(conn: Redis, bench_id: str) -> list[FiringAlert]:
+	"""Firing alerts of erp_ops' own evaluation (the alert state hash), counted by rule."""
+	firing: dict[tuple[str, str], int] = {}
+	for alert in alert_store.load(conn, bench_id):
+		if alert.status is AlertStatus.FIRING:
+			key = (alert.rule, alert.severity.value)
+			firing[key] = firing.get(key, 0) + 1
+	return [FiringAlert(rule=r, severity=s, count=n) for (r, s), n in sorted(firing.items())]
+
+
+def backup_age_s(folder: str, site: str, now: datetime) -> float | None:
+	"""Seconds since the site's newest full database backup in `folder` was written; None: none."""
+	try:
+		newest = latest_backup_set(folder, site)
+	except (BackupNotFound, OSError):
+		return None
+	return max(0.0, (now - newest.database.mtime).total_seconds())
 
 
 def make_app(reader: BenchReader, *, top_methods: int = DEFAULT_TOP_METHODS):
