@@ -24,7 +24,7 @@ failures by exception) is wired there and nowhere else.
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timezone
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 from pydantic import Field
@@ -40,7 +40,9 @@ from erp_ops.core.signals.models import (
 	WorkerStatus,
 )
 
-CONTENT_TYPE = CONTENT_TYPE_LATEST
+# What `render` writes: the classic text format (every name here is a legacy Prometheus name, so the
+# output is the same whatever format version this prometheus_client calls its latest).
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 DEFAULT_TOP_METHODS = 10
 DEFAULT_TOP_EXCEPTIONS = 5
 OTHER = "other"
