@@ -12,6 +12,8 @@ from datetime import datetime
 
 import frappe
 
+from erp_ops.core.signals import ticks
+
 from erp_ops.site.evidence import flush_evidence, purge_evidence
 from erp_ops.erp_ops.doctype.ops_settings.ops_settings import get_retention_days
 
@@ -30,8 +32,6 @@ TICK_STEPS: tuple[tuple[str, int, str], ...] = (
 )
 # The bench-wide part of a minute is claimed by one site's tick (SET NX, kept past the minute).
 BENCH_MINUTE_KEY = "erp_ops:{bench}:tick:{minute}"
-# The last tick of each site: step durations and failures, for the snapshot and the exporter.
-TICK_STATS_KEY = "erp_ops:{bench}:tick-stats:{site}"
 
 
 def tick(now: datetime | None = None) -> dict[str, float]:
@@ -61,21 +61,11 @@ def tick(now: datetime | None = None) -> dict[str, float]:
 			failed.append(name)
 			frappe.log_error(title=f"erp_ops tick: {name} failed")
 		timings[name] = round(time.monotonic() - t0, 4)
-	timings["total"] = round(time.monotonic() - started, 4)
-	key = TICK_STATS_KEY.format(bench=bench_id, site=frappe.local.site)
-	pipe = conn.pipeline(transaction=False)
-	pipe.delete(key)
-	pipe.hset(
-		key,
-		mapping={
-			**{f"{k}_s": v for k, v in timings.items()},
-			"at": now.isoformat(),
-			"failed": ",".join(failed),
-			"bench_turn": int(bench_turn),
-		},
-	)
-	pipe.expire(key, 3600)
-	pipe.execute()
+	timings["tick"] = round(time.monotonic() - started, 4)
+	# erp_ops_tick_duration_seconds{task=<step>|tick} (core/signals/ticks.py), one round trip.
+	ticks.record_many(conn, bench_id, frappe.local.site, timings)
+	if failed:
+		frappe.logger("erp_ops").warning(f"erp_ops tick: failed steps {failed}")
 	return timings
 
 

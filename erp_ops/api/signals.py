@@ -1,13 +1,16 @@
 """Signals: the bench's snapshot as JSON, as Prometheus metrics, and as workspace number cards."""
 
+from datetime import datetime, timezone
+
 import frappe
 from frappe import _
-from frappe.utils import add_to_date, format_duration, now_datetime
+from frappe.utils import add_to_date, format_duration, get_bench_id, now_datetime
+from frappe.utils.background_jobs import get_redis_conn
 from werkzeug.wrappers import Response
 
 from erp_ops.api import READERS, require_roles
 from erp_ops.core.evidence.capture import FAILED_OUTCOMES
-from erp_ops.core.signals import prometheus
+from erp_ops.core.signals import exporter, prometheus, ticks
 from erp_ops.core.signals.models import WorkerStatus
 from erp_ops.site.signals import site_snapshot
 
@@ -24,11 +27,69 @@ def snapshot(fresh: bool = False) -> dict:
 
 @frappe.whitelist(methods=["GET"])
 def metrics() -> Response:
-	"""Prometheus text exposition of the snapshot; scrape with an API key of an Ops Viewer."""
+	"""Prometheus text exposition: the collector of `erp-ops exporter` with this site's scope (its
+	scheduler diagnosis, drills, preflight, integration events, migrate). Scrape with an API key of
+	an Ops Viewer (docs/monitoring.md)."""
 	require_roles(*READERS)
-	response = Response(prometheus.render(site_snapshot()))
+	response = Response(prometheus.render(site_snapshot(), site_metric_facts()))
 	response.headers["Content-Type"] = prometheus.CONTENT_TYPE
 	return response
+
+
+def site_metric_facts() -> prometheus.MetricFacts:
+	"""What only this site's database knows, for the metrics (docs/monitoring.md has the table)."""
+	from erp_ops.site.alert_facts import drill_facts, integration_facts, migrate_facts
+	from erp_ops.site.drills import drill_history, site_time_to_utc
+	from erp_ops.site.preflight import backup_path
+
+	site, now = frappe.local.site, datetime.now(timezone.utc)
+	conn, bench = get_redis_conn(), get_bench_id()
+
+	def age_s(value) -> float:
+		return max(0.0, (now - site_time_to_utc(value)).total_seconds())
+
+	alert_facts = {**drill_facts(site, now), **integration_facts(site), **migrate_facts(site, now)}
+	last = drill_history()["last"]
+	drill = None
+	if last:
+		stale_h = alert_facts.get(f"drill.{site}.age_hours")  # only while drills are scheduled
+		drill = prometheus.DrillFacts(
+			verdict=last.outcome,
+			age_s=age_s(last.finished_at or last.started_at),
+			rpo_s=last.rpo_s,
+			rto_s=last.rto_s,
+			last_success_age_s=None if stale_h is None else stale_h * 3600,
+		)
+	preflight = frappe.get_all(
+		"Upgrade Preflight",
+		fields=["verdict", "risk_score", "target", "generated_at", "creation"],
+		order_by="creation desc",
+		limit=1,
+	)
+	events = frappe.db.sql("select status, count(*) from `tabIntegration Event` group by status")
+	migrate = alert_facts.get(f"migrate.{site}.failed")
+	facts = prometheus.SiteMetricFacts(
+		site=site,
+		backup_age_s=exporter.backup_age_s(backup_path(), site, now),
+		drill=drill,
+		preflight=prometheus.PreflightFacts(
+			verdict=preflight[0].verdict,
+			score=preflight[0].risk_score or 0,
+			age_s=age_s(preflight[0].generated_at or preflight[0].creation),
+			target=str(preflight[0].target or ""),
+		)
+		if preflight
+		else None,
+		integration_events={status: int(n) for status, n in events},
+		integration_conflicts_5m=int(alert_facts.get(f"integrations.{site}.conflicts_5m", 0)),
+		migrate_failed=None if migrate is None else bool(migrate),
+	)
+	return prometheus.MetricFacts(
+		sites=[facts],
+		alerts=exporter.firing_alerts(conn, bench),
+		ticks=ticks.read(conn, bench),
+		now=now,
+	)
 
 
 # Number cards (type Custom): Frappe calls these with the card's `filters` and shows a plain

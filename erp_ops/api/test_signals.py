@@ -2,6 +2,8 @@
 # For license information, please see license.txt
 
 import json
+import shutil
+import subprocess
 import threading
 
 import frappe
@@ -106,8 +108,20 @@ class TestSignalsAPI(FrappeTestCase):
 		self.assertEqual(response.headers["Content-Type"], prometheus.CONTENT_TYPE)
 		text = response.get_data(as_text=True)
 		self.assertIn("# TYPE erp_ops_queue_jobs gauge", text)
-		self.assertIn(f'erp_ops_scheduler_up{{site="{frappe.local.site}"}}', text)
+		bench = frappe.utils.get_bench_id()
+		self.assertIn(f'erp_ops_scheduler_up{{bench="{bench}",site="{frappe.local.site}"}}', text)
+		# the site scope: the families only the site's database feeds are declared
+		for family in (
+			"erp_ops_drill_last_verdict",
+			"erp_ops_preflight_last_score",
+			"erp_ops_integration_events",
+		):
+			self.assertIn(f"# TYPE {family} gauge", text)
 		self.assertTrue(text.endswith("\n"))
+		promtool = shutil.which("promtool")
+		if promtool:  # Debian's prometheus package; CI's core suite always checks the same collector
+			check = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, text=True)
+			self.assertEqual((check.returncode, check.stdout + check.stderr), (0, ""))
 
 	def test_number_cards_return_what_the_card_widget_reads(self):
 		frappe.set_user(VIEWER)

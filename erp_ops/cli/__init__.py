@@ -5,6 +5,7 @@
     erp-ops preflight --bench PATH --target 16 [--json | --markdown]
     erp-ops runbooks search "queue backlog"
     erp-ops drill --backup PATH --mariadb mysql://root:@127.0.0.1:3306 [--json]
+    erp-ops exporter --redis URL --bench-id ID [--listen 127.0.0.1:9726] [--bench-path PATH]
 
 Exit codes: 0 nothing critical, 2 something critical (dead worker, unserved or stale queue, Redis
 unreachable, scheduler down) or an action refused, 64 bad usage.
@@ -67,9 +68,19 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _capabilities() -> dict:
 	"""Sub-command name → module with `add_parser(subparsers)` and `run(args) -> int`."""
-	from erp_ops.cli import control as cli_control, drills as cli_drills, preflight as cli_preflight, runbooks as cli_runbooks
+	from erp_ops.cli import control as cli_control
+	from erp_ops.cli import drills as cli_drills
+	from erp_ops.cli import exporter as cli_exporter
+	from erp_ops.cli import preflight as cli_preflight
+	from erp_ops.cli import runbooks as cli_runbooks
 
-	return {"jobs": cli_control, "drill": cli_drills, "preflight": cli_preflight, "runbooks": cli_runbooks}
+	return {
+		"jobs": cli_control,
+		"drill": cli_drills,
+		"preflight": cli_preflight,
+		"runbooks": cli_runbooks,
+		"exporter": cli_exporter,
+	}
 
 
 def status(args: argparse.Namespace) -> int:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 CORE = ROOT / "erp_ops" / "core"
-ALLOWED_THIRD_PARTY = {"rq", "redis", "croniter", "psutil", "pydantic", "pydantic_core"}
+ALLOWED_THIRD_PARTY = {"rq", "redis", "croniter", "psutil", "pydantic", "pydantic_core", "prometheus_client"}
 
 
 def core_modules() -> list[str]:

@@ -1,175 +1,540 @@
-"""The snapshot in Prometheus' text exposition format, version 0.0.4.
+"""The snapshot as Prometheus metrics: one `prometheus_client` Collector for the exporter and the site.
 
-Every figure is a gauge: the snapshot is a reading of the present (window counts such as "runs in
-the last 5 minutes" included), not a counter Prometheus could rate. Each family is written once,
-HELP and TYPE first, and families always appear, empty or not, so a scrape's shape does not
-depend on what the bench is doing.
+`SnapshotCollector` turns a snapshot (and the facts only some callers know, `MetricFacts`) into
+metric families on every scrape; `prometheus_client` writes the exposition. Two callers:
+
+- `erp-ops exporter` (`core/signals/exporter.py`), bench scope: the snapshot from Redis, plus what
+  Redis and the bench folder tell (firing alerts, tick durations, the newest backup of each site,
+  the sites' scheduler switches in site_config.json);
+- `erp_ops.api.signals.metrics`, site scope: the site's snapshot, plus facts only the site's
+  database holds (drills, preflight, integration events, a failed migrate, the full scheduler
+  diagnosis). docs/monitoring.md has the table of which metric comes from where.
+
+Names follow Prometheus' conventions: base units (`_seconds`, `_bytes`), `_total` only on counters,
+every series labelled with `bench`; `queue`, `site`, `method` where they apply. Figures that are a
+reading of the present (jobs in a state, failures in the last 5 minutes) are gauges; RQ's
+per-worker job and working-time counters are counters. Method labels are bounded: the top N
+methods by failures (then runs) keep their name, the rest are summed as `other`.
+
+Every read of a snapshot field is in the "field mapping" section below, through getattr with a
+default where a field is newer than the current models: a later snapshot (per-site figures,
+failures by exception) is wired there and nowhere else.
 """
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
+from datetime import datetime, timezone
 
-from erp_ops.core.signals.models import SchedulerStatus, Severity, Snapshot, WorkerStatus
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+from pydantic import Field
 
-CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-
-Sample = tuple[dict[str, str], float]
-
-# QueueStats field → `state` label value of erp_ops_queue_jobs.
-_QUEUE_STATES = (
-	("queued", "queued"),
-	("intermediate", "intermediate"),
-	("started", "started"),
-	("expired_started", "abandoned"),
-	("deferred", "deferred"),
-	("scheduled", "scheduled"),
-	("failed", "failed"),
-	("finished", "finished"),
-	("canceled", "canceled"),
+from erp_ops.core.rq_keys import queue_short_name
+from erp_ops.core.signals.models import (
+	Frozen,
+	QueueStats,
+	SchedulerStatus,
+	Severity,
+	Snapshot,
+	WorkerInfo,
+	WorkerStatus,
 )
 
+# What `render` writes: the classic text format (every name here is a legacy Prometheus name, so the
+# output is the same whatever format version this prometheus_client calls its latest).
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+DEFAULT_TOP_METHODS = 10
+DEFAULT_TOP_EXCEPTIONS = 5
+OTHER = "other"
+UNKNOWN = "unknown"
 
-def render(snapshot: Snapshot) -> str:
-	"""The whole exposition, ending with a newline as the format requires."""
-	lines: list[str] = []
-	for name, help_text, samples in _families(snapshot):
-		lines.append(f"# HELP {name} {escape_help(help_text)}")
-		lines.append(f"# TYPE {name} gauge")
-		lines.extend(f"{name}{_labels(labels)} {format_value(value)}" for labels, value in samples)
-	return "\n".join(lines) + "\n"
+# `state` label values of erp_ops_queue_jobs, always all present (rq-exporter's set plus RQ 2's
+# intermediate list, canceled and abandoned), so a scrape's shape does not depend on the bench.
+QUEUE_STATES = (
+	"queued",
+	"started",
+	"abandoned",
+	"deferred",
+	"scheduled",
+	"failed",
+	"finished",
+	"canceled",
+	"intermediate",
+)
+# Worker `state` label values always present: RQ's states of a live worker, and dead.
+WORKER_STATES = ("idle", "busy", "suspended", "dead")
+WINDOWS = ("5m", "1h")
 
 
-def _families(snap: Snapshot) -> Iterable[tuple[str, str, list[Sample]]]:
-	yield (
-		"erp_ops_redis_up",
-		"1 if the bench's queue Redis answered the snapshot's reads.",
-		[({}, 1.0 if snap.redis_ok else 0.0)],
+# --- Facts only some callers know -------------------------------------------------------------
+
+
+class DrillFacts(Frozen):
+	"""The newest finished restore drill of a site (Restore Drill)."""
+
+	verdict: str = Field(description="Passed, Failed, ... as the drill record says")
+	age_s: float = Field(description="seconds since the drill finished")
+	rpo_s: float | None = None
+	rto_s: float | None = None
+	last_success_age_s: float | None = Field(
+		None, description="seconds since the newest passed drill; only while drills are scheduled"
 	)
-	yield (
-		"erp_ops_snapshot_read_seconds",
-		"Time the snapshot took to read, 0 when served from cache.",
-		[({}, 0.0 if snap.cached else snap.read_ms / 1000)],
+
+
+class PreflightFacts(Frozen):
+	"""The newest Upgrade Preflight of a site."""
+
+	verdict: str
+	score: float
+	age_s: float
+	target: str = ""
+
+
+class SiteMetricFacts(Frozen):
+	site: str
+	backup_age_s: float | None = Field(None, description="age of the newest full database backup")
+	drill: DrillFacts | None = None
+	preflight: PreflightFacts | None = None
+	integration_events: dict[str, int] = Field({}, description="Integration Event rows by status")
+	integration_conflicts_5m: int | None = None
+	migrate_failed: bool | None = None
+
+
+class FiringAlert(Frozen):
+	rule: str
+	severity: str
+	count: int = 1
+
+
+class Tick(Frozen):
+	"""The last run of one of the app's scheduled ticks (`core/signals/ticks.py`)."""
+
+	site: str
+	task: str
+	duration_s: float
+	ended_at: datetime
+
+
+class MetricFacts(Frozen):
+	"""What the snapshot does not carry; each caller fills what it can know."""
+
+	sites: list[SiteMetricFacts] = []
+	alerts: list[FiringAlert] | None = Field(None, description="None: not known to this caller")
+	ticks: list[Tick] = []
+	now: datetime | None = None
+
+
+Reading = Callable[[], tuple[Snapshot, MetricFacts | None]]
+
+
+class SnapshotCollector(Collector):
+	"""A custom collector: each scrape calls `reading` once for the snapshot (cached by the
+	caller's source) and the facts the caller knows (None: only the snapshot)."""
+
+	def __init__(
+		self,
+		reading: Reading,
+		*,
+		top_methods: int = DEFAULT_TOP_METHODS,
+		top_exceptions: int = DEFAULT_TOP_EXCEPTIONS,
+	):
+		self._reading = reading
+		self.top_methods = top_methods
+		self.top_exceptions = top_exceptions
+
+	def collect(self) -> Iterator:
+		snap, facts = self._reading()
+		yield from families(
+			snap, facts or MetricFacts(), top_methods=self.top_methods, top_exceptions=self.top_exceptions
+		)
+
+
+def registry(reading: Reading, *, top_methods: int = DEFAULT_TOP_METHODS) -> CollectorRegistry:
+	"""A registry holding only the collector: no process or platform metrics of the host process."""
+	out = CollectorRegistry(auto_describe=False)
+	out.register(SnapshotCollector(reading, top_methods=top_methods))
+	return out
+
+
+def render(
+	snapshot: Snapshot, facts: MetricFacts | None = None, *, top_methods: int = DEFAULT_TOP_METHODS
+) -> str:
+	"""The text exposition (format 0.0.4) of one snapshot, written by prometheus_client."""
+	return generate_latest(registry(lambda: (snapshot, facts), top_methods=top_methods)).decode()
+
+
+# --- Families ---------------------------------------------------------------------------------
+
+
+def _gauge(name: str, doc: str, labels: list[str]) -> GaugeMetricFamily:
+	return GaugeMetricFamily(name, doc, labels=["bench", *labels])
+
+
+def families(
+	snap: Snapshot,
+	facts: MetricFacts,
+	*,
+	top_methods: int = DEFAULT_TOP_METHODS,
+	top_exceptions: int = DEFAULT_TOP_EXCEPTIONS,
+) -> Iterable:
+	b = snap.bench_id
+	now = facts.now or datetime.now(timezone.utc)
+
+	up = _gauge("erp_ops_redis_up", "1 if the bench's queue Redis answered the snapshot's reads.", [])
+	up.add_metric([b], 1.0 if snap.redis_ok else 0.0)
+	yield up
+	read = _gauge("erp_ops_snapshot_read_seconds", "Time the snapshot took to read from Redis.", [])
+	read.add_metric([b], snap.read_ms / 1000)
+	yield read
+	age = _gauge(
+		"erp_ops_snapshot_age_seconds", "Age of the snapshot served (it is cached a few seconds).", []
 	)
-	yield (
+	age.add_metric([b], max(0.0, (now - _aware(snap.taken_at)).total_seconds()))
+	yield age
+
+	# Queues (rq-exporter's rq_jobs{queue,status}, plus what RQ's counters do not say).
+	jobs = _gauge(
 		"erp_ops_queue_jobs",
-		"Jobs in an RQ queue (state=queued) or one of its registries.",
-		[
-			({"queue": q.short_name, "state": state}, float(getattr(q, field)))
-			for q in snap.queues
-			for field, state in _QUEUE_STATES
-		],
+		"Jobs in an RQ queue (state=queued) or one of its registries; abandoned: started jobs whose worker is gone.",
+		["queue", "state"],
 	)
-	yield (
+	oldest = _gauge(
 		"erp_ops_queue_oldest_job_age_seconds",
 		"Age of the oldest job waiting in the queue; 0 when none waits.",
-		[({"queue": q.short_name}, float(q.oldest_queued_age_s or 0.0)) for q in snap.queues],
+		["queue"],
 	)
-	yield (
-		"erp_ops_queue_workers",
-		"Live workers listening on the queue.",
-		[({"queue": q.short_name}, float(q.workers)) for q in snap.queues],
+	serving = _gauge("erp_ops_queue_workers", "Live workers listening on the queue.", ["queue"])
+	past = _gauge(
+		"erp_ops_queue_jobs_past_timeout", "Started jobs running longer than their timeout.", ["queue"]
 	)
-	yield (
-		"erp_ops_queue_jobs_past_timeout",
-		"Started jobs running longer than their timeout.",
-		[({"queue": q.short_name}, float(q.running_past_timeout)) for q in snap.queues],
+	abandoned = abandoned_by_queue(snap)
+	for q in snap.queues:
+		name = q.short_name
+		for state, count in queue_states(q, abandoned.get(name, 0)).items():
+			jobs.add_metric([b, name, state], float(count))
+		oldest.add_metric([b, name], oldest_age_s(q))
+		serving.add_metric([b, name], float(q.workers))
+		past.add_metric([b, name], float(q.running_past_timeout))
+	yield from (jobs, oldest, serving, past)
+
+	# Workers (rq-exporter's rq_workers{state} and per-worker counters).
+	by_state = {state: 0 for state in WORKER_STATES}
+	for w in snap.workers:
+		state = worker_state(w)
+		by_state[state] = by_state.get(state, 0) + 1
+	workers = _gauge(
+		"erp_ops_workers", "RQ workers of the bench by state (dead: key expired or process gone).", ["state"]
 	)
-	yield (
-		"erp_ops_workers",
-		"RQ workers of the bench by liveness.",
-		[
-			({"status": status.value}, float(sum(1 for w in snap.workers if w.status is status)))
-			for status in WorkerStatus
-		],
-	)
-	yield (
-		"erp_ops_worker_rss_bytes",
+	for state, count in by_state.items():
+		workers.add_metric([b, state], float(count))
+	yield workers
+	rss = _gauge(
+		"erp_ops_worker_resident_memory_bytes",
 		"Resident memory of a worker process on this host.",
-		[({"worker": w.name}, float(w.rss_bytes)) for w in snap.workers if w.rss_bytes is not None],
+		["worker"],
 	)
-	yield (
+	done = CounterMetricFamily(
+		"erp_ops_worker_jobs",
+		"Jobs a live worker finished since it started, by outcome.",
+		labels=["bench", "worker", "outcome"],
+	)
+	busy = CounterMetricFamily(
+		"erp_ops_worker_busy_seconds",
+		"Time a live worker spent running jobs since it started.",
+		labels=["bench", "worker"],
+	)
+	for w in snap.workers:
+		if w.rss_bytes is not None:
+			rss.add_metric([b, w.name], float(w.rss_bytes))
+		if w.status is WorkerStatus.ALIVE:
+			done.add_metric([b, w.name, "succeeded"], float(w.successful_jobs))
+			done.add_metric([b, w.name, "failed"], float(w.failed_jobs))
+			busy.add_metric([b, w.name], float(w.total_working_time_s))
+	yield from (rss, done, busy)
+
+	# Failures by method (bounded) and exception, over two windows.
+	runs = _gauge(
 		"erp_ops_job_runs",
-		"Job executions recorded in the window, by method.",
-		[
-			({"method": r.method, "window": window}, float(total))
-			for r in snap.failure_rates
-			for window, total in (("5m", r.total_5m), ("1h", r.total_1h))
-		],
+		"Job executions that ended in the window, by method (top N, rest as other).",
+		["method", "window"],
 	)
-	yield (
-		"erp_ops_job_failure_rate",
-		"Share of a method's executions in the window that failed, timed out or were abandoned.",
-		[
-			({"method": r.method, "window": window}, rate)
-			for r in snap.failure_rates
-			for window, rate in (("5m", r.rate_5m), ("1h", r.rate_1h))
-		],
+	failures = _gauge(
+		"erp_ops_job_failures",
+		"Job executions in the window that failed, timed out or were abandoned, by method and exception.",
+		["method", "exception", "window"],
 	)
-	yield (
-		"erp_ops_scheduler_up",
-		"1 if the site's scheduler is running without a known problem.",
-		[({"site": s.site}, 1.0 if s.status is SchedulerStatus.RUNNING else 0.0) for s in snap.schedulers],
+	for (method, window), count in failure_runs(snap, top_methods).items():
+		runs.add_metric([b, method, window], float(count))
+	for (method, exception, window), count in failure_counts(snap, top_methods, top_exceptions).items():
+		failures.add_metric([b, method, exception, window], float(count))
+	yield from (runs, failures)
+
+	# Scheduler, one answer per site.
+	sched_up = _gauge(
+		"erp_ops_scheduler_up", "1 if the site's scheduler is running without a known problem.", ["site"]
 	)
-	yield (
-		"erp_ops_scheduler_overdue_jobs",
-		"Scheduled Job Types of the site that are overdue.",
-		[({"site": s.site}, float(len(s.overdue))) for s in snap.schedulers],
+	sched_status = _gauge(
+		"erp_ops_scheduler_status",
+		"1 for the scheduler's current status (running, inactive, degraded, unknown).",
+		["site", "status"],
 	)
-	yield (
-		"erp_ops_evidence_backlog",
-		"Job Evidence records waiting in Redis to be flushed to the database.",
-		[({}, float(snap.evidence_backlog))],
+	overdue = _gauge(
+		"erp_ops_scheduler_overdue_jobs", "Scheduled Job Types of the site that are overdue.", ["site"]
 	)
-	yield (
-		"erp_ops_stale_locks",
-		"Frappe file locks older than their timeout.",
-		[({}, float(sum(1 for lock in snap.locks if lock.stale)))],
+	overdue_s = _gauge(
+		"erp_ops_scheduler_overdue_seconds",
+		"How late the most overdue scheduled job of the site is.",
+		["site"],
 	)
-	yield (
+	for s in snap.schedulers:
+		sched_up.add_metric([b, s.site], 1.0 if s.status is SchedulerStatus.RUNNING else 0.0)
+		for status in SchedulerStatus:
+			sched_status.add_metric([b, s.site, status.value], 1.0 if s.status is status else 0.0)
+		overdue.add_metric([b, s.site], float(len(s.overdue)))
+		overdue_s.add_metric([b, s.site], max((j.overdue_s for j in s.overdue), default=0.0))
+	yield from (sched_up, sched_status, overdue, overdue_s)
+
+	backlog = _gauge(
+		"erp_ops_evidence_backlog", "Job Evidence records waiting in Redis to be written to the database.", []
+	)
+	backlog.add_metric([b], float(snap.evidence_backlog))
+	yield backlog
+	locks = _gauge("erp_ops_stale_locks", "Frappe file locks older than their timeout.", [])
+	locks.add_metric([b], float(sum(1 for lock in snap.locks if lock.stale)))
+	yield locks
+	trx = _gauge(
 		"erp_ops_db_transaction_oldest_age_seconds",
 		"Age of the oldest open database transaction seen; 0 when none.",
-		[({}, max((t.age_s for t in snap.db_transactions), default=0.0))],
+		[],
 	)
-	disks = snap.host.disks if snap.host else []
-	yield (
+	trx.add_metric([b], max((t.age_s for t in snap.db_transactions), default=0.0))
+	yield trx
+	free = _gauge(
 		"erp_ops_disk_free_bytes",
-		"Free bytes on the filesystem holding the labelled path.",
-		[({"label": d.label}, float(d.free_bytes)) for d in disks],
+		"Free bytes on the filesystem holding the bench, its sites or backups.",
+		["disk"],
 	)
-	yield (
-		"erp_ops_disk_total_bytes",
-		"Size in bytes of the filesystem holding the labelled path.",
-		[({"label": d.label}, float(d.total_bytes)) for d in disks],
+	size = _gauge(
+		"erp_ops_disk_size_bytes",
+		"Size in bytes of the filesystem holding the bench, its sites or backups.",
+		["disk"],
 	)
-	yield (
-		"erp_ops_findings",
-		"Findings of the snapshot by severity.",
-		[
-			({"severity": severity.value}, float(sum(1 for f in snap.findings if f.severity is severity)))
-			for severity in (Severity.CRITICAL, Severity.WARNING)
-		],
+	for d in snap.host.disks if snap.host else []:
+		free.add_metric([b, d.label], float(d.free_bytes))
+		size.add_metric([b, d.label], float(d.total_bytes))
+	yield from (free, size)
+	findings = _gauge("erp_ops_findings", "Findings of the snapshot by severity.", ["severity"])
+	for severity in (Severity.CRITICAL, Severity.WARNING):
+		findings.add_metric(
+			[b, severity.value], float(sum(1 for f in snap.findings if f.severity is severity))
+		)
+	yield findings
+
+	yield from _fact_families(b, facts, now)
+
+
+def _fact_families(b: str, facts: MetricFacts, now: datetime) -> Iterable:
+	alerts = _gauge(
+		"erp_ops_alerts_firing", "Alerts of erp_ops' own rules firing now, by rule.", ["rule", "severity"]
+	)
+	for alert in facts.alerts or []:
+		alerts.add_metric([b, alert.rule, alert.severity], float(alert.count))
+	yield alerts
+	tick = _gauge(
+		"erp_ops_tick_duration_seconds",
+		"How long the app's last scheduled tick took, by task.",
+		["site", "task"],
+	)
+	tick_age = _gauge(
+		"erp_ops_tick_age_seconds",
+		"Seconds since the app's last scheduled tick ended, by task.",
+		["site", "task"],
+	)
+	for t in facts.ticks:
+		tick.add_metric([b, t.site, t.task], t.duration_s)
+		tick_age.add_metric([b, t.site, t.task], max(0.0, (now - _aware(t.ended_at)).total_seconds()))
+	yield from (tick, tick_age)
+
+	backup = _gauge(
+		"erp_ops_backup_last_age_seconds", "Age of the site's newest full database backup.", ["site"]
+	)
+	verdict = _gauge(
+		"erp_ops_drill_last_verdict",
+		"1 for the verdict of the site's newest finished restore drill.",
+		["site", "verdict"],
+	)
+	drill_age = _gauge(
+		"erp_ops_drill_last_age_seconds", "Seconds since the site's newest restore drill finished.", ["site"]
+	)
+	success_age = _gauge(
+		"erp_ops_drill_last_success_age_seconds",
+		"Seconds since the site's newest passed restore drill (since the first drill when none passed); only while drills are scheduled.",
+		["site"],
+	)
+	rpo = _gauge(
+		"erp_ops_drill_rpo_seconds",
+		"Recovery point of the newest drill: age of the backup it restored.",
+		["site"],
+	)
+	rto = _gauge(
+		"erp_ops_drill_rto_seconds", "Recovery time of the newest drill: how long the restore took.", ["site"]
+	)
+	pf_verdict = _gauge(
+		"erp_ops_preflight_last_verdict",
+		"1 for the verdict of the site's newest upgrade preflight.",
+		["site", "target", "verdict"],
+	)
+	pf_score = _gauge(
+		"erp_ops_preflight_last_score",
+		"Risk score of the site's newest upgrade preflight.",
+		["site", "target"],
+	)
+	pf_age = _gauge(
+		"erp_ops_preflight_last_age_seconds",
+		"Seconds since the site's newest upgrade preflight ran.",
+		["site", "target"],
+	)
+	events = _gauge(
+		"erp_ops_integration_events", "Integration Event records of the site by status.", ["site", "status"]
+	)
+	conflicts = _gauge(
+		"erp_ops_integration_conflicts",
+		"Integration events refused as Conflict in the window.",
+		["site", "window"],
+	)
+	migrate = _gauge(
+		"erp_ops_migrate_failed", "1 if the site's last bench migrate stopped with an error.", ["site"]
+	)
+	for s in facts.sites:
+		if s.backup_age_s is not None:
+			backup.add_metric([b, s.site], s.backup_age_s)
+		if s.drill:
+			verdict.add_metric([b, s.site, s.drill.verdict], 1.0)
+			drill_age.add_metric([b, s.site], s.drill.age_s)
+			if s.drill.last_success_age_s is not None:
+				success_age.add_metric([b, s.site], s.drill.last_success_age_s)
+			if s.drill.rpo_s is not None:
+				rpo.add_metric([b, s.site], s.drill.rpo_s)
+			if s.drill.rto_s is not None:
+				rto.add_metric([b, s.site], s.drill.rto_s)
+		if s.preflight:
+			p = s.preflight
+			pf_verdict.add_metric([b, s.site, p.target, p.verdict], 1.0)
+			pf_score.add_metric([b, s.site, p.target], p.score)
+			pf_age.add_metric([b, s.site, p.target], p.age_s)
+		for status, count in sorted(s.integration_events.items()):
+			events.add_metric([b, s.site, status], float(count))
+		if s.integration_conflicts_5m is not None:
+			conflicts.add_metric([b, s.site, "5m"], float(s.integration_conflicts_5m))
+		if s.migrate_failed is not None:
+			migrate.add_metric([b, s.site], 1.0 if s.migrate_failed else 0.0)
+	yield from (
+		backup,
+		verdict,
+		drill_age,
+		success_age,
+		rpo,
+		rto,
+		pf_verdict,
+		pf_score,
+		pf_age,
+		events,
+		conflicts,
+		migrate,
 	)
 
 
-def escape_label_value(value: str) -> str:
-	"""Backslash, double quote and line feed are the three characters a label value escapes."""
-	return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+# --- Field mapping: the one place that reads snapshot fields ----------------------------------
+# A newer snapshot model (per-site figures, abandoned split out of started, failures by exception)
+# is wired here: each reader prefers the new field when the model has it.
 
 
-def escape_help(text: str) -> str:
-	return text.replace("\\", "\\\\").replace("\n", "\\n")
+def queue_states(q: QueueStats, abandoned: int) -> dict[str, int]:
+	"""Counts per `state` label. `abandoned` counts started jobs whose worker is gone (expired
+	registry entry or dead worker); `started` is the rest of the started registry."""
+	abandoned = int(getattr(q, "abandoned", abandoned) or 0)
+	in_registry = q.started + q.expired_started
+	return {
+		"queued": q.queued,
+		"started": int(getattr(q, "started_alive", max(0, in_registry - abandoned))),
+		"abandoned": abandoned,
+		"deferred": q.deferred,
+		"scheduled": q.scheduled,
+		"failed": q.failed,
+		"finished": q.finished,
+		"canceled": q.canceled,
+		"intermediate": q.intermediate,
+	}
 
 
-def format_value(value: float) -> str:
-	if value != value:
-		return "NaN"
-	if value in (float("inf"), float("-inf")):
-		return "+Inf" if value > 0 else "-Inf"
-	if float(value).is_integer():
-		return str(int(value))
-	return repr(float(value))
+def abandoned_by_queue(snap: Snapshot) -> dict[str, int]:
+	out: dict[str, int] = {}
+	for job in snap.started_jobs:
+		if job.abandoned:
+			name = queue_short_name(job.queue, snap.bench_id)
+			out[name] = out.get(name, 0) + 1
+	return out
 
 
-def _labels(labels: dict[str, str]) -> str:
-	if not labels:
-		return ""
-	return "{" + ",".join(f'{key}="{escape_label_value(str(value))}"' for key, value in labels.items()) + "}"
+def oldest_age_s(q: QueueStats) -> float:
+	age = getattr(q, "oldest_job_age_s", None)
+	if age is None:
+		age = q.oldest_queued_age_s
+	return float(age or 0.0)
+
+
+def worker_state(w: WorkerInfo) -> str:
+	if w.status is WorkerStatus.DEAD:
+		return "dead"
+	return (w.state or UNKNOWN).lower()
+
+
+def _failure_rows(snap: Snapshot) -> list[tuple[str, str, str, int, int]]:
+	"""(method, exception, window, runs, failures) per method and window.
+
+	Today's FailureRate has no exception: its failures are `unknown` exception. A model that
+	carries `failed_by_exception_5m`/`_1h` ({exception: count}) is split here.
+	"""
+	rows = []
+	for r in snap.failure_rates:
+		for window, total, failed in (("5m", r.total_5m, r.failed_5m), ("1h", r.total_1h, r.failed_1h)):
+			split = getattr(r, f"failed_by_exception_{window}", None) or {}
+			rest = failed - sum(split.values())
+			rows.append((r.method, "", window, total, 0))
+			for exception, count in split.items():
+				rows.append((r.method, exception or UNKNOWN, window, 0, count))
+			if rest > 0 or not split:
+				rows.append((r.method, UNKNOWN, window, 0, max(0, rest)))
+	return rows
+
+
+def _top_methods(snap: Snapshot, n: int) -> set[str]:
+	ranked = sorted(snap.failure_rates, key=lambda r: (-r.failed_1h, -r.failed_5m, -r.total_1h, r.method))
+	return {r.method for r in ranked[:n]}
+
+
+def failure_runs(snap: Snapshot, top_methods: int) -> dict[tuple[str, str], int]:
+	keep = _top_methods(snap, top_methods)
+	out: dict[tuple[str, str], int] = {}
+	for method, _exc, window, runs, _failed in _failure_rows(snap):
+		key = (method if method in keep else OTHER, window)
+		out[key] = out.get(key, 0) + runs
+	return out
+
+
+def failure_counts(snap: Snapshot, top_methods: int, top_exceptions: int) -> dict[tuple[str, str, str], int]:
+	keep = _top_methods(snap, top_methods)
+	rows = [row for row in _failure_rows(snap) if row[1]]
+	per_exception: dict[str, int] = {}
+	for _m, exception, _w, _r, failed in rows:
+		per_exception[exception] = per_exception.get(exception, 0) + failed
+	kept_exc = {e for e, _ in sorted(per_exception.items(), key=lambda kv: (-kv[1], kv[0]))[:top_exceptions]}
+	out: dict[tuple[str, str, str], int] = {}
+	for method, exception, window, _runs, failed in rows:
+		key = (method if method in keep else OTHER, exception if exception in kept_exc else OTHER, window)
+		out[key] = out.get(key, 0) + failed
+	return out
+
+
+def _aware(value: datetime) -> datetime:
+	return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
