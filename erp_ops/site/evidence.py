@@ -93,79 +93,41 @@ class JobEvidenceSink:
 
 
 def insert_new(db, records: Iterable[EvidenceRecord], time_zone: str, bench_id: str) -> int:
-	"""Insert the records this table does not have yet; return how many were new.
+	"""Insert the records this table does not have yet (the core decides which, renumbering a
+	later execution whose attempt Redis forgot); return how many were new."""
 
-	A record is the same as a stored row when it has the row's name (job id + attempt) and the
-	row's start time. Same name but another start time means Redis lost its attempt counters (a
-	restarted redis_queue keeps nothing): the record is a later execution, stored under the next
-	free attempt instead of being discarded as a duplicate.
-	"""
-	unique: dict[str, EvidenceRecord] = {}
-	for record in records:
-		unique.setdefault(_cut("name", record.name), record)
-	if not unique:
-		return 0
-	stored = dict(
-		db.sql(
-			"select name, started_at from `tabJob Evidence` where name in %(names)s",
-			{"names": tuple(unique)},
-		)
+	def stored_starts(names: tuple[str, ...]) -> dict:
+		sql = "select name, started_at from `tabJob Evidence` where name in %(names)s"
+		return dict(db.sql(sql, {"names": names}))
+
+	def prior_runs(job_ids: tuple[str, ...]) -> list:
+		sql = "select job_id, attempt, started_at from `tabJob Evidence` where job_id in %(ids)s"
+		return db.sql(sql, {"ids": job_ids})
+
+	new = evidence_records.records_to_insert(
+		records, stored_starts, prior_runs, lambda value: to_site_time(value, time_zone)
 	)
-	new: list[tuple[str, EvidenceRecord]] = []
-	collided: list[EvidenceRecord] = []
-	for name, record in unique.items():
-		if name not in stored:
-			new.append((name, record))
-		elif stored[name] != to_site_time(record.started_at, time_zone):
-			collided.append(record)
-	new += renumber_collisions(db, collided, time_zone)
 	if not new:
 		return 0
 	now = to_site_time(datetime.now(timezone.utc), time_zone)
-	columns = ("name", "creation", "modified", "owner", "modified_by", "docstatus", "idx", *COLUMNS)
+	columns = ["name", "creation", "modified", "owner", "modified_by", "docstatus", "idx", *COLUMNS]
 	rows = [
-		(name, now, now, "Administrator", "Administrator", 0, 0, *row_values(record, time_zone, bench_id))
-		for name, record in new
-	]
-	placeholders = ", ".join(["(" + ", ".join(["%s"] * len(columns)) + ")"] * len(rows))
-	column_sql = ", ".join(f"`{c}`" for c in columns)
-	flat = [value for row in rows for value in row]
-	# Ignoring duplicates keeps a concurrent writer (which the flush lock should prevent) from
-	# failing the batch; the count above stays exact under the lock.
-	if db.db_type == "postgres":
-		db.sql(
-			f"insert into `tabJob Evidence` ({column_sql}) values {placeholders} on conflict (name) do nothing",
-			flat,
+		(
+			_cut("name", r.name),
+			now,
+			now,
+			"Administrator",
+			"Administrator",
+			0,
+			0,
+			*row_values(r, time_zone, bench_id),
 		)
-	else:
-		db.sql(f"insert ignore into `tabJob Evidence` ({column_sql}) values {placeholders}", flat)
+		for r in new
+	]
+	# Ignoring duplicates keeps a concurrent writer (which the flush lock should prevent) from
+	# failing the batch; the count stays exact under the lock.
+	db.bulk_insert("Job Evidence", columns, rows, ignore_duplicates=True)
 	return len(new)
-
-
-def renumber_collisions(
-	db, records: list[EvidenceRecord], time_zone: str
-) -> list[tuple[str, EvidenceRecord]]:
-	"""Give each record that is not yet stored (by job id and start time) the next free attempt."""
-	if not records:
-		return []
-	job_ids = tuple({_cut("job_id", r.job_id) for r in records})
-	last_attempt: dict[str, int] = {}
-	starts: set[tuple[str, datetime | None]] = set()
-	for job_id, attempt, started_at in db.sql(
-		"select job_id, attempt, started_at from `tabJob Evidence` where job_id in %(ids)s", {"ids": job_ids}
-	):
-		last_attempt[job_id] = max(last_attempt.get(job_id, 0), attempt or 0)
-		starts.add((job_id, started_at))
-	renamed = []
-	for record in records:
-		job_id = _cut("job_id", record.job_id)
-		if (job_id, to_site_time(record.started_at, time_zone)) in starts:
-			continue  # stored before under its new attempt: a redelivery
-		attempt = last_attempt.get(job_id, 0) + 1
-		last_attempt[job_id] = attempt
-		record = record.model_copy(update={"attempt": attempt})
-		renamed.append((_cut("name", record.name), record))
-	return renamed
 
 
 def row_values(record: EvidenceRecord, time_zone: str, bench_id: str) -> tuple:
@@ -218,7 +180,9 @@ def flush_evidence(
 			evidence_records.record_abandoned(conn, bench_id, started_jobs)
 		sink = JobEvidenceSink(bench_id=bench_id, commit=commit)
 		keep_own = frappe.db.get_single_value("Ops Settings", "keep_own_job_evidence")
-		return evidence_records.flush(conn, bench_id, site, sink, skip_methods=() if keep_own else OWN_METHODS)
+		return evidence_records.flush(
+			conn, bench_id, site, sink, skip_methods=() if keep_own else OWN_METHODS
+		)
 
 
 def purge_evidence(days: int, *, batch: int = 5000) -> int:

@@ -101,6 +101,32 @@ def test_flush_is_idempotent_and_empties_the_stream(redis_conn, redis_url, maria
 	assert flush_mod.flush(redis_conn, BENCH, SITE, sink).read == 0
 
 
+def test_a_job_run_again_after_redis_forgot_its_attempts_is_a_new_row(redis_conn, redis_url, mariadb_db):
+	"""A restarted redis_queue keeps no attempt counters: the next run of a job id gets attempt 1
+	again, the name of a stored row. Another start time makes it a later execution (next free
+	attempt); the same start is a redelivery (nothing stored)."""
+	kwargs, _db = mariadb_db
+	sink = MariaDBSink(kwargs)
+	# Like Frappe's scheduled jobs (one job id per method), one job id runs again and again.
+	job = enqueue(redis_conn, BENCH, "default", f"{M}.work", job_id="scheduled_job-tick")
+	run_burst(redis_url, "default")
+	first = stream_records(redis_conn)
+	assert flush_mod.flush(redis_conn, BENCH, SITE, sink).inserted == 1
+	redis_conn.delete(*redis_conn.keys(f"erp_ops:{BENCH}:attempt:*"))  # what a restart without persistence loses
+	Job.fetch(job.id, connection=redis_conn).delete()  # finished; the next run enqueues anew
+	enqueue(redis_conn, BENCH, "default", f"{M}.work", job_id="scheduled_job-tick")
+	run_burst(redis_url, "default")
+	again = stream_records(redis_conn)
+	assert [r.name for r in again] == [r.name for r in first], "the same name: Redis forgot attempt 1"
+	result = flush_mod.flush(redis_conn, BENCH, SITE, sink)
+	assert (result.read, result.inserted, result.duplicates) == (1, 1, 0)
+	assert sorted((r["job_id"], r["attempt"]) for r in sink.rows()) == [(job.id, 1), (job.id, 2)]
+	starts = [r["started_at"] for r in sorted(sink.rows(), key=lambda r: r["attempt"])]
+	assert starts[0] < starts[1]
+	# Delivered once more (a lost ack), both runs are recognised: nothing new.
+	assert sink.upsert(first + again) == 0 and len(sink.rows()) == 2
+
+
 def test_the_apps_own_ticks_are_counted_not_stored(redis_conn, redis_url, mariadb_db):
 	"""The flush leaves out records of the skipped methods (erp_ops's own ticks, in the site):
 	acknowledged and counted, so the stream empties and the operator's list shows the business's

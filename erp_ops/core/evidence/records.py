@@ -9,9 +9,9 @@ is lost and nothing is doubled. Jobs whose worker died are recorded as abandoned
 """
 
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timezone
-from typing import Protocol
+from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 from redis import Redis
@@ -91,6 +91,50 @@ class FlushResult(BaseModel):
 	# Records left out by `skip_methods` (the app's own ticks): acknowledged, counted, not stored.
 	skipped: int = 0
 	backlog: int = 0
+
+
+def records_to_insert(
+	records: Iterable[EvidenceRecord],
+	stored_starts: Callable[[tuple[str, ...]], Mapping[str, Any]],
+	prior_runs: Callable[[tuple[str, ...]], Iterable[tuple[str, int, Any]]],
+	as_stored: Callable[[datetime | None], Any] = lambda value: value,
+) -> list[EvidenceRecord]:
+	"""The records a sink must insert, renumbered where Redis forgot their attempts.
+
+	A record is already stored when a row has its name (job id + attempt) and its start time. Same
+	name but another start means Redis lost its attempt counters (a restarted `redis_queue` keeps
+	nothing): the record is a later execution and takes the next free attempt of its job instead of
+	being dropped as a duplicate; one whose job id and start are stored under any attempt is a
+	redelivery. `stored_starts(names)` answers name → stored start, `prior_runs(job_ids)` the
+	(job id, attempt, start) of every stored run; `as_stored` turns a record's UTC start into the
+	value the sink stores, so the two compare.
+	"""
+	unique: dict[str, EvidenceRecord] = {}
+	for record in records:
+		unique.setdefault(record.name, record)
+	if not unique:
+		return []
+	stored = stored_starts(tuple(unique))
+	new, collided = [], []
+	for name, record in unique.items():
+		if name not in stored:
+			new.append(record)
+		elif stored[name] != as_stored(record.started_at):
+			collided.append(record)
+	if not collided:
+		return new
+	last_attempt: dict[str, int] = {}
+	starts: set[tuple[str, Any]] = set()
+	for job_id, attempt, started_at in prior_runs(tuple({r.job_id for r in collided})):
+		last_attempt[job_id] = max(last_attempt.get(job_id, 0), attempt or 0)
+		starts.add((job_id, started_at))
+	for record in collided:
+		if (record.job_id, as_stored(record.started_at)) in starts:
+			continue  # stored before under its new attempt: a redelivery
+		attempt = last_attempt.get(record.job_id, 0) + 1
+		last_attempt[record.job_id] = attempt
+		new.append(record.model_copy(update={"attempt": attempt}))
+	return new
 
 
 def ensure_group(conn: Redis, bench_id: str, site: str) -> None:
