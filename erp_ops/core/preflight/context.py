@@ -116,26 +116,47 @@ def rate(
 		if where is None:
 			rated.append(f)
 			continue
-		if where == PATCH and pending_entries is not None:
-			where = PENDING_PATCH if patches.get(f.evidence.file) in pending_entries else APPLIED_PATCH
-		severity = f.severity
-		if where in (PENDING_PATCH, HOOKS):
-			severity = _RAISE.get(severity, severity)
-		elif where == SCHEDULED and severity is Severity.WARNING:
-			severity = Severity.HIGH
-		elif where == APPLIED_PATCH:
-			severity = Severity.INFO
-		values = {**f.evidence.values, "runs_in": where}
-		if where in (PENDING_PATCH, APPLIED_PATCH, PATCH):
-			values["patch"] = patches.get(f.evidence.file)
-		rated.append(
-			f.model_copy(
-				update={
-					"severity": severity,
-					"context": where,
-					"title": f"{f.title} ({_WHY[where]})",
-					"evidence": f.evidence.model_copy(update={"values": values}),
-				}
-			)
-		)
+		patch = patches.get(f.evidence.file or "") if where == PATCH else None
+		rated.append(rate_one(f, where, patch, pending_entries))
 	return rated
+
+
+def rate_one(f: Finding, where: str, patch: str | None, pending_entries: set[str] | None) -> Finding:
+	"""One finding rated by where it runs; a patch is pending or applied when the Patch Log was read."""
+	if where == PATCH and pending_entries is not None:
+		where = PENDING_PATCH if patch in pending_entries else APPLIED_PATCH
+	severity = f.severity
+	if where in (PENDING_PATCH, HOOKS):
+		severity = _RAISE.get(severity, severity)
+	elif where == SCHEDULED and severity is Severity.WARNING:
+		severity = Severity.HIGH
+	elif where == APPLIED_PATCH:
+		severity = Severity.INFO
+	values = {**f.evidence.values, "runs_in": where}
+	if where in (PENDING_PATCH, APPLIED_PATCH, PATCH):
+		values["patch"] = patch
+	return f.model_copy(
+		update={
+			"severity": severity,
+			"context": where,
+			"title": f"{f.title} ({_WHY[where]})",
+			"evidence": f.evidence.model_copy(update={"values": values}),
+		}
+	)
+
+
+def execute_patches(bench: Path, app: str) -> list[tuple[str, int, str]]:
+	"""`execute:` one-liners of an app's patches.txt: (patches.txt relative to the bench, line, entry)."""
+	for parent in (bench / "apps" / app / app, bench / "apps" / app):
+		txt = parent / "patches.txt"
+		if not txt.is_file():
+			continue
+		entries = set(parse_patches_txt(txt.read_text(encoding="utf-8", errors="replace")))
+		rel = os.path.relpath(txt, bench)
+		found = []
+		for number, line in enumerate(txt.read_text(encoding="utf-8", errors="replace").split("\n"), 1):
+			entry = line.strip()
+			if entry.startswith("execute:") and entry in entries:
+				found.append((rel, number, entry))
+		return found
+	return []

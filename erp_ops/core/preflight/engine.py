@@ -8,7 +8,7 @@ from pathlib import Path
 from redis import Redis
 
 from erp_ops.core.preflight import checks
-from erp_ops.core.preflight.context import code_contexts, rate
+from erp_ops.core.preflight.context import PATCH, code_contexts, execute_patches, rate, rate_one
 from erp_ops.core.preflight.errors import BenchNotFound
 from erp_ops.core.preflight.facts import gather_bench_facts, git_remote_urls, read_apps_txt
 from erp_ops.core.preflight.models import (
@@ -24,7 +24,7 @@ from erp_ops.core.preflight.models import (
 )
 from erp_ops.core.preflight.queues import gather_queue_facts
 from erp_ops.core.preflight.rules import RuleSet, load_rule_set
-from erp_ops.core.preflight.scan import CompiledRules, scan_site_scripts, scan_tree
+from erp_ops.core.preflight.scan import CompiledRules, scan_site_scripts, scan_text, scan_tree
 from erp_ops.core.preflight.score import (
 	closing_items,
 	fix_list,
@@ -231,6 +231,7 @@ def scan_apps_code(
 		result = scan_tree(Path(app.path), compiled, app=app.name, relative_to=bench)
 		contexts, patches = code_contexts(bench, app.name)
 		findings.extend(rate(result.findings, contexts, patches, pending))
+		findings.extend(_execute_patch_findings(bench, app.name, compiled, pending))
 		tests += result.stats.test_files
 		imported[app.name] = result.imported_top_modules
 		files += result.stats.files
@@ -252,6 +253,25 @@ def scan_apps_code(
 		test_files=tests,
 	)
 	return stats, imported
+
+
+def _execute_patch_findings(
+	bench: Path, app: str, compiled: CompiledRules, pending: list[PendingPatch] | None
+) -> list[Finding]:
+	"""`execute:frappe.…` one-liners in patches.txt are patch code too: scanned with `frappe` bound
+	(as the patch handler runs them), evidence at the patches.txt line, rated like a patch."""
+	pending_entries = {p.patch for p in pending} if pending is not None else None
+	found: list[Finding] = []
+	for rel, line, entry in execute_patches(bench, app):
+		scan = scan_text(
+			entry.removeprefix("execute:"), "py", rel, compiled, app=app, preset_globals={"frappe": "frappe"}
+		)
+		for f in scan.findings:
+			located = f.model_copy(
+				update={"evidence": f.evidence.model_copy(update={"line": line, "text": entry})}
+			)
+			found.append(rate_one(located, PATCH, entry, pending_entries))
+	return found
 
 
 def _is_official(app_path: Path) -> bool:

@@ -16,6 +16,7 @@ custom_app.patches.v1_0.fix_perm #2026-01-01
 
 [post_model_sync]
 execute:frappe.db.set_value("ToDo", "x", "status", "Open")
+execute:frappe.get_all("ToDo", fields=["count(name) as n"])
 """
 PATCH = """\
 import frappe
@@ -78,10 +79,12 @@ P = "apps/custom_app/custom_app/patches/v1_0/"
 
 
 def test_a_pending_patch_calling_a_changed_api_is_a_blocker(bench):
+	one_liner = 'execute:frappe.get_all("ToDo", fields=["count(name) as n"])'
 	site = SiteFacts(
 		site="s1",
 		pending_patches=[
-			PendingPatch(app="custom_app", patch="custom_app.patches.v1_0.fix_perm #2026-01-01")
+			PendingPatch(app="custom_app", patch="custom_app.patches.v1_0.fix_perm #2026-01-01"),
+			PendingPatch(app="custom_app", patch=one_liner),
 		],
 	)
 	report = run_preflight(bench, 16, site_facts=site)
@@ -108,6 +111,18 @@ def test_a_pending_patch_calling_a_changed_api_is_a_blocker(bench):
 	)
 	[page] = _at(report, "apps/custom_app/custom_app/ops/page/ops/ops.js", "mark:page", bench)
 	assert (page.severity.value, page.context) == ("high", "page")
+	# an `execute:` one-liner is patch code too, found at its patches.txt line
+	[inline] = [
+		f
+		for f in report.findings
+		if (f.evidence.file or "").endswith("patches.txt") and f.check.startswith("v16-")
+	]
+	assert (inline.check, inline.evidence.line, inline.severity.value, inline.context) == (
+		"v16-sql-function-in-fields",
+		7,
+		"blocker",
+		"pending patch",
+	)
 
 
 def test_without_the_patch_log_a_patch_keeps_the_rules_rating(bench):
@@ -115,6 +130,12 @@ def test_without_the_patch_log_a_patch_keeps_the_rules_rating(bench):
 	for name in ("old_fix", "fix_perm"):
 		[f] = _at(report, P + f"{name}.py", "mark:patch", bench)
 		assert (f.severity.value, f.context) == ("high", "patch") and "not read" in f.title
+	[inline] = [
+		f
+		for f in report.findings
+		if (f.evidence.file or "").endswith("patches.txt") and f.check.startswith("v16-")
+	]
+	assert (inline.severity.value, inline.context) == ("high", "patch")
 	assert any(n.check == "pending-patch" for n in report.not_checked)
 
 
