@@ -4,7 +4,8 @@
 
 The tree imitates a custom app: DocType controllers that import frappe, use public APIs
 (frappe.has_permission, db.set_value, get_all), define private helpers and call them on self, and,
-in one file out of twenty, a seeded removed API, private import or /app route. The identifier
+in one file out of twenty, a seeded removed API, private import, /app route or SQL function in
+`fields=`. The identifier
 pre-filter sends only the files that can match a rule through `ast`; `--worst-case` adds an
 import of a rule-listed function to every Python file so that every one of them is parsed.
 Needs no service. Ends with one line: `lines=… files=… parsed_files=… findings=… scan_s=… lines_per_s=…`.
@@ -65,6 +66,7 @@ PY_SEEDS = [
 	"from frappe.model.base_document import _filter\n",
 	"URL = '/app/thing'\n",
 	"import imghdr\n",
+	"import frappe\nTOTALS = frappe.get_all('Thing', fields=['count(name) as n'])\n",
 ]
 
 JS_BLOCK = """\

@@ -21,7 +21,7 @@ from erp_ops.api import (
 	text_card,
 )
 from erp_ops.core.control.models import Action, ActionOutcome
-from erp_ops.core.preflight import PreflightReport, run_preflight
+from erp_ops.core.preflight import PreflightReport, run_preflight, to_text
 from erp_ops.core.preflight.rules import load_rule_set
 from erp_ops.site.audit import append_entry, new_entry
 from erp_ops.erp_ops.doctype.upgrade_preflight.upgrade_preflight import create_record, latest
@@ -112,6 +112,8 @@ def execute(target: int) -> dict:
 		"risk_band": report.risk.band.value,
 		"findings": len(report.findings),
 		"log": log,
+		# for a terminal: plain text from the report itself (the stored Markdown is for Desk)
+		"text": to_text(report),
 	}
 
 

@@ -84,7 +84,7 @@ def verify_log_command(context) -> None:
 
 @ops.command("preflight")
 @click.option("--target", required=True, type=int, help="Target Frappe major version, e.g. 16.")
-@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON (default: Markdown).")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON (default: plain text).")
 @click.option("--user", help="Run as this user (default Administrator); their roles apply.")
 @pass_context
 def preflight_command(context, target: int, as_json: bool = False, user=None) -> None:
@@ -93,8 +93,9 @@ def preflight_command(context, target: int, as_json: bool = False, user=None) ->
 
 	def call() -> tuple[dict, str]:
 		result = api.run(target=target, now=True)
-		field = "report_json" if as_json else "summary_md"
-		return result, frappe.db.get_value("Upgrade Preflight", result["name"], field)
+		if not as_json:
+			return result, result["text"]  # plain text: the stored Markdown is Desk's
+		return result, frappe.db.get_value("Upgrade Preflight", result["name"], "report_json")
 
 	result, text = _with_site(context, user, call)
 	click.echo(text)

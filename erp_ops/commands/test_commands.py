@@ -111,10 +111,14 @@ class TestOpsPreflightCommand(FrappeTestCase):
 		)[0]
 		self.assertEqual((stored.verdict, stored.risk_score), (report["verdict"], report["risk"]["score"]))
 
-	def test_preflight_markdown_names_the_record(self):
+	def test_preflight_text_names_the_record(self):
 		result = bench("ops", "preflight", "--target", "16")
 		self.assertIn(result.returncode, (0, 2), result.stderr)
-		self.assertTrue(result.stdout.startswith("# Upgrade preflight: "))
+		self.assertTrue(result.stdout.startswith("Upgrade preflight: "))
+		# plain text for a terminal: no Markdown, no HTML entities (the stored summary is escaped)
+		self.assertNotIn("&gt;", result.stdout)
+		self.assertNotIn("&amp;", result.stdout)
+		self.assertIn("(from v15)", result.stdout)
 		self.assertIn("Stored as Upgrade Preflight ", result.stdout)
 
 	def test_preflight_of_an_unknown_target_is_refused(self):

@@ -16,7 +16,7 @@ from erp_ops.core.preflight.models import (
 	SiteScript,
 	Verdict,
 )
-from erp_ops.core.preflight.render import to_json, to_markdown
+from erp_ops.core.preflight.render import to_json, to_markdown, to_text
 from erp_ops.core.preflight.site import parse_patches_txt, pending_patches
 
 __all__ = [
@@ -34,4 +34,5 @@ __all__ = [
 	"run_preflight",
 	"to_json",
 	"to_markdown",
+	"to_text",
 ]

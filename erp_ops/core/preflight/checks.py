@@ -1,6 +1,7 @@
 """Facts → findings. Pure functions over the models: the Frappe layer can call each one alone."""
 
 import os
+import re
 from datetime import datetime, timezone
 
 from erp_ops.core.preflight.models import (
@@ -8,6 +9,7 @@ from erp_ops.core.preflight.models import (
 	BenchFacts,
 	Evidence,
 	Finding,
+	NotChecked,
 	Phase,
 	QueueFacts,
 	Severity,
@@ -24,6 +26,7 @@ from erp_ops.core.preflight.versions import (
 )
 
 RQ_SOURCE = "https://github.com/rq/rq/blob/v2.6.1/rq/registry.py"
+RUNTIME_SOURCE = "https://github.com/frappe/frappe/issues/35321"
 PATCH_SOURCE = "https://github.com/frappe/frappe/blob/version-15/frappe/modules/patch_handler.py"
 DRILL_MAX_AGE_DAYS = 30
 BACKUP_MAX_AGE_HOURS = 24
@@ -39,6 +42,8 @@ def _f(
 	*,
 	app: str | None = None,
 	source: list[str] | None = None,
+	command: str | None = None,
+	step: bool = False,
 	**evidence,
 ) -> Finding:
 	return Finding(
@@ -50,7 +55,14 @@ def _f(
 		fix=fix,
 		phase=phase,
 		source=source or [],
+		command=command,
+		step=step,
 	)
+
+
+def _skip(out: list[NotChecked] | None, check: str, why: str, how: str | None = None) -> None:
+	if out is not None:
+		out.append(NotChecked(check=check, why=why, how=how))
 
 
 # ---- bench ---------------------------------------------------------------------------------------
@@ -70,7 +82,7 @@ def check_apps(facts: BenchFacts, rule_set: RuleSet) -> list[Finding]:
 					Severity.WARNING,
 					f"{app.name} is in apps/ but not in sites/apps.txt",
 					"Add it to sites/apps.txt or remove the folder: bench update only moves listed apps.",
-					Phase.ENVIRONMENT,
+					Phase.PREPARE,
 					app=app.name,
 					file="sites/apps.txt",
 				)
@@ -83,8 +95,9 @@ def check_apps(facts: BenchFacts, rule_set: RuleSet) -> list[Finding]:
 					Severity.HIGH,
 					f"git cannot read {app.name}",
 					"Fix the repository (ownership: git config --global --add safe.directory PATH) so bench can switch its branch.",
-					Phase.ENVIRONMENT,
+					Phase.PREPARE,
 					app=app.name,
+					command=f"git -C {rel} status",
 					file=rel,
 					text=git.error,
 				)
@@ -95,9 +108,10 @@ def check_apps(facts: BenchFacts, rule_set: RuleSet) -> list[Finding]:
 					"git-uncommitted",
 					Severity.BLOCKER,
 					f"{app.name} has {len(git.changed)} uncommitted change(s)",
-					f"Commit or stash them (git -C {rel} stash) before switching: bench switch-to-branch and bench update refuse or lose local edits.",
-					Phase.ENVIRONMENT,
+					"Commit them (a hotfix made on the server lives only here) or stash them before switching: bench switch-to-branch and bench update refuse or lose local edits.",
+					Phase.PREPARE,
 					app=app.name,
+					command=f"git -C {rel} status --short && git -C {rel} diff",
 					file=os.path.join(rel, git.changed[0][3:].strip()),
 					text=git.changed[0],
 					values={"changes": len(git.changed), "branch": git.branch},
@@ -110,8 +124,9 @@ def check_apps(facts: BenchFacts, rule_set: RuleSet) -> list[Finding]:
 					Severity.HIGH,
 					f"{app.name} has {git.ahead} commit(s) not on {git.upstream}",
 					"Push them or record them: switching to the target branch leaves them behind (they stay reachable by the ref in the rollback plan).",
-					Phase.ENVIRONMENT,
+					Phase.PREPARE,
 					app=app.name,
+					command=f"git -C {rel} log --oneline {git.upstream}..HEAD",
 					file=rel,
 					values={"ahead": git.ahead, "upstream": git.upstream, "head": git.head},
 				)
@@ -123,8 +138,9 @@ def check_apps(facts: BenchFacts, rule_set: RuleSet) -> list[Finding]:
 					Severity.HIGH,
 					f"{app.name} has no commit to return to",
 					"Commit the app so the rollback plan has a ref.",
-					Phase.ENVIRONMENT,
+					Phase.PREPARE,
 					app=app.name,
+					command=f"git -C {rel} add -A && git -C {rel} commit -m 'before the upgrade'",
 					file=rel,
 				)
 			)
@@ -135,8 +151,9 @@ def check_apps(facts: BenchFacts, rule_set: RuleSet) -> list[Finding]:
 					Severity.HIGH,
 					f"{app.name} is not a git checkout",
 					"bench switch-to-branch and bench update need git; commit the app to a repository so it can move and be rolled back.",
-					Phase.ENVIRONMENT,
+					Phase.PREPARE,
 					app=app.name,
+					command=f"git -C {rel} init && git -C {rel} add -A && git -C {rel} commit -m 'before the upgrade'",
 					file=rel,
 				)
 			)
@@ -155,6 +172,7 @@ def check_apps(facts: BenchFacts, rule_set: RuleSet) -> list[Finding]:
 						Phase.CODE,
 						app=app.name,
 						file=os.path.join(rel, "pyproject.toml"),
+						line=app.lines.get("frappe_dependency"),
 						text=f'frappe = "{app.frappe_dependency}"',
 						source=["https://github.com/frappe/bench/blob/develop/bench/app.py"],
 					)
@@ -171,10 +189,11 @@ def check_apps(facts: BenchFacts, rule_set: RuleSet) -> list[Finding]:
 						"requires-python-excludes-target",
 						Severity.BLOCKER,
 						f"{app.name} requires Python {app.requires_python}; v{rule_set.to_major} needs {rule_set.target.python}",
-						"Widen requires-python in the app's pyproject.toml after testing on the target Python.",
+						f"Widen requires-python in the app's {app.requires_python_source or 'pyproject.toml'} after testing on the target Python.",
 						Phase.CODE,
 						app=app.name,
-						file=os.path.join(rel, "pyproject.toml"),
+						file=os.path.join(rel, app.requires_python_source or "pyproject.toml"),
+						line=app.lines.get("requires_python"),
 						text=f'requires-python = "{app.requires_python}"',
 						source=[rule_set.target.frappe_pins_source],
 					)
@@ -182,61 +201,75 @@ def check_apps(facts: BenchFacts, rule_set: RuleSet) -> list[Finding]:
 	return findings
 
 
-def check_runtimes(facts: BenchFacts, rule_set: RuleSet) -> list[Finding]:
+def check_runtimes(
+	facts: BenchFacts, rule_set: RuleSet, not_checked: list[NotChecked] | None = None
+) -> list[Finding]:
+	"""Python and Node against the target's ranges. A mismatch is an upgrade step (the target needs a
+	new env and Node): a blocker until done, listed with its command, not scored as risk."""
 	findings: list[Finding] = []
 	for name, have, need in (
 		("python", facts.runtimes.python, rule_set.target.python),
 		("node", facts.runtimes.node, rule_set.target.node),
 	):
 		if have is None:
-			findings.append(
-				_f(
-					f"{name}-version-unknown",
-					Severity.INFO,
-					f"{name} version could not be read",
-					f"Check by hand that {name} {need} is available to the bench.",
-					Phase.ENVIRONMENT,
-					values={"required": need},
-				)
+			why = (
+				"env/bin/python cannot run and env/pyvenv.cfg has no version"
+				if name == "python"
+				else "node is not on PATH"
+			)
+			_skip(
+				not_checked,
+				f"{name}-version",
+				why,
+				f"pass --{name}-version (the {name} the upgrade will run with)",
 			)
 			continue
 		try:
 			ok = SpecifierSet.parse(need).contains(have)
 		except InvalidVersion:
 			continue
-		if not ok:
-			command = (
-				"bench setup env --python python3.14"
-				if name == "python"
-				else "nvm install 24 && nvm alias default 24"
+		if ok:
+			continue
+		major_minor = re.match(r"[><=~!]*\s*(\d+(?:\.\d+)?)", need)
+		wanted = major_minor[1] if major_minor else need
+		command = (
+			f"bench setup env --python python{wanted}"
+			if name == "python"
+			else f"nvm install {wanted} && nvm alias default {wanted}"
+		)
+		where = facts.runtimes.sources.get(name, "")
+		file, _, line = where.rpartition(":") if where.rpartition(":")[2].isdigit() else (None, "", "")
+		findings.append(
+			_f(
+				f"{name}-version",
+				Severity.BLOCKER,
+				f"{name} {have} does not satisfy v{rule_set.to_major}'s {need}",
+				f"Install {name} {wanted} for the upgrade; keep {name} {have} installed for the rollback.",
+				Phase.RUNTIME,
+				values={"found": have, "required": need, "read_from": where},
+				file=file,
+				line=int(line) if line else None,
+				source=[RUNTIME_SOURCE, rule_set.target.frappe_pins_source],
+				command=command,
+				step=True,
 			)
-			findings.append(
-				_f(
-					f"{name}-version",
-					Severity.BLOCKER,
-					f"{name} {have} does not satisfy v{rule_set.to_major}'s {need}",
-					f"Install {name} {need} before the switch ({command}); keep the old interpreter for rollback.",
-					Phase.ENVIRONMENT,
-					values={"found": have, "required": need},
-					source=[rule_set.target.frappe_pins_source],
-				)
-			)
+		)
 	return findings
 
 
-def check_disk(facts: BenchFacts, site: SiteFacts | None) -> list[Finding]:
+def check_disk(
+	facts: BenchFacts, site: SiteFacts | None, not_checked: list[NotChecked] | None = None
+) -> list[Finding]:
 	"""Free space against database size times 2 (migrate rewrites tables) plus a fresh backup."""
 	db_size = site.db_size_bytes if site and site.db_size_bytes is not None else facts.db_size_bytes
 	if db_size is None:
-		return [
-			_f(
-				"disk-unjudged",
-				Severity.WARNING,
-				"Database size unknown: disk headroom not judged",
-				"Pass the database size (--db-size-mb, or the Frappe layer reads it) so the preflight can compare it with free space.",
-				Phase.ENVIRONMENT,
-			)
-		]
+		_skip(
+			not_checked,
+			"disk-headroom",
+			"the database size is unknown (no site database read, no --db-size-mb or --db-path)",
+			"pass --site (its database is read) or --db-size-mb",
+		)
+		return []
 	backup = facts.backup_size_bytes if facts.backup_size_bytes is not None else db_size
 	need_by_device: dict[int | None, int] = {}
 	roles = {d.role: d for d in facts.disks}
@@ -255,7 +288,7 @@ def check_disk(facts: BenchFacts, site: SiteFacts | None) -> list[Finding]:
 					Severity.WARNING,
 					f"Free space of {disk.path} unreadable",
 					"Check the path exists and is readable.",
-					Phase.ENVIRONMENT,
+					Phase.PREPARE,
 					text=disk.error,
 				)
 			)
@@ -277,7 +310,8 @@ def check_disk(facts: BenchFacts, site: SiteFacts | None) -> list[Finding]:
 					Severity.BLOCKER,
 					f"Not enough free space on {disk.path}",
 					"Free space (old backups, logs) or move backups to another disk: the upgrade needs the database twice plus a fresh backup.",
-					Phase.ENVIRONMENT,
+					Phase.PREPARE,
+					command=f"df -h {disk.path} && du -sh {disk.path}/* | sort -h | tail",
 					values=values,
 				)
 			)
@@ -288,7 +322,8 @@ def check_disk(facts: BenchFacts, site: SiteFacts | None) -> list[Finding]:
 					Severity.WARNING,
 					f"Little headroom on {disk.path}",
 					"Free some space: less than 1.5 times what the upgrade needs is left.",
-					Phase.ENVIRONMENT,
+					Phase.PREPARE,
+					command=f"df -h {disk.path}",
 					values=values,
 				)
 			)
@@ -376,17 +411,20 @@ def _line_of(app: AppFacts, text: str) -> int | None:
 # ---- queues --------------------------------------------------------------------------------------
 
 
-def check_queues(queues: QueueFacts | None, rule_set: RuleSet) -> list[Finding]:
+def check_queues(
+	queues: QueueFacts | None,
+	rule_set: RuleSet,
+	not_checked: list[NotChecked] | None = None,
+	why: str | None = None,
+) -> list[Finding]:
 	if queues is None:
-		return [
-			_f(
-				"queues-not-checked",
-				Severity.WARNING if rule_set.target.queue_id_format_changed else Severity.INFO,
-				"Queues were not checked",
-				"Run the preflight with --redis and --bench-id at switch time: jobs in flight must be drained first.",
-				Phase.SWITCH,
-			)
-		]
+		_skip(
+			not_checked,
+			"queues-in-flight",
+			why or "no Redis given",
+			"run again at switch time with --redis (the bench's redis_queue) and --bench-id, or --site",
+		)
+		return []
 	if queues.error:
 		return [
 			_f(
@@ -394,7 +432,7 @@ def check_queues(queues: QueueFacts | None, rule_set: RuleSet) -> list[Finding]:
 				Severity.HIGH,
 				"Redis queue could not be read",
 				"Check the redis_queue URL; drain the queues by hand before the switch.",
-				Phase.SWITCH,
+				Phase.UPGRADE,
 				text=queues.error,
 			)
 		]
@@ -417,8 +455,9 @@ def check_queues(queues: QueueFacts | None, rule_set: RuleSet) -> list[Finding]:
 			f"{queues.in_flight} job(s) in flight on bench {queues.bench_id}",
 			"Pause the scheduler, stop enqueuing (maintenance mode), let workers finish, and switch only when every queue, deferred, scheduled and started registry is empty."
 			+ why,
-			Phase.SWITCH,
+			Phase.UPGRADE,
 			text=summary,
+			command=f"erp-ops status --bench-id {queues.bench_id}",
 			values={"in_flight": queues.in_flight, "started_jobs": len(queues.started_job_ids)},
 			source=[RQ_SOURCE] if rule_set.target.queue_id_format_changed else [],
 		)
@@ -428,17 +467,26 @@ def check_queues(queues: QueueFacts | None, rule_set: RuleSet) -> list[Finding]:
 # ---- site ----------------------------------------------------------------------------------------
 
 
-def check_site(site: SiteFacts | None, rule_set: RuleSet, *, now: datetime | None = None) -> list[Finding]:
+def check_site(
+	site: SiteFacts | None,
+	rule_set: RuleSet,
+	*,
+	now: datetime | None = None,
+	not_checked: list[NotChecked] | None = None,
+	why: str | None = None,
+) -> list[Finding]:
 	if site is None:
-		return [
-			_f(
-				"site-not-checked",
-				Severity.INFO,
-				"Site facts not supplied",
-				"Run `bench --site S ops preflight` to add pending patches, customizations, scheduler and drill checks.",
-				Phase.ENVIRONMENT,
-			)
-		]
+		_skip(
+			not_checked,
+			"pending-patch",
+			why or "no site given",
+			"pass --site NAME (its database is read, read-only), or run: bench --site NAME ops preflight",
+		)
+		_skip(not_checked, "customizations", why or "no site given", "run: bench --site NAME ops preflight")
+		_skip(
+			not_checked, "scheduler-running", why or "no site given", "run: bench --site NAME ops preflight"
+		)
+		return []
 	now = now or datetime.now(timezone.utc)
 	findings: list[Finding] = []
 	for patch in site.pending_patches:
@@ -447,9 +495,10 @@ def check_site(site: SiteFacts | None, rule_set: RuleSet, *, now: datetime | Non
 				"pending-patch",
 				Severity.HIGH,
 				f"Patch not yet run on {site.site}: {patch.patch}",
-				f"Run `bench --site {site.site} migrate` on the current version first, so the upgrade starts from a fully patched site.",
-				Phase.ENVIRONMENT,
+				"Run it on the current version first, so the upgrade starts from a fully patched site.",
+				Phase.PREPARE,
 				app=patch.app,
+				command=f"bench --site {site.site} migrate",
 				file=f"apps/{patch.app}/{patch.app}/patches.txt",
 				text=patch.patch,
 				source=[PATCH_SOURCE],
@@ -478,7 +527,7 @@ def check_site(site: SiteFacts | None, rule_set: RuleSet, *, now: datetime | Non
 				Severity.INFO,
 				f"{others} other customization(s) on {site.site}",
 				"Export customizations as fixtures so they survive and can be compared after migrate.",
-				Phase.ENVIRONMENT,
+				Phase.PREPARE,
 				values={"count": others},
 			)
 		)
@@ -488,8 +537,10 @@ def check_site(site: SiteFacts | None, rule_set: RuleSet, *, now: datetime | Non
 				"scheduler-running",
 				Severity.HIGH,
 				f"Scheduler is running on {site.site}",
-				f"Pause it for the window: bench --site {site.site} scheduler pause (resume after verification).",
-				Phase.SWITCH,
+				"Pause it for the window (resume after verification).",
+				Phase.UPGRADE,
+				command=f"bench --site {site.site} scheduler pause",
+				step=True,
 			)
 		)
 	if site.pending_jobs:
@@ -498,8 +549,9 @@ def check_site(site: SiteFacts | None, rule_set: RuleSet, *, now: datetime | Non
 				"site-pending-jobs",
 				Severity.BLOCKER if rule_set.target.queue_id_format_changed else Severity.HIGH,
 				f"{site.pending_jobs} background job(s) pending for {site.site}",
-				f"Wait for them (bench --site {site.site} ready-for-migration) before switching.",
-				Phase.SWITCH,
+				"Wait for them before switching.",
+				Phase.UPGRADE,
+				command=f"bench --site {site.site} ready-for-migration",
 				values={"pending_jobs": site.pending_jobs},
 			)
 		)
@@ -514,7 +566,8 @@ def check_site(site: SiteFacts | None, rule_set: RuleSet, *, now: datetime | Non
 					if age is None
 					else f"Last successful restore drill is {age} days old",
 					"Run a restore drill now: a backup not restored recently is not known to work.",
-					Phase.ENVIRONMENT,
+					Phase.PREPARE,
+					command=f"bench --site {site.site} ops drill",
 					values={"age_days": age},
 				)
 			)
@@ -522,16 +575,21 @@ def check_site(site: SiteFacts | None, rule_set: RuleSet, *, now: datetime | Non
 
 
 def check_backup(facts: BenchFacts, site: SiteFacts | None, *, now: datetime | None = None) -> list[Finding]:
+	"""A fresh backup is the upgrade's own first step: a blocker until taken, listed, not scored."""
 	now = now or datetime.now(timezone.utc)
 	backup = site.last_backup if site and site.last_backup else facts.latest_backup
+	name = site.site if site else "SITE"
+	command = f"bench --site {name} backup --with-files"
 	if backup is None:
 		return [
 			_f(
 				"backup-missing",
 				Severity.BLOCKER,
 				"No backup found",
-				"Take one right before the switch: bench --site S backup --with-files.",
-				Phase.ENVIRONMENT,
+				"Take one right before the switch and check it lists its database and files archives.",
+				Phase.PREPARE,
+				command=command,
+				step=True,
 			)
 		]
 	if backup.taken_at is None or (now - backup.taken_at).total_seconds() > BACKUP_MAX_AGE_HOURS * 3600:
@@ -541,10 +599,12 @@ def check_backup(facts: BenchFacts, site: SiteFacts | None, *, now: datetime | N
 				"backup-stale",
 				Severity.HIGH,
 				"Latest backup is older than 24 hours" if hours else "Latest backup has no date",
-				"Take a fresh backup with files right before the switch: bench --site S backup --with-files.",
-				Phase.ENVIRONMENT,
+				"Take a fresh backup with files right before the switch.",
+				Phase.PREPARE,
 				file=backup.path,
 				values={"age_hours": hours},
+				command=command,
+				step=True,
 			)
 		]
 	return []

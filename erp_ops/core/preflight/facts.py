@@ -83,15 +83,30 @@ def gather_bench_facts(
 
 
 def _runtimes(bench: Path, given: RuntimeVersions, mariadb: str | None, redis: str | None) -> RuntimeVersions:
-	return RuntimeVersions(
-		python=given.python or _python_version(bench),
-		node=given.node or _command_version(["node", "--version"]),
-		mariadb=given.mariadb
-		or mariadb
-		or _command_version(["mariadb", "--version"])
-		or _command_version(["mysql", "--version"]),
-		redis=given.redis or redis,
-	)
+	"""Each version with where it was read. MariaDB's is the server's (SELECT VERSION(), passed in):
+	a client's `mariadb --version` prints its own version (`Ver 15.1 Distrib 10.6…`), not the server's."""
+	sources = dict(given.sources)
+	python = given.python
+	if python:
+		sources.setdefault("python", "given (--python-version)")
+	else:
+		python, where = _python_version(bench)
+		if where:
+			sources["python"] = where
+	node = given.node
+	if node:
+		sources.setdefault("node", "given (--node-version)")
+	else:
+		node = _command_version(["node", "--version"])
+		if node:
+			sources["node"] = f"node --version ({shutil.which('node')})"
+	mariadb = given.mariadb or mariadb
+	if mariadb:
+		sources.setdefault("mariadb", "server: SELECT VERSION()")
+	redis = given.redis or redis
+	if redis:
+		sources.setdefault("redis", "server: INFO server")
+	return RuntimeVersions(python=python, node=node, mariadb=mariadb, redis=redis, sources=sources)
 
 
 def read_apps_txt(bench: Path) -> list[str]:
@@ -121,7 +136,22 @@ def read_app(bench: Path, name: str, *, in_apps_txt: bool = True) -> AppFacts:
 			if line.strip() and not line.lstrip().startswith(("#", "-"))
 		]
 		requirements_source = "requirements.txt"
+	setup = _read_setup_py(root / "setup.py")
+	if not requirements and setup.get("install_requires"):
+		requirements, requirements_source = setup["install_requires"], "setup.py"
+	requires_python = project.get("project", {}).get("requires-python")
+	requires_python_source = "pyproject.toml" if requires_python else None
+	if not requires_python and setup.get("python_requires"):
+		requires_python, requires_python_source = setup["python_requires"], "setup.py"
 	bench_deps = project.get("tool", {}).get("bench", {}).get("frappe-dependencies", {})
+	lines = {}
+	if requires_python_source:
+		key = "requires-python" if requires_python_source == "pyproject.toml" else "python_requires"
+		lines["requires_python"] = line_number(root / requires_python_source, rf"^\s*{key}\s*=")
+	if isinstance(bench_deps, dict) and bench_deps.get("frappe"):
+		lines["frappe_dependency"] = line_number(
+			root / "pyproject.toml", r"^\s*frappe\s*=", after=r"^\s*\[tool\.bench\.frappe-dependencies\]"
+		)
 	return AppFacts(
 		name=name,
 		path=str(root),
@@ -129,11 +159,55 @@ def read_app(bench: Path, name: str, *, in_apps_txt: bool = True) -> AppFacts:
 		version=version,
 		version_source=version_source,
 		frappe_dependency=bench_deps.get("frappe") if isinstance(bench_deps, dict) else None,
-		requires_python=project.get("project", {}).get("requires-python"),
+		requires_python=requires_python,
+		requires_python_source=requires_python_source,
 		requirements=requirements,
 		requirements_source=requirements_source,
+		lines={k: v for k, v in lines.items() if v},
 		git=git_state(root),
 	)
+
+
+def line_number(path: Path, pattern: str, *, after: str | None = None) -> int | None:
+	"""The 1-based line of `path` matching `pattern` (below the first line matching `after`)."""
+	try:
+		text = path.read_text(encoding="utf-8", errors="replace")
+	except OSError:
+		return None
+	armed = after is None
+	for number, line in enumerate(text.split("\n"), 1):
+		if not armed:
+			armed = re.search(after, line) is not None
+			continue
+		if re.search(pattern, line):
+			return number
+	return None
+
+
+def _read_setup_py(path: Path) -> dict:
+	"""`install_requires` and `python_requires` of a setup() call, when they are literals (never run)."""
+	if not path.is_file():
+		return {}
+	try:
+		tree = ast.parse(path.read_text(encoding="utf-8", errors="replace"))
+	except (SyntaxError, ValueError):
+		return {}
+	found: dict = {}
+	for node in ast.walk(tree):
+		if not (
+			isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", "")) == "setup"
+		):
+			continue
+		for kw in node.keywords:
+			try:
+				value = ast.literal_eval(kw.value)
+			except (ValueError, TypeError, SyntaxError, RecursionError):
+				continue
+			if kw.arg == "python_requires" and isinstance(value, str):
+				found["python_requires"] = value
+			elif kw.arg == "install_requires" and isinstance(value, list | tuple):
+				found["install_requires"] = [v for v in value if isinstance(v, str)]
+	return found
 
 
 def _package_dir(root: Path, name: str, project: dict) -> Path:
@@ -254,11 +328,25 @@ def _git(path: Path, *args: str) -> subprocess.CompletedProcess:
 	)
 
 
-def _python_version(bench: Path) -> str | None:
+def _python_version(bench: Path) -> tuple[str | None, str | None]:
+	"""The bench env's Python: asked when it can run, else read from `env/pyvenv.cfg` (a venv's
+	`version = 3.11.9`, uv's `version_info = 3.11.9`); with where it was read."""
 	for candidate in (bench / "env" / "bin" / "python", bench / "env" / "bin" / "python3"):
-		if candidate.is_file():
-			return _command_version([str(candidate), "--version"])
-	return None
+		if candidate.is_file() and os.access(candidate, os.X_OK):
+			version = _command_version([str(candidate), "--version"])
+			if version:
+				return version, f"{candidate.relative_to(bench)} --version"
+	cfg = bench / "env" / "pyvenv.cfg"
+	try:
+		lines = cfg.read_text(encoding="utf-8", errors="replace").split("\n")
+	except OSError:
+		return None, None
+	for key in ("version", "version_info"):
+		for number, line in enumerate(lines, 1):
+			m = re.match(rf"^\s*{key}\s*=\s*(\d+\.\d+(?:\.\d+)?)", line)
+			if m:
+				return m[1], f"env/pyvenv.cfg:{number}"
+	return None, None
 
 
 def _command_version(argv: list[str]) -> str | None:
@@ -268,6 +356,8 @@ def _command_version(argv: list[str]) -> str | None:
 	try:
 		out = subprocess.run(argv, capture_output=True, text=True, timeout=VERSION_TIMEOUT_S, check=False)
 	except (OSError, subprocess.TimeoutExpired):
+		return None
+	if out.returncode != 0:
 		return None
 	m = re.search(r"(\d+\.\d+(?:\.\d+)?)", out.stdout + out.stderr)
 	return m[1] if m else None

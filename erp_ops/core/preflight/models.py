@@ -38,11 +38,13 @@ class Band(str, Enum):
 
 
 class Phase(str, Enum):
-	"""When the fix belongs: the order a fix list is worked through."""
+	"""When the fix belongs: the order an operator works through the fix list."""
 
-	CODE = "code"  # days before: app code and pins
-	ENVIRONMENT = "environment"  # before the window: runtimes, disk, backups, clean git trees
-	SWITCH = "switch"  # in the window, right before `bench update`: scheduler, queues
+	PREPARE = "prepare"  # blocks even starting: app repos clean, pending patches run, disk, a fresh backup
+	CODE = "code"  # code fixes, per app: removed APIs, pins, declared ranges
+	RUNTIME = "runtime"  # runtime changes the target needs: Python, Node
+	UPGRADE = "upgrade"  # the window itself: scheduler paused, queues drained, the switch
+	VERIFY = "verify"  # after migrate: the verification plan
 
 
 # ---- facts -----------------------------------------------------------------------------------
@@ -71,16 +73,23 @@ class AppFacts(Frozen):
 	version_source: str | None = None
 	frappe_dependency: str | None = Field(None, description="[tool.bench.frappe-dependencies] frappe range")
 	requires_python: str | None = None
+	requires_python_source: str | None = Field(None, description="pyproject.toml or setup.py")
 	requirements: list[str] = Field(default_factory=list)
 	requirements_source: str | None = None
+	lines: dict[str, int] = Field(
+		default_factory=dict, description="line of frappe_dependency / requires_python in its file"
+	)
 	git: GitState = GitState()
 
 
 class RuntimeVersions(Frozen):
 	python: str | None = None
 	node: str | None = None
-	mariadb: str | None = None
+	mariadb: str | None = Field(None, description="the server's SELECT VERSION(), never a client's --version")
 	redis: str | None = None
+	sources: dict[str, str] = Field(
+		default_factory=dict, description="where each version was read: a command, a file, the server"
+	)
 
 
 class DiskFacts(Frozen):
@@ -150,6 +159,16 @@ class SiteFacts(Frozen):
 	scripts: list[SiteScript] = Field(default_factory=list, description="scanned like app code")
 
 
+class SiteConfig(Frozen):
+	"""What a site's `site_config.json` and the bench's `common_site_config.json` say (no secrets kept)."""
+
+	site: str
+	url: str | None = Field(None, description="where the site answers: host_name, or the webserver port")
+	redis_queue: str | None = None
+	bench_id: str | None = None
+	error: str | None = None
+
+
 class BenchFacts(Frozen):
 	bench_path: str
 	apps: list[AppFacts] = Field(default_factory=list)
@@ -179,12 +198,34 @@ class Finding(Frozen):
 	fix: str
 	phase: Phase = Phase.CODE
 	source: list[str] = Field(default_factory=list, description="public references the rule is based on")
+	command: str | None = Field(None, description="the command that does, or checks, the fix")
+	step: bool = Field(
+		False, description="an upgrade step (new runtime, fresh backup): listed in the fix list, not scored"
+	)
+	context: str | None = Field(
+		None, description="where the code runs: pending patch, patch, hooks, scheduled job, page, module"
+	)
 
 
 class RiskScore(Frozen):
 	score: int = Field(ge=0, le=100)
 	band: Band
 	counts: dict[str, int]
+	components: dict[str, int] = Field(
+		default_factory=dict,
+		description="points per area (code, dependencies, repositories, site, operations)",
+	)
+	steps: list[str] = Field(
+		default_factory=list, description="checks that are upgrade steps: listed, not scored"
+	)
+
+
+class NotChecked(Frozen):
+	"""A check that could not run, and why: silence never reads as fine."""
+
+	check: str
+	why: str
+	how: str | None = Field(None, description="what would let it run")
 
 
 class FixItem(Frozen):
@@ -196,6 +237,8 @@ class FixItem(Frozen):
 	fix: str
 	occurrences: int
 	where: list[str] = Field(default_factory=list, description="the first few locations")
+	app: str | None = None
+	command: str | None = None
 
 
 class PlanStep(Frozen):
@@ -215,6 +258,7 @@ class ScanStats(Frozen):
 	lines: int = 0
 	parsed_files: int = 0
 	guarded: int = Field(0, description="matches skipped because a version guard protects them")
+	test_files: int = Field(0, description="test and benchmark files: checked for test APIs only")
 	syntax_errors: list[str] = Field(default_factory=list)
 	too_large: list[str] = Field(
 		default_factory=list, description="files over 2 MiB: generated bundles, not read"
@@ -242,3 +286,5 @@ class PreflightReport(Frozen):
 	queues: QueueFacts | None = None
 	scan: ScanStats = ScanStats()
 	rule_set: str
+	not_checked: list[NotChecked] = Field(default_factory=list)
+	site_config: SiteConfig | None = None

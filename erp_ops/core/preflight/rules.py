@@ -35,16 +35,39 @@ class CallMatch(_Strict):
 
 
 class RegexMatch(_Strict):
-	"""A regular expression over the text of files in `langs` (js, py, html)."""
+	"""A regular expression over the text of files in `langs` (js, py, html), or over the string
+	values of JSON files (`json`: fixtures, workspaces, number cards, pages, Custom HTML Blocks)."""
 
 	kind: Literal["regex"]
-	langs: list[Literal["js", "py", "html"]]
+	langs: list[Literal["js", "py", "html", "json"]]
 	pattern: str
 
 	@field_validator("pattern")
 	@classmethod
 	def _compiles(cls, value: str) -> str:
 		re.compile(value, re.MULTILINE)
+		return value
+
+
+class ArgSpot(_Strict):
+	"""Where a call takes the argument: by keyword, or at this 0-based position."""
+
+	keyword: str
+	position: int | None = None
+
+
+class CallArgMatch(_Strict):
+	"""A call of one of `calls` whose argument (a string, or strings in a list/tuple) matches `pattern`:
+	SQL functions written as strings in `fields=` of frappe.get_all and friends."""
+
+	kind: Literal["call_arg"]
+	calls: dict[str, ArgSpot]
+	pattern: str
+
+	@field_validator("pattern")
+	@classmethod
+	def _compiles(cls, value: str) -> str:
+		re.compile(value)
 		return value
 
 
@@ -67,11 +90,14 @@ class Rule(_Strict):
 	id: str
 	severity: Severity
 	title: str
-	match: NameMatch | CallMatch | RegexMatch | PrivateMatch | UndeclaredImportMatch = Field(
+	match: NameMatch | CallMatch | CallArgMatch | RegexMatch | PrivateMatch | UndeclaredImportMatch = Field(
 		discriminator="kind"
 	)
 	fix: str
 	sources: list[str] = Field(min_length=1)
+	tests: bool = Field(
+		False, description="also applies to test code (test APIs); other rules skip tests and benchmarks"
+	)
 
 
 class Target(_Strict):

@@ -2,15 +2,22 @@
 
 Python goes through `ast` with import-aware name resolution (`from frappe.utils import x as y;
 y()` resolves to `frappe.utils.x`); JavaScript and HTML through compiled regular expressions,
-skipping comment lines. A cheap identifier pre-filter decides which Python files need parsing at
-all, which is what keeps a million-line tree inside the time budget.
+skipping comment lines; JSON files (fixtures, workspaces, number cards, pages) through the string
+values they hold. A cheap identifier pre-filter decides which Python files need parsing at all,
+which is what keeps a million-line tree inside the time budget.
 
-Version guards are honoured: a match inside `if frappe.__version__ …` / `sys.version_info` /
-`hasattr(…)` branches, or inside `try:` blocks that catch ImportError/AttributeError, is the app
-already handling the change and is counted, not reported.
+Version guards are honoured: a match inside an `if`/conditional expression whose test compares a
+version (`frappe.__version__`, `sys.version_info`, a `frappe_major`/`FRAPPE_VERSION` name,
+`packaging.version.Version(...)`) or probes with `hasattr`/`getattr`, or inside a `try:` that
+catches ImportError/AttributeError (the body and its fallback handlers), is the app already
+handling the change: counted, not reported.
+
+Test code (tests/, test_*.py, benchmarks/, cypress/ ...) is scanned with the rules marked `tests`
+only (test APIs): the strings a test seeds on purpose are not the app's problems.
 """
 
 import ast
+import json
 import os
 import re
 import time
@@ -19,7 +26,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from erp_ops.core.preflight.models import Evidence, Finding, Phase, ScanStats
+
+try:  # the regular-expression parser, to find the literal a pattern requires (3.11+ / 3.10)
+	from re import _constants as _sre_constants
+	from re import _parser as _sre_parse
+except ImportError:
+	import sre_constants as _sre_constants
+	import sre_parse as _sre_parse
 from erp_ops.core.preflight.rules import (
+	ArgSpot,
+	CallArgMatch,
 	CallMatch,
 	NameMatch,
 	PrivateMatch,
@@ -32,19 +48,27 @@ from erp_ops.core.preflight.rules import (
 PY_SUFFIXES = (".py",)
 JS_SUFFIXES = (".js", ".mjs", ".jsx", ".ts", ".vue")
 HTML_SUFFIXES = (".html",)
+JSON_SUFFIXES = (".json",)
+# JSON that is tooling, not something Frappe loads into a site
+SKIP_JSON = frozenset(
+	{"package.json", "package-lock.json", "tsconfig.json", "jsconfig.json", "composer.json"}
+)
+TEST_DIRS = frozenset({"tests", "test", "benchmarks", "benchmark", "cypress", "__tests__", "test_data"})
 SKIP_DIRS = frozenset(
 	{".git", "node_modules", "__pycache__", "dist", "build", ".venv", "env", ".mypy_cache", ".ruff_cache"}
 )
 MAX_FILE_BYTES = 2 * 1024 * 1024  # bigger files are generated bundles, not code anyone maintains
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_GUARD_NAMES = frozenset({"__version__", "version_info", "hasattr"})
+_GUARD_NAMES = frozenset({"__version__", "version_info", "hasattr", "getattr", "parse_version"})
+# names a version switch is spelled with: frappe_major, FRAPPE_VERSION, IS_V16, is_version_16, Version(...)
+_GUARD_NAME = re.compile(r"(?i)version|major|(?:^|_)v\d+$|^is_v\d")
 _GUARD_EXCEPTIONS = frozenset({"ImportError", "ModuleNotFoundError", "AttributeError"})
-# `from x import _y`, or `a._y` where `a` is not self/cls: the only ways to reach a module's private name
-_PRIVATE_HINT = re.compile(r"\bimport\b[^\n]*\b_[A-Za-z0-9]|(?<!\bself)(?<!\bcls)\._[A-Za-z0-9]")
+_IMPORT_PRIVATE = re.compile(r"import[^\n]*\b_[A-Za-z0-9]")
 _DEFINITIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 # Nodes that can hold no name: not worth a stack push (ctx alone is on every Name and Attribute)
 _LEAVES = (ast.expr_context, ast.Constant, ast.operator, ast.boolop, ast.cmpop, ast.unaryop)
-_COMMENT_PREFIXES = {"js": ("//", "*", "/*"), "py": ("#",), "html": ("<!--",)}
+_COMMENT_PREFIXES = {"js": ("//", "*", "/*"), "py": ("#",), "html": ("<!--",), "json": ()}
+_JSON_STRING = re.compile(r'"(?:[^"\\\n]|\\.)*"')
 
 
 @dataclass
@@ -55,15 +79,26 @@ class CompiledRules:
 	calls: dict[str, list[tuple[Rule, CallMatch]]] = field(default_factory=dict)
 	private: list[tuple[Rule, PrivateMatch]] = field(default_factory=list)
 	undeclared: dict[str, tuple[Rule, str]] = field(default_factory=dict)
-	regex: dict[str, list[tuple[Rule, re.Pattern]]] = field(default_factory=dict)
+	regex: dict[str, list[tuple[Rule, re.Pattern, str]]] = field(default_factory=dict)
+	call_args: dict[str, list[tuple[Rule, ArgSpot, re.Pattern]]] = field(default_factory=dict)
+	# a quoted string that can match a call_arg pattern: only then do call_args make a file worth parsing
+	call_arg_hints: list[re.Pattern] = field(default_factory=list)
+	# the rules that also apply to test code (test APIs), compiled the same way
+	for_tests: "CompiledRules | None" = None
 	# every component of a rule name: a file can only reach `a.b.c` if it mentions a, b and c
 	# (`import a.b as x` and `from a import b` name them too), so other files skip the parse
 	triggers: set[frozenset[str]] = field(default_factory=set)
 
 	@classmethod
 	def from_rule_set(cls, rule_set: RuleSet) -> "CompiledRules":
+		compiled = cls._compile(rule_set.rules)
+		compiled.for_tests = cls._compile([r for r in rule_set.rules if r.tests])
+		return compiled
+
+	@classmethod
+	def _compile(cls, rules: list[Rule]) -> "CompiledRules":
 		compiled = cls()
-		for rule in rule_set.rules:
+		for rule in rules:
 			m = rule.match
 			if isinstance(m, NameMatch):
 				for name in m.names:
@@ -73,6 +108,11 @@ class CompiledRules:
 				for name in m.names:
 					compiled.calls.setdefault(name, []).append((rule, m))
 					compiled.triggers.add(_trigger(name))
+			elif isinstance(m, CallArgMatch):
+				pattern = re.compile(m.pattern)
+				for name, spot in m.calls.items():
+					compiled.call_args.setdefault(name, []).append((rule, spot, pattern))
+				compiled.call_arg_hints.append(re.compile("[\"']" + m.pattern.removeprefix("^")))
 			elif isinstance(m, PrivateMatch):
 				compiled.private.append((rule, m))
 			elif isinstance(m, UndeclaredImportMatch):
@@ -80,20 +120,68 @@ class CompiledRules:
 					compiled.undeclared[module] = (rule, package)
 			elif isinstance(m, RegexMatch):
 				pattern = re.compile(m.pattern, re.MULTILINE)
+				needle = required_literal(m.pattern)
 				for lang in m.langs:
-					compiled.regex.setdefault(lang, []).append((rule, pattern))
+					compiled.regex.setdefault(lang, []).append((rule, pattern, needle))
 		return compiled
 
-	def needs_parse(self, idents: set[str]) -> bool:
+	def needs_parse(self, idents: set[str], text: str = "") -> bool:
 		if any(trigger <= idents for trigger in self.triggers):
 			return True
 		if self.undeclared and not idents.isdisjoint(self.undeclared):
 			return True
-		return False
+		return self.needs_call_arg_parse(idents, text)
+
+	def needs_call_arg_parse(self, idents: set[str], text: str) -> bool:
+		"""A listed call's last name is spelled and some quoted string looks like what its argument must not be."""
+		if not self.call_args or not any(name.rsplit(".", 1)[-1] in idents for name in self.call_args):
+			return False
+		return any(hint.search(text) for hint in self.call_arg_hints)
 
 	def needs_private_parse(self, idents: set[str], text: str) -> bool:
 		"""An underscore name imported, or reached through an attribute of something other than self/cls."""
-		return any(m.root in idents for _rule, m in self.private) and _PRIVATE_HINT.search(text) is not None
+		return any(m.root in idents for _rule, m in self.private) and private_hint(text)
+
+
+def required_literal(pattern: str) -> str:
+	"""The longest run of plain characters every match of `pattern` must contain ("" if none):
+	consecutive literals at the top level of the parsed pattern, outside groups, branches and
+	repeats. Case-insensitive patterns give ""."""
+	parsed = _sre_parse.parse(pattern)
+	if parsed.state.flags & re.IGNORECASE:
+		return ""
+	best = run = ""
+	for op, arg in parsed:
+		if op is _sre_constants.LITERAL:
+			run += chr(arg)
+			best = max(best, run, key=len)
+		else:
+			run = ""
+	return best
+
+
+def private_hint(text: str) -> bool:
+	"""`from x import _y`, or `a._y` where `a` is not self/cls: the only ways to reach a module's
+	private name. String searches, not one regular expression: a lookbehind regex tries every
+	position of the file, and `self._x` is on most lines of a class."""
+	for m in _IMPORT_PRIVATE.finditer(text):
+		start = m.start()
+		if (start == 0 or not _word_char(text[start - 1])) and not _word_char(text[start + 6 : start + 7]):
+			return True
+	i = text.find("._")
+	while i != -1:
+		if _word_char(text[i + 2 : i + 3]) and text[i + 2] != "_":
+			j = i
+			while j > 0 and _word_char(text[j - 1]):
+				j -= 1
+			if text[j:i] not in ("self", "cls"):
+				return True
+		i = text.find("._", i + 2)
+	return False
+
+
+def _word_char(c: str) -> bool:
+	return c.isalnum() or c == "_"
 
 
 def _trigger(name: str) -> frozenset[str]:
@@ -119,8 +207,14 @@ def iter_code_files(root: Path) -> Iterator[tuple[Path, str]]:
 	"""Files to scan under `root` with their language, skipping vendored and generated folders."""
 	for dirpath, dirnames, filenames in os.walk(root):
 		dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS and not d.startswith("."))
+		folder = os.path.basename(dirpath)
+		in_fixtures = "fixtures" in Path(dirpath).relative_to(root).parts
 		for name in sorted(filenames):
 			lang = _language(name)
+			# JSON that Frappe loads into a site: fixtures, and module records (doctype/x/x.json,
+			# workspace/x/x.json, number_card/x/x.json, page/x/x.json …); not tooling or data files
+			if lang == "json" and not (in_fixtures or name[:-5] == folder):
+				continue
 			if lang:
 				yield Path(dirpath) / name, lang
 
@@ -132,7 +226,22 @@ def _language(name: str) -> str | None:
 		return "js"
 	if name.endswith(HTML_SUFFIXES):
 		return "html"
+	if name.endswith(JSON_SUFFIXES) and name not in SKIP_JSON:
+		return "json"
 	return None
+
+
+def is_test_path(rel: str) -> bool:
+	"""Test and benchmark code, by the conventions of Frappe apps, pytest and Cypress."""
+	parts = rel.replace(os.sep, "/").split("/")
+	name = parts[-1]
+	if any(p in TEST_DIRS for p in parts[:-1]):
+		return True
+	return (
+		name.startswith("test_")
+		or name.endswith(("_test.py", ".spec.js", ".test.js", ".spec.ts", ".test.ts"))
+		or name == "conftest.py"
+	)
 
 
 def scan_tree(
@@ -141,7 +250,7 @@ def scan_tree(
 	"""Scan every code file under `root`; evidence paths are relative to `relative_to` (the bench)."""
 	started = time.perf_counter()
 	result = AppScan()
-	files = lines = parsed = guarded = 0
+	files = lines = parsed = guarded = tests = 0
 	errors: list[str] = []
 	too_large: list[str] = []
 	base = relative_to or root
@@ -156,7 +265,11 @@ def scan_tree(
 		rel = os.path.relpath(path, base)
 		files += 1
 		lines += text.count("\n") + (0 if text.endswith("\n") or not text else 1)
-		text_scan = scan_text(text, lang, rel, rules, app=app)
+		file_rules = rules
+		if is_test_path(os.path.relpath(path, root)):
+			tests += 1
+			file_rules = rules.for_tests or CompiledRules()
+		text_scan = scan_text(text, lang, rel, file_rules, app=app)
 		result.findings.extend(text_scan.findings)
 		parsed += text_scan.parsed
 		guarded += text_scan.guarded
@@ -172,6 +285,7 @@ def scan_tree(
 		syntax_errors=errors,
 		too_large=too_large,
 		seconds=round(time.perf_counter() - started, 3),
+		test_files=tests,
 	)
 	return result
 
@@ -198,9 +312,14 @@ def scan_text(
 
 	`preset_globals` are names bound without an import (a Server Script's `frappe`)."""
 	out = TextScan()
+	if lang == "json":
+		out.findings = _scan_json(text, rel, rules, app)
+		return out
 	# split on "\n" only: str.splitlines() also breaks on \f and \v, which would shift line numbers
 	source_lines: list[str] | None = None
-	for rule, pattern in rules.regex.get(lang, ()):
+	for rule, pattern, needle in rules.regex.get(lang, ()):
+		if needle not in text:
+			continue  # a substring test is far cheaper than a regex scan that cannot match
 		reported: set[int] = set()
 		for m in pattern.finditer(text):
 			if source_lines is None:
@@ -214,7 +333,7 @@ def scan_text(
 	if lang != "py":
 		return out
 	idents = set(_IDENT.findall(text))
-	if not (rules.needs_parse(idents) or rules.needs_private_parse(idents, text)):
+	if not (rules.needs_parse(idents, text) or rules.needs_private_parse(idents, text)):
 		return out
 	try:
 		tree = ast.parse(text, filename=rel)
@@ -229,6 +348,39 @@ def scan_text(
 	out.guarded = visitor.guarded
 	out.top_imports = dict(visitor.top_imports)
 	return out
+
+
+def _scan_json(text: str, rel: str, rules: CompiledRules, app: str | None) -> list[Finding]:
+	"""The string values of a JSON file (a Custom HTML Block's html and script, a workspace's or
+	number card's link, a page's content), each matched as the quoted string it was: evidence is the
+	file's line where the string starts and the matching line inside the string."""
+	patterns = rules.regex.get("json")
+	if not patterns:
+		return []
+	findings: list[Finding] = []
+	seen: set[tuple[str, int]] = set()
+	for token in _JSON_STRING.finditer(text):
+		raw = token.group()
+		if "\\" in raw:
+			try:
+				value = json.loads(raw)
+			except ValueError:
+				continue
+		else:
+			value = raw[1:-1]
+		quoted = f'"{value}"'
+		for rule, pattern, needle in patterns:
+			m = pattern.search(quoted) if needle in quoted else None
+			if m is None:
+				continue
+			lineno = text.count("\n", 0, token.start()) + 1
+			if (rule.id, lineno) in seen:
+				continue
+			seen.add((rule.id, lineno))
+			inner = quoted.count("\n", 0, m.start())
+			line = quoted.split("\n")[inner].strip('"')
+			findings.append(_finding(rule, app, rel, lineno, line))
+	return findings
 
 
 def scan_site_scripts(scripts: list, rules: CompiledRules) -> list[Finding]:
@@ -285,9 +437,15 @@ class _PythonScan:
 				stack.extend((n, True) for n in reversed(node.orelse))
 				stack.extend((n, True) for n in reversed(node.body))
 				continue
+			if isinstance(node, ast.IfExp) and _is_version_guard(node.test):
+				stack.extend(((node.orelse, True), (node.body, True)))
+				continue
 			if isinstance(node, ast.Try) and _catches_import_errors(node):
-				for part in (node.finalbody, node.orelse, *(h.body for h in node.handlers)):
+				# the try body probes the API, the handlers are its fallback: both are the compatibility code
+				for part in (node.finalbody, node.orelse):
 					stack.extend((n, guarded) for n in reversed(part))
+				for handler in reversed(node.handlers):
+					stack.extend((n, True) for n in reversed(handler.body))
 				stack.extend((n, True) for n in reversed(node.body))
 				continue
 			if isinstance(node, ast.Call):
@@ -322,6 +480,7 @@ class _PythonScan:
 		Imports inside a definition keep it hot (\"import\"); private names are judged by regex.
 		"""
 		relevant = [n for n in (*self.rules.names, *self.rules.calls) if _trigger(n) <= idents]
+		relevant += [n for n in self.rules.call_args if n.rsplit(".", 1)[-1] in idents]
 		hot = {"import"}
 		for name in relevant:
 			parts = name.split(".")
@@ -336,7 +495,7 @@ class _PythonScan:
 		segment = "\n".join(self.lines[first - 1 : node.end_lineno])
 		if any(token in segment for token in hot):
 			return True
-		return bool(self.rules.private) and _PRIVATE_HINT.search(segment) is not None
+		return bool(self.rules.private) and private_hint(segment)
 
 	# -- imports and names ------------------------------------------------------------------------
 
@@ -395,6 +554,11 @@ class _PythonScan:
 					break
 
 	def _call(self, node: ast.Call, name: str, guarded: bool) -> None:
+		for rule, spot, pattern in self.rules.call_args.get(name, ()):
+			for text in _argument_strings(node, spot):
+				if pattern.search(text):
+					self._report(rule, node.lineno, guarded, name=name, argument=text[:120])
+					break
 		for rule, m in self.rules.calls.get(name, ()):
 			if not m.kwargs and m.min_positional is None:
 				self._report(rule, node.lineno, guarded, name=name)
@@ -453,11 +617,26 @@ def _chain(node: ast.AST) -> list[str] | None:
 	return parts
 
 
+def _argument_strings(node: ast.Call, spot: ArgSpot) -> list[str]:
+	"""The string constants passed at `spot`: the argument itself or the items of a list/tuple/set."""
+	arg = next((k.value for k in node.keywords if k.arg == spot.keyword), None)
+	if arg is None and spot.position is not None:
+		positional = [a for a in node.args if not isinstance(a, ast.Starred)]
+		if len(positional) > spot.position and len(positional) == len(node.args):
+			arg = positional[spot.position]
+	if arg is None:
+		return []
+	items = arg.elts if isinstance(arg, ast.List | ast.Tuple | ast.Set) else [arg]
+	return [i.value for i in items if isinstance(i, ast.Constant) and isinstance(i.value, str)]
+
+
 def _is_version_guard(test: ast.expr) -> bool:
+	"""A test that asks which version runs (or whether an API exists) before using it."""
 	for node in ast.walk(test):
-		if isinstance(node, ast.Attribute) and node.attr in _GUARD_NAMES:
-			return True
-		if isinstance(node, ast.Name) and node.id in _GUARD_NAMES:
+		name = (
+			node.attr if isinstance(node, ast.Attribute) else node.id if isinstance(node, ast.Name) else None
+		)
+		if name is not None and (name in _GUARD_NAMES or _GUARD_NAME.search(name)):
 			return True
 	return False
 

@@ -22,6 +22,7 @@ from erp_ops.core.preflight import (
 )
 from erp_ops.core.preflight.facts import gather_bench_facts, git_state
 from erp_ops.core.preflight.models import RuntimeVersions
+from erp_ops.core.preflight.score import PHASE_ORDER
 from tests.support.preflight_bench import git, make_bench, tree_digest
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -141,22 +142,42 @@ def test_disk_headroom_compares_free_space_with_twice_the_database(bench):
 
 def test_verdict_score_fix_order_and_plans(bench):
 	report = run_preflight(bench, 16)
-	assert (
-		report.verdict is Verdict.DO_NOT_PROCEED
-		and report.risk.score == 100
-		and report.risk.band.value == "critical"
-	)
-	ranks = [i.severity.rank for i in report.fix_list]
-	assert ranks == sorted(ranks, reverse=True) and report.fix_list[0].severity.value == "blocker"
+	assert report.verdict is Verdict.DO_NOT_PROCEED and report.risk.band.value in ("high", "critical")
+	assert report.risk.score == min(100, sum(report.risk.components.values()))
+	assert {"code", "repositories", "dependencies"} <= set(report.risk.components)
+	phases = [PHASE_ORDER[i.phase] for i in report.fix_list]
+	assert phases == sorted(phases)
+	assert report.fix_list[0].check == "git-uncommitted"  # what blocks even starting comes first
+	assert [i.check for i in report.fix_list[-2:]] == ["upgrade", "verify"]
+	assert all(i.command for i in report.fix_list), [i.check for i in report.fix_list if not i.command]
 	heads = {a.name: a.git.head for a in report.facts.apps}
 	assert report.rollback_plan.app_refs == heads
 	commands = [s.command for s in report.rollback_plan.steps]
-	assert (
-		f"git -C apps/custom_app checkout version-15 && git -C apps/custom_app reset --hard {heads['custom_app']}"
-		in commands
-	)
+	reset = f"git -C apps/custom_app checkout version-15 && git -C apps/custom_app reset --hard {heads['custom_app']}"
+	assert reset in commands
+	# custom_app has an uncommitted hooks.py edit: the plan says to save it before the reset destroys it
+	stash = commands.index("git -C apps/custom_app stash push --include-untracked -m 'before rollback'")
+	assert stash == commands.index(reset) - 1 and "WARNING" in report.rollback_plan.steps[stash].step
+	assert not any("stash" in (c or "") and "clean_app" in (c or "") for c in commands)
+	python = platform.python_version()
+	env_step = next(s for s in report.rollback_plan.steps if "bench setup env" in (s.command or ""))
+	assert python in env_step.step and "PREVIOUS" not in env_step.command
 	assert any("scheduler resume" in (s.command or "") for s in report.verification_plan)
 	assert to_markdown(report).startswith("# Upgrade preflight: DO NOT PROCEED")
+
+
+def test_a_clean_app_on_a_healthy_v15_bench_scores_low(tmp_path):
+	"""Python 3.11 and Node 20 are what v15 runs on: the upgrade's steps, listed, not risk."""
+	bench = _clean_bench(tmp_path)
+	report = run_preflight(
+		bench, 16, db_size_bytes=1024, runtimes=RuntimeVersions(python="3.11.9", node="20.11.0")
+	)
+	assert report.risk.band.value == "low" and report.risk.score < 15, report.risk
+	assert report.risk.steps == ["node-version", "python-version"]
+	steps = {i.check: i for i in report.fix_list}
+	assert steps["python-version"].command == "bench setup env --python python3.14"
+	assert steps["node-version"].phase.value == "runtime"
+	assert report.verdict is Verdict.DO_NOT_PROCEED  # not yet: the steps come first
 
 
 def test_clean_bench_proceeds(tmp_path):
@@ -189,9 +210,14 @@ def test_cli_exit_codes_and_formats(bench, tmp_path):
 	blocked = _cli("--bench", str(bench), "--target", "16", "--json")
 	assert blocked.returncode == 2, blocked.stderr
 	data = json.loads(blocked.stdout)
-	assert data["verdict"] == "do_not_proceed" and data["risk"]["score"] == 100
+	assert data["verdict"] == "do_not_proceed" and data["risk"]["components"]
 	md = _cli("--bench", str(bench), "--target", "16", "--markdown")
 	assert md.returncode == 2 and md.stdout.startswith("# Upgrade preflight: DO NOT PROCEED")
+	text = _cli("--bench", str(bench), "--target", "16")
+	assert text.returncode == 2 and text.stdout.startswith("Upgrade preflight: DO NOT PROCEED\n")
+	assert "(from v15)" in text.stdout and "&gt;" not in text.stdout and "&amp;" not in text.stdout
+	assert "`" not in text.stdout.split("Findings")[0] and "**" not in text.stdout
+	assert "\nNot checked\n" in text.stdout and "pending-patch: not checked (no site given" in text.stdout
 
 	clean = _clean_bench(tmp_path / "clean")
 	args = ("--bench", str(clean), "--target", "16", "--db-size-mb", "1", "--app", "clean_app")

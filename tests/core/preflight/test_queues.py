@@ -41,7 +41,7 @@ def test_queued_deferred_and_scheduled_jobs_block_a_v16_switch(redis_conn, tmp_p
 	report = run_preflight(bench, 16, redis_conn=redis_conn, bench_id=BENCH)
 	finding = next(f for f in report.findings if f.check == "queues-in-flight")
 	assert finding.severity.value == "blocker" and finding.evidence.values["in_flight"] == 3
-	assert "<site>::<id>" in finding.fix and finding.phase.value == "switch"
+	assert "<site>::<id>" in finding.fix and finding.phase.value == "upgrade"
 	assert finding.evidence.text == "default: queued=1, long: deferred=1 scheduled=1"
 	# reading changed nothing in Redis
 	assert dump_db(redis_conn) == before
@@ -50,12 +50,14 @@ def test_queued_deferred_and_scheduled_jobs_block_a_v16_switch(redis_conn, tmp_p
 	assert [f.severity.value for f in v15] == ["high"]  # same jobs, no id-format change: not a blocker
 
 
-def test_unreachable_redis_is_a_finding_not_a_crash(tmp_path):
+def test_unreachable_redis_is_not_checked_with_why_not_a_crash(tmp_path):
 	from redis import Redis
 
 	conn = Redis.from_url("redis://127.0.0.1:1/5", socket_connect_timeout=1)
 	report = run_preflight(make_bench(tmp_path), 16, redis_conn=conn, bench_id=BENCH)
-	assert any(f.check == "queues-unreadable" for f in report.findings)
+	[skipped] = [n for n in report.not_checked if n.check == "queues-in-flight"]
+	assert "ConnectionError" in skipped.why and "--redis" in skipped.how
+	assert not any(f.check.startswith("queues-") for f in report.findings)
 
 
 def test_a_started_job_blocks_too(redis_conn, redis_url, tmp_path):

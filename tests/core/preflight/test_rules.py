@@ -53,3 +53,13 @@ def test_no_name_is_claimed_by_two_rules(target):
 	"""The scanner indexes names in a dict: a second rule for the same name would silently shadow the first."""
 	names = [n for r in load_rule_set(target).rules if r.match.kind == "name" for n in r.match.names]
 	assert len(names) == len(set(names))
+
+
+@pytest.mark.parametrize("target", [15, 16])
+def test_docs_list_every_rule_with_its_sources(target):
+	"""docs/preflight.md says, per rule, the public sources it rests on: keep it in step with the files."""
+	docs = (RULES_DIR.parents[3] / "docs" / "preflight.md").read_text(encoding="utf-8")
+	for rule in load_rule_set(target).rules:
+		row = next((line for line in docs.split("\n") if line.startswith(f"| `{rule.id}` |")), None)
+		assert row is not None, rule.id
+		assert all(source in row for source in rule.sources), rule.id

@@ -22,7 +22,7 @@ class UpgradePreflightFinding(Document):
 		parent: DF.Data
 		parentfield: DF.Data
 		parenttype: DF.Data
-		phase: DF.Literal["code", "environment", "switch"]
+		phase: DF.Literal["prepare", "code", "runtime", "upgrade", "verify"]
 		severity: DF.Literal["info", "warning", "high", "blocker"]
 		sources: DF.SmallText | None
 		title: DF.SmallText | None
