@@ -7,7 +7,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 CORE = ROOT / "erp_ops" / "core"
-ALLOWED_THIRD_PARTY = {"rq", "redis", "croniter", "psutil", "pydantic", "pydantic_core", "prometheus_client"}
+ALLOWED_THIRD_PARTY = {"rq", "redis", "croniter", "psutil", "pydantic", "pydantic_core", "prometheus_client", "packaging"}
 # Imported only inside a function, when asked, with the ImportError answered ("not checked: …"):
 # the standalone preflight reads a site's Patch Log with Frappe's own driver when it is there.
 OPTIONAL_LAZY = {"pymysql"}

@@ -19,9 +19,9 @@ from erp_ops.core.preflight.rules import RuleSet, UndeclaredImportMatch
 from erp_ops.core.preflight.versions import (
 	InvalidVersion,
 	Requirement,
-	SpecifierSet,
-	Version,
 	normalize_name,
+	parse_specifiers,
+	parse_version,
 	satisfiable,
 )
 
@@ -71,7 +71,7 @@ def _skip(out: list[NotChecked] | None, check: str, why: str, how: str | None = 
 def check_apps(facts: BenchFacts, rule_set: RuleSet) -> list[Finding]:
 	"""Git state, declared frappe range and requires-python of each app."""
 	findings: list[Finding] = []
-	target = Version.parse(rule_set.target.frappe_version)
+	target = parse_version(rule_set.target.frappe_version)
 	bench = facts.bench_path
 	for app in facts.apps:
 		rel = os.path.relpath(app.path, bench)
@@ -159,7 +159,7 @@ def check_apps(facts: BenchFacts, rule_set: RuleSet) -> list[Finding]:
 			)
 		if app.name != "frappe" and app.frappe_dependency:
 			try:
-				admitted = SpecifierSet.parse(app.frappe_dependency).contains(target)
+				admitted = parse_specifiers(app.frappe_dependency).contains(target, prereleases=True)
 			except InvalidVersion:
 				admitted = True
 			if not admitted:
@@ -179,8 +179,8 @@ def check_apps(facts: BenchFacts, rule_set: RuleSet) -> list[Finding]:
 				)
 		if app.name != "frappe" and app.requires_python:
 			try:
-				spec = SpecifierSet.parse(app.requires_python)
-				ok = satisfiable(spec, SpecifierSet.parse(rule_set.target.python))
+				spec = parse_specifiers(app.requires_python)
+				ok = satisfiable(spec, parse_specifiers(rule_set.target.python))
 			except InvalidVersion:
 				ok = True
 			if not ok:
@@ -225,7 +225,7 @@ def check_runtimes(
 			)
 			continue
 		try:
-			ok = SpecifierSet.parse(need).contains(have)
+			ok = parse_specifiers(need).contains(parse_version(have), prereleases=True)
 		except InvalidVersion:
 			continue
 		if ok:
