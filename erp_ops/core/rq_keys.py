@@ -22,6 +22,8 @@ WORKERS_BY_QUEUE = "rq:workers:{queue}"
 WORKER = "rq:worker:{name}"
 WORKER_PREFIX = "rq:worker:"
 QUEUE_PREFIX = "rq:queue:"
+JOB_PREFIX = "rq:job:"
+RESULTS_PREFIX = "rq:results:"  # rq >= 1.12: a job's results stream; a failure's `exc_string` is here
 
 
 class Registry(str, Enum):
@@ -86,8 +88,11 @@ def queue_short_name(queue: str, bench_id: str) -> str:
 
 
 def as_text(value: bytes | str) -> str:
-	"""Redis replies are bytes unless the connection decodes them; accept both."""
-	return value.decode() if isinstance(value, bytes) else str(value)
+	"""Redis replies are bytes unless the connection decodes them; accept both.
+
+	Bytes that are not UTF-8 (nothing RQ writes) come back escaped rather than raising.
+	"""
+	return value.decode(errors="backslashreplace") if isinstance(value, bytes) else str(value)
 
 
 RQ_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"

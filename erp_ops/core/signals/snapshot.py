@@ -1,8 +1,8 @@
 """Compose the operations snapshot and cache it in Redis for a few seconds.
 
-Round trips to Redis: three for RQ's state, one for evidence counters and scheduled-job ids, one
-for the evidence backlog, plus the cache get and set: constant in the number of jobs. Many open dashboards within the cache
-window share one read.
+Round trips to Redis: two (rarely three) for RQ's state, one for evidence counters and
+scheduled-job ids, one for the evidence backlog, plus the cache get and set: constant in the
+number of jobs. Many open dashboards within the cache window share one read.
 """
 
 import time
@@ -21,13 +21,15 @@ from erp_ops.core.signals.host import read_host
 from erp_ops.core.signals.locks import read_locks
 from erp_ops.core.signals.models import (
 	DbTransaction,
+	FailureRate,
 	Finding,
 	Severity,
+	SiteCounts,
 	SiteSchedulerFacts,
 	Snapshot,
 	WorkerStatus,
 )
-from erp_ops.core.signals.rq_state import RqState, read_rq_state
+from erp_ops.core.signals.rq_state import FAILURE_WINDOWS_S, FailedRun, RqState, read_rq_state
 
 CACHE_KEY = "erp_ops:{bench}:snapshot:{scope}"
 CACHE_LOCK_WAIT_S = 0.5
@@ -61,10 +63,12 @@ def snapshot(
 	cache_seconds: float = 5,
 	cache_scope: str = "bench",
 	extra_queues: tuple[str, ...] = (),
+	site: str | None = None,
 ) -> Snapshot:
 	"""Return the snapshot, from the cache when one younger than `cache_seconds` exists.
 
-	`sites` may be a callable so that a cache hit costs the caller no database reads.
+	`sites` may be a callable so that a cache hit costs the caller no database reads. `site`
+	scopes the snapshot to one site: its own figures (`site_figures`) beside the bench totals.
 	"""
 	key = CACHE_KEY.format(bench=bench_id, scope=cache_scope)
 	if cache_seconds > 0:
@@ -83,6 +87,7 @@ def snapshot(
 		db_transactions=db_transactions,
 		thresholds=thresholds,
 		extra_queues=extra_queues,
+		site=site,
 	)
 	if cache_seconds > 0 and result.redis_ok:
 		try:
@@ -102,8 +107,10 @@ def read(
 	db_transactions: list[DbTransaction] | Callable[[], list[DbTransaction]] | None = None,
 	thresholds: Thresholds | None = None,
 	extra_queues: tuple[str, ...] = (),
+	site: str | None = None,
 ) -> Snapshot:
 	"""Read every figure now, bypassing the cache."""
+	scope_site = site
 	started = time.perf_counter()
 	now = time.time()
 	thresholds = thresholds or Thresholds()
@@ -162,7 +169,12 @@ def read(
 		queues=state.queues,
 		workers=state.workers,
 		started_jobs=state.started_jobs,
-		failure_rates=stream.failure_rates(buckets),
+		failure_rates=merge_failure_rates(stream.failure_rates(buckets), state.failed_runs, now),
+		rq_failures=state.rq_failures,
+		sites=state.sites,
+		site=scope_site,
+		site_figures=_site_figures(state, scope_site),
+		unreadable=state.unreadable,
 		evidence_backlog=backlog,
 		schedulers=schedulers,
 		locks=read_locks(sites_path, now=now) if sites_path else [],
@@ -173,6 +185,53 @@ def read(
 		update={
 			"findings": evaluate(result, thresholds),
 			"read_ms": round((time.perf_counter() - started) * 1000, 3),
+		}
+	)
+
+
+def _site_figures(state: RqState, site: str | None):
+	if not site:
+		return None
+	return next((s for s in state.sites if s.site == site), None) or SiteCounts(site=site)
+
+
+def merge_failure_rates(evidence: list[FailureRate], runs: list[FailedRun], now: float) -> list[FailureRate]:
+	"""Evidence rates plus the failures only RQ's failed registries hold.
+
+	A registry failure whose job id has an evidence attempt key was counted by the evidence
+	stream already; the others each add one run and one failure to their method (the rate of a
+	method no hook saw is then 1: RQ keeps no record of its successes here).
+	"""
+	extra: dict[str, list[int]] = {}  # method → [rq-only 5m, rq-only 1h]
+	for run in runs:
+		if run.seen_by_evidence:
+			continue
+		row = extra.setdefault(run.method or "?", [0, 0])
+		row[1] += 1
+		if now - run.ended_at.timestamp() <= FAILURE_WINDOWS_S[0]:
+			row[0] += 1
+	out = []
+	for rate in evidence:
+		five, hour = extra.pop(rate.method, (0, 0))
+		out.append(_with_rq_only(rate, five, hour, ["evidence"]))
+	out += [_with_rq_only(FailureRate(method=m), five, hour, []) for m, (five, hour) in extra.items()]
+	return sorted(out, key=lambda r: (-r.failed_1h, r.method))
+
+
+def _with_rq_only(rate: FailureRate, five: int, hour: int, sources: list[str]) -> FailureRate:
+	total_5m, failed_5m = rate.total_5m + five, rate.failed_5m + five
+	total_1h, failed_1h = rate.total_1h + hour, rate.failed_1h + hour
+	return rate.model_copy(
+		update={
+			"total_5m": total_5m,
+			"failed_5m": failed_5m,
+			"rate_5m": round(failed_5m / total_5m, 4) if total_5m else 0.0,
+			"total_1h": total_1h,
+			"failed_1h": failed_1h,
+			"rate_1h": round(failed_1h / total_1h, 4) if total_1h else 0.0,
+			"rq_only_failed_5m": five,
+			"rq_only_failed_1h": hour,
+			"sources": sources + (["rq"] if hour else []),
 		}
 	)
 
@@ -190,7 +249,8 @@ def evaluate(snap: Snapshot, t: Thresholds) -> list[Finding]:
 		add("redis_unreachable", Severity.CRITICAL, f"Redis is unreachable: {snap.redis_error}")
 	for w in snap.workers:
 		if w.status is WorkerStatus.DEAD:
-			add("worker_dead", Severity.CRITICAL, f"worker {w.name} is dead: {w.dead_reason}", w.name)
+			held = f"; it held {len(w.jobs_held)} started job(s)" if w.jobs_held else ""
+			add("worker_dead", Severity.CRITICAL, f"worker {w.name} is dead: {w.dead_reason}{held}", w.name)
 	for q in snap.queues:
 		if q.queued and q.workers == 0 and snap.redis_ok:
 			message = f"{q.queued} job(s) queued on {q.short_name} and no live worker listens to it"
@@ -198,7 +258,8 @@ def evaluate(snap: Snapshot, t: Thresholds) -> list[Finding]:
 		age = q.oldest_queued_age_s
 		if age is not None and age >= t.oldest_job_warning_s:
 			severity = Severity.CRITICAL if age >= t.oldest_job_critical_s else Severity.WARNING
-			message = f"oldest job on {q.short_name} has waited {int(age)} s"
+			at_least = "" if q.oldest_queued_exact else "at least "
+			message = f"oldest job on {q.short_name} has waited {at_least}{int(age)} s"
 			add("oldest_job_age", severity, message, q.name, round(age, 1))
 		if q.running_past_timeout:
 			message = f"{q.running_past_timeout} job(s) on {q.short_name} run past their timeout"
@@ -215,6 +276,8 @@ def evaluate(snap: Snapshot, t: Thresholds) -> list[Finding]:
 		if rate.total_5m >= t.failure_rate_min_jobs and rate.rate_5m >= t.failure_rate_warning:
 			message = f"{rate.method} failed {rate.failed_5m} of {rate.total_5m} runs in 5 min"
 			add("failure_rate", Severity.WARNING, message, rate.method, rate.rate_5m)
+	for bad in snap.unreadable:
+		add("unreadable", Severity.WARNING, f"{bad.key} ({bad.type}) is unreadable: {bad.why}", bad.key)
 	for site in snap.schedulers:
 		if site.severity is not Severity.OK:
 			add(
