@@ -154,17 +154,16 @@ def read_rq_state(
 		for name in unlisted:
 			pipe.hmget(rq_keys.worker_key(name), *_WORKER_FIELDS)
 			pipe.ttl(rq_keys.worker_key(name))
-		for name in broken:
+		for name in (*unlisted, *broken):
 			pipe.type(rq_keys.worker_key(name))
 		more = pipe.execute(raise_on_error=False)
 		for i, name in enumerate(unlisted):
 			fields_by_worker[name] = (more[2 * i], more[2 * i + 1])
-		for name, kind in zip(broken, more[2 * len(unlisted) :], strict=True):
-			bad.add(
-				rq_keys.worker_key(name),
-				kind if not isinstance(kind, Exception) else "unknown",
-				"a worker key that is not a hash",
-			)
+		kinds = dict(zip((*unlisted, *broken), more[2 * len(unlisted) :], strict=True))
+		for name, kind in kinds.items():
+			if isinstance(fields_by_worker[name][0], ResponseError):
+				kind = kind if not isinstance(kind, Exception) else "unknown"
+				bad.add(rq_keys.worker_key(name), kind, "a worker key that is not a hash")
 
 	workers = []
 	for name in sorted(fields_by_worker):

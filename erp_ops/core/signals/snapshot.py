@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 
 from pydantic import BaseModel
 from redis import Redis
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, ResponseError
 
 from erp_ops.core import rq_keys
 from erp_ops.core.evidence import stream
@@ -27,6 +27,7 @@ from erp_ops.core.signals.models import (
 	SiteCounts,
 	SiteSchedulerFacts,
 	Snapshot,
+	Unreadable,
 	WorkerStatus,
 )
 from erp_ops.core.signals.rq_state import FAILURE_WINDOWS_S, FailedRun, RqState, read_rq_state
@@ -78,6 +79,8 @@ def snapshot(
 				return Snapshot.model_validate_json(cached).model_copy(update={"cached": True})
 		except RedisError:
 			pass  # read() below reports Redis as unreachable
+		except ValueError:
+			pass  # a cache entry this version cannot read: read afresh and replace it
 	result = read(
 		conn,
 		bench_id,
@@ -122,25 +125,42 @@ def read(
 	buckets: list[dict] = []
 	backlog = 0
 	stuck_methods: dict[str, frozenset[str]] = {}
+	unreadable: list[Unreadable] = []
 	try:
 		state = read_rq_state(conn, bench_id, extra_queues=extra_queues, now=now)
 		pipe = conn.pipeline(transaction=False)
-		stream.queue_failure_rate_reads(pipe, bench_id, now)
+		bucket_keys = stream.queue_failure_rate_reads(pipe, bench_id, now)
 		pipe.smembers(stream.STREAM_SITES.format(bench=bench_id))
 		scheduled_ids = {site.site: scheduler_rules.stuck_job_ids(site.site, site) for site in sites}
 		flat_ids = [(site, job_id) for site, ids in scheduled_ids.items() for job_id in ids]
 		for _site, job_id in flat_ids:
 			pipe.hget(rq_keys.job_key(job_id), "status")
-		replies = pipe.execute()
-		buckets, evidence_sites, statuses = replies[:60], replies[60], replies[61:]
+		replies = pipe.execute(raise_on_error=False)
+		buckets, evidence_sites, statuses = (
+			replies[:bucket_keys],
+			replies[bucket_keys],
+			replies[bucket_keys + 1 :],
+		)
+		buckets = _readable_buckets(buckets, bench_id, now, unreadable)
+		if isinstance(evidence_sites, ResponseError):
+			unreadable.append(_unreadable(stream.STREAM_SITES.format(bench=bench_id), "expected a set"))
+			evidence_sites = set()
 		if evidence_sites:
 			pipe = conn.pipeline(transaction=False)
 			for site in sorted(evidence_sites):
 				pipe.xlen(stream.stream_key(bench_id, as_text(site)))
-			backlog = sum(pipe.execute())
+			lengths = pipe.execute(raise_on_error=False)
+			backlog = sum(n for n in lengths if isinstance(n, int))
+			for site, n in zip(sorted(evidence_sites), lengths, strict=True):
+				if not isinstance(n, int):
+					unreadable.append(
+						_unreadable(stream.stream_key(bench_id, as_text(site)), "expected a stream")
+					)
 		stuck: dict[str, set[str]] = {}
 		for (site, job_id), status in zip(flat_ids, statuses, strict=True):
-			if status and as_text(status) in ("queued", "started"):
+			if isinstance(status, ResponseError):
+				unreadable.append(_unreadable(rq_keys.job_key(job_id), "a job key that is not a hash"))
+			elif status and as_text(status) in ("queued", "started"):
 				stuck.setdefault(site, set()).add(scheduled_ids[site][job_id])
 		stuck_methods = {site: frozenset(methods) for site, methods in stuck.items()}
 	except RedisError as e:
@@ -174,7 +194,7 @@ def read(
 		sites=state.sites,
 		site=scope_site,
 		site_figures=_site_figures(state, scope_site),
-		unreadable=state.unreadable,
+		unreadable=state.unreadable + unreadable,
 		evidence_backlog=backlog,
 		schedulers=schedulers,
 		locks=read_locks(sites_path, now=now) if sites_path else [],
@@ -187,6 +207,31 @@ def read(
 			"read_ms": round((time.perf_counter() - started) * 1000, 3),
 		}
 	)
+
+
+def _unreadable(key: str, why: str) -> Unreadable:
+	# the type is what the error said it was not; naming it would cost a round trip for a rare case
+	return Unreadable(key=key, type="wrong type", why=why)
+
+
+def _readable_buckets(buckets: list, bench_id: str, now: float, unreadable: list[Unreadable]) -> list[dict]:
+	"""The outcome-counter hashes with every count an integer; the others reported."""
+	minute = int(now // 60)
+	out = []
+	for index, bucket in enumerate(buckets):
+		key = stream.OUTCOMES.format(bench=bench_id, minute=minute - len(buckets) + 1 + index)
+		if isinstance(bucket, ResponseError):
+			unreadable.append(_unreadable(key, "expected a hash of counters"))
+			out.append({})
+			continue
+		good = {}
+		for field, count in bucket.items():
+			try:
+				good[field] = int(count)
+			except ValueError:
+				unreadable.append(Unreadable(key=key, type="hash", why=f"{as_text(field)} is not a count"))
+		out.append(good)
+	return out
 
 
 def _site_figures(state: RqState, site: str | None):
