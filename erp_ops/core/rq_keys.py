@@ -111,10 +111,12 @@ def parse_rq_time(raw: bytes | str | None) -> datetime | None:
 	if not text:
 		return None
 	try:
-		return datetime.strptime(text, RQ_TIME_FORMAT).replace(tzinfo=timezone.utc)
+		# RQ's own format minus the Z is ISO 8601, which fromisoformat reads many times faster
+		# than strptime (the snapshot parses hundreds of these)
+		parsed = datetime.fromisoformat(text[:-1] if text.endswith("Z") else text)
 	except ValueError:
 		try:
-			parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+			parsed = datetime.strptime(text, RQ_TIME_FORMAT)
 		except ValueError:
 			return None
-		return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+	return parsed.astimezone(timezone.utc) if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)

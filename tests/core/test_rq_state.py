@@ -152,14 +152,13 @@ def test_constant_round_trips(redis_conn, redis_url, jobs):
 	# queue (3), 60 outcome buckets and the evidence-sites set.
 	assert len(counter.commands) == 4 + 3 + 60 + 1, counter.commands
 	assert sum(c.upper().startswith("EVALSHA") for c in counter.commands) == 3
-	# Inside the scripts: a fixed number of commands per queue and key, plus at most one job-hash
-	# read per job in the head window, the started sample and the failed window.
+	# Inside the scripts: a fixed number of commands per queue, plus one job-hash read per job the
+	# walks read: the head of the queue until SCAN_MARGIN jobs past the oldest (the queue is FIFO
+	# here), and the failed registry's window (these entries have no hash, so no ended_at stops it).
+	hash_reads = [c for c in counter.script_commands if c.upper().startswith("HMGET")]
+	assert len(hash_reads) == min(jobs, 1 + rq_state.SCAN_MARGIN) + min(jobs, rq_state.FAILED_WINDOW)
 	per_queue_fixed = 9 + 9 + 3 + 1  # TYPE of each key, counts, LRANGE/ZRANGE/ZREVRANGEBYSCORE, SMEMBERS
-	bound = 3 * per_queue_fixed + rq_state.HEAD_WINDOW + rq_state.FAILED_WINDOW * 3
-	assert 0 < len(counter.script_commands) <= bound
-	if jobs > rq_state.HEAD_WINDOW:
-		hash_reads = [c for c in counter.script_commands if c.upper().startswith("HMGET")]
-		assert len(hash_reads) == rq_state.HEAD_WINDOW + min(jobs, rq_state.FAILED_WINDOW)
+	assert len(counter.script_commands) <= 3 * per_queue_fixed + len(hash_reads)
 	client.close()
 	monitor.close()
 

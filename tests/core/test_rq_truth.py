@@ -105,6 +105,7 @@ def test_true_oldest_job_behind_at_front_jobs(redis_conn, monkeypatch):
 
 	# A run of at_front jobs longer than the window: the age is a lower bound and says so.
 	monkeypatch.setattr(rq_state, "HEAD_WINDOW", 2)
+	monkeypatch.setattr(rq_state, "SCAN_MARGIN", 1)
 	q = read(redis_conn, BENCH).queue("default")
 	assert not q.oldest_queued_exact and q.oldest_queued_job_id == fronts[-2].id
 	assert q.oldest_queued_age_s <= now - epoch(oldest.enqueued_at)

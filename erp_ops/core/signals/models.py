@@ -129,8 +129,11 @@ class RqFailures(Frozen):
 
 	source: str = "rq failed registries, by the job's ended_at"
 	scan_limit: int = Field(0, description="most recent entries read per failed registry")
-	scanned: int = 0
-	bounded: bool = Field(False, description="a registry held more entries than were read")
+	scanned: int = Field(0, description="entries whose ended_at was read")
+	bounded: bool = Field(
+		False,
+		description="a registry's window ended before its entries left the hour: counts are lower bounds",
+	)
 	by_queue: list[FailureCount] = []
 	by_exception: list[FailureCount] = []
 	by_site: list[FailureCount] = []

@@ -13,7 +13,9 @@ SCRIPT = """-- One queue of a bench, read in one server-side pass. Only reads: n
 --       3 site window (queued ids counted per site), 4 started limit, 5 failed window,
 --       6 one hour ago as RQ writes times, 7 erp_ops attempt-key prefix, 8 '1' when started
 --       members are `job_id:execution_id` (rq 2), 9 '1' when the deferred registry expires (rq 2),
---       10 job-key prefix, 11 results-stream prefix, 12 most unreadable keys to report
+--       10 job-key prefix, 11 results-stream prefix, 12 most unreadable keys to report,
+--       13 margin: entries past the oldest (queue) or the hour (failed registry) read before stopping,
+--       14 five minutes ago as RQ writes times
 local now = ARGV[1]
 local head_window = tonumber(ARGV[2])
 local site_window = tonumber(ARGV[3])
@@ -57,21 +59,19 @@ local function stamp(key, field, value)
 	return false
 end
 
-local function site_of(id)
-	for _, sep in ipairs({'::', '||'}) do
-		local at = string.find(id, sep, 1, true)
-		if at and at > 1 then return string.sub(id, 1, at - 1) end
-	end
-	return nil
-end
+local find, sub = string.find, string.sub
 
+-- Frappe's job-id prefix: `<site>::` (v15) or `<site>||` (v16); flat {site, count, ...}
 local function count_sites(ids, last)
 	local per, order = {}, {}
 	for i = 1, last do
-		local site = site_of(ids[i])
-		if site then
-			if not per[site] then per[site] = 0; order[#order + 1] = site end
-			per[site] = per[site] + 1
+		local id = ids[i]
+		local at = find(id, '::', 1, true)
+		if not at or at == 1 then at = find(id, '||', 1, true) end
+		if at and at > 1 then
+			local site = sub(id, 1, at - 1)
+			local n = per[site]
+			if n then per[site] = n + 1 else per[site] = 1; order[#order + 1] = site end
 		end
 	end
 	local flat = {}
@@ -107,30 +107,37 @@ if ARGV[9] == '1' then counts[8] = zcount_present(KEYS[7]) else counts[8] = zcar
 counts[9] = zcard(KEYS[8])
 
 -- The head and the oldest waiting job. RQ appends with RPUSH (enqueued_at ascending from the
--- head) and puts at_front jobs in front with LPUSH (descending from the head), so the oldest job
--- sits where the at_front run ends: inside the window unless that run is longer than the window.
+-- head) and puts at_front jobs in front with LPUSH (descending from the head): the times along
+-- the list fall to the oldest job, then rise. The scan walks from the head until the times have
+-- risen `margin` jobs in a row past the lowest (or the window ends), so a FIFO queue costs a few
+-- reads and a run of k at_front jobs k + margin. `open_ended` says the window ended first.
 local head, oldest = {false, false}, {false, false, 0, 0}
 local queued_sites, queued_scanned = {}, 0
 if counts[1] > 0 then
-	local ids = redis.call('LRANGE', KEYS[1], 0, math.max(head_window, site_window) - 1)
-	local last = math.min(#ids, head_window)
-	local best, best_id, best_at = nil, false, 0
-	for i = 1, last do
-		local key = job_prefix .. ids[i]
+	local margin = tonumber(ARGV[13])
+	local ids = redis.call('LRANGE', KEYS[1], 0, site_window - 1)
+	queued_scanned = #ids
+	queued_sites = count_sites(ids, queued_scanned)
+	local best, best_id, best_at, rising, read = nil, false, 0, 0, 0
+	local i = 1
+	while i <= counts[1] and i <= head_window and rising < margin do
+		local id = ids[i]
+		if not id then id = redis.call('LINDEX', KEYS[1], i - 1) end
+		if not id then break end
+		local key = job_prefix .. id
 		local fields = job_fields(key, 'enqueued_at', 'created_at')
-		if fields then
-			local at = stamp(key, 'enqueued_at', fields[1]) or stamp(key, 'created_at', fields[2])
-			if i == 1 then head = {ids[1], at} end
-			if at and (best == nil or at < best) then best, best_id, best_at = at, ids[i], i end
-		elseif i == 1 then
-			head = {ids[1], false}
+		local at = false
+		if fields then at = stamp(key, 'enqueued_at', fields[1]) or stamp(key, 'created_at', fields[2]) end
+		if i == 1 then head = {id, at} end
+		if at then
+			if best == nil or at < best then best, best_id, best_at, rising = at, id, i, 0 else rising = rising + 1 end
 		end
+		read = i
+		i = i + 1
 	end
 	local open_ended = 0
-	if counts[1] > last and (best == nil or best_at == last) then open_ended = 1 end
-	oldest = {best_id, best or false, last, open_ended}
-	queued_scanned = math.min(#ids, site_window)
-	queued_sites = count_sites(ids, queued_scanned)
+	if rising < margin and read < counts[1] then open_ended = 1 end
+	oldest = {best_id, best or false, read, open_ended}
 end
 
 -- Started jobs with what the figures need from their hashes (about one per worker).
@@ -157,20 +164,27 @@ if started_ok then
 	end
 end
 
--- Failed jobs: the most recent entries (RQ scores a failure with ended_at + failure_ttl), the
--- ones that ended in the last hour returned with their exception and whether erp_ops's
--- evidence saw the run (its attempt key exists).
-local failures, failed_sites, failed_scanned = {}, {}, 0
+-- Failed jobs: RQ scores a failure ended_at + failure_ttl, so with one failure_ttl the entries
+-- from the highest score down are the most recent failures. The walk reads ended_at from there
+-- and stops after `margin` entries in a row that ended before the hour (or at the window's end);
+-- the ones of the last hour come back with their exception and whether erp_ops's evidence saw
+-- the run (its attempt key exists). Every id in the window is counted per site.
+local failures, failed_sites, failed_scanned, failed_walked, failed_complete = {}, {}, 0, 0, 1
 if failed_ok and counts[6] > 0 then
+	local margin = tonumber(ARGV[13])
 	local ids = redis.call('ZREVRANGEBYSCORE', KEYS[5], '+inf', now, 'LIMIT', 0, tonumber(ARGV[5]))
 	failed_scanned = #ids
 	failed_sites = count_sites(ids, #ids)
+	local older = 0
 	for i = 1, #ids do
+		if older >= margin then break end
+		failed_walked = i
 		local id = ids[i]
 		local key = job_prefix .. id
-		local f = job_fields(key, 'ended_at', 'data', 'exc_info')
+		local f = job_fields(key, 'ended_at', 'exc_info')
 		local ended = f and stamp(key, 'ended_at', f[1])
 		if ended and ended >= ARGV[6] then
+			older = 0
 			local exc, encoding = false, false
 			local results = ARGV[11] .. id
 			local entries = redis.pcall('XREVRANGE', results, '+', '-', 'COUNT', 1)
@@ -184,11 +198,22 @@ if failed_ok and counts[6] > 0 then
 					if pairs_[j] == 'exc_string' then exc, encoding = pairs_[j + 1], 'b64zlib' end
 				end
 			end
-			if not exc and f[3] then exc, encoding = f[3], 'zlib' end
+			if not exc and f[2] then exc, encoding = f[2], 'zlib' end
+			-- the method (in the pickled data) is only needed for a run the evidence never saw
 			local seen = redis.call('EXISTS', ARGV[7] .. id)
-			failures[#failures + 1] = {id, ended, f[2], exc, encoding, seen}
+			local data = false
+			if seen == 0 then
+				data = redis.pcall('HGET', key, 'data')
+				if type(data) == 'table' then data = false end
+			end
+			local recent = 0
+			if ended >= ARGV[14] then recent = 1 end
+			failures[#failures + 1] = {id, ended, data, exc, encoding, seen, recent}
+		elseif ended then
+			older = older + 1
 		end
 	end
+	if older < margin and failed_walked < counts[6] then failed_complete = 0 end
 end
 
 local workers = {}
@@ -196,6 +221,6 @@ if present(KEYS[9], 'set') then workers = redis.call('SMEMBERS', KEYS[9]) end
 
 return {
 	counts, head, oldest, queued_sites, queued_scanned, started, failed_sites, failed_scanned,
-	failures, workers, bad, bad_count,
+	failures, workers, bad, bad_count, failed_walked, failed_complete,
 }
 """

@@ -43,13 +43,16 @@ from erp_ops.core.signals.models import (
 
 FRAPPE_QUEUES = ("short", "default", "long")
 STARTED_SAMPLE_LIMIT = 500  # started registries hold about one entry per worker; cap the odd pile-up
-# The oldest waiting job is looked for among the first HEAD_WINDOW jobs of a queue (see rq_read_lua.py)
+# The oldest waiting job is looked for among the first HEAD_WINDOW jobs of a queue, the walk
+# stopping SCAN_MARGIN jobs past the lowest enqueued_at (see rq_read_lua.py)
 HEAD_WINDOW = 1_000
+SCAN_MARGIN = 32
 # Queued job ids counted per site; beyond it per-site queued figures are lower bounds
-SITE_WINDOW = 5_000
-# Most recent entries of each failed registry read for the last hour's failures. Frappe trims a
-# failed registry to rq_failed_jobs_limit (1,000) after each failure it sees, but failures it
-# does not see (other workers, RQ's own cleanup) are not trimmed, so the read is bounded here.
+SITE_WINDOW = 1_000
+# Most recent entries of each failed registry read for the last hour's failures (the walk stops
+# SCAN_MARGIN entries past the hour) and counted per site. Frappe trims a failed registry to
+# rq_failed_jobs_limit (1,000) after each failure it sees, but failures it does not see (other
+# workers, RQ's own cleanup) are not trimmed, so the read is bounded here.
 FAILED_WINDOW = 1_000
 MAX_UNREADABLE = 100
 FAILURE_WINDOWS_S = (300, 3600)
@@ -70,6 +73,7 @@ class FailedRun:
 	exc_type: str
 	ended_at: datetime
 	seen_by_evidence: bool
+	recent: bool  # ended in the last 5 minutes
 
 
 @dataclass
@@ -213,7 +217,7 @@ def read_rq_state(
 		workers=workers,
 		started_jobs=started_jobs,
 		failed_runs=failed_runs,
-		rq_failures=_rq_failures(failed_runs, per_queue, bench_id, queue_names, now),
+		rq_failures=_rq_failures(failed_runs, per_queue, bench_id, queue_names),
 		sites=_sites(queue_names, bench_id, per_queue, started_jobs),
 		unreadable=list(bad.items.values()),
 	)
@@ -241,13 +245,15 @@ def _script_args(bench_id: str, now: float) -> list:
 		SITE_WINDOW,
 		STARTED_SAMPLE_LIMIT,
 		FAILED_WINDOW,
-		rq_keys.rq_time(datetime.fromtimestamp(now - 3600, tz=timezone.utc)),
+		rq_keys.rq_time(datetime.fromtimestamp(now - FAILURE_WINDOWS_S[1], tz=timezone.utc)),
 		ATTEMPT_PREFIX.format(bench=bench_id),
 		"1" if rq_keys.RQ_STARTED_MEMBERS_ARE_COMPOSITE else "0",
 		"1" if Registry.DEFERRED in rq_keys.EXPIRING_REGISTRIES else "0",
 		rq_keys.JOB_PREFIX,
 		rq_keys.RESULTS_PREFIX,
 		MAX_UNREADABLE,
+		SCAN_MARGIN,
+		rq_keys.rq_time(datetime.fromtimestamp(now - FAILURE_WINDOWS_S[0], tz=timezone.utc)),
 	]
 
 
@@ -313,7 +319,7 @@ _COUNTS = (
 
 def _queue_reply(r: list) -> dict:
 	counts, head, oldest, queued_sites, queued_scanned, started, failed_sites, failed_scanned = r[:8]
-	failures, workers, bad, _bad_count = r[8:12]
+	failures, workers, bad, _bad_count, failed_walked, failed_complete = r[8:14]
 	return {
 		"counts": dict(zip(_COUNTS, (int(c) for c in counts), strict=True)),
 		"head": head,
@@ -323,6 +329,8 @@ def _queue_reply(r: list) -> dict:
 		"started": started,
 		"failed_sites": _pairs(failed_sites),
 		"failed_scanned": int(failed_scanned),
+		"failed_walked": int(failed_walked),
+		"failed_complete": bool(failed_complete),
 		"failures": failures,
 		"workers": workers,
 		"bad": [(k, t, as_text(w)) for k, t, w in bad],
@@ -515,37 +523,44 @@ def _exc_text(raw, encoding) -> str | None:
 
 
 def _failed_run(queue: str, row: list, bad: _Unreadable) -> FailedRun | None:
-	raw_id, ended_raw, data, exc, encoding, seen = row
+	raw_id, ended_raw, data, exc, encoding, seen, recent = row
 	job_id = as_text(raw_id)
 	ended_at = parse_rq_time(ended_raw)
 	if ended_at is None:  # the script checked the shape; a date that still does not parse
 		bad.add(rq_keys.job_key(job_id), "hash", f"ended_at is not a time: {as_text(ended_raw)[:40]!r}")
 		return None
-	site, method = _frappe_call(data)
+	site = rq_keys.split_frappe_job_id(job_id)[0]
+	method = None
+	if not seen:  # the script sends the job's data only for a run the evidence never saw
+		kwargs_site, method = _frappe_call(data)
+		site = site or kwargs_site
 	return FailedRun(
 		job_id=job_id,
 		queue=queue,
-		site=site or rq_keys.split_frappe_job_id(job_id)[0],
+		site=site,
 		method=method,
 		exc_type=exception_type(_exc_text(exc, encoding)),
 		ended_at=ended_at,
 		seen_by_evidence=bool(seen),
+		recent=bool(recent),
 	)
 
 
-def _count_by(runs: list[FailedRun], key, now: float) -> list[FailureCount]:
+def _count_by(runs: list[FailedRun], key) -> list[FailureCount]:
 	rows: dict[str, list[int]] = {}
 	for run in runs:
 		k = key(run)
 		if k is None:
 			continue
-		row = rows.setdefault(k, [0, 0, 0, 0])
-		recent = now - run.ended_at.timestamp() <= FAILURE_WINDOWS_S[0]
+		row = rows.get(k)
+		if row is None:
+			row = rows[k] = [0, 0, 0, 0]
+		unseen = not run.seen_by_evidence
 		row[1] += 1
-		row[3] += not run.seen_by_evidence
-		if recent:
+		row[3] += unseen
+		if run.recent:
 			row[0] += 1
-			row[2] += not run.seen_by_evidence
+			row[2] += unseen
 	return sorted(
 		(
 			FailureCount(key=k, failed_5m=a, failed_1h=b, rq_only_5m=c, rq_only_1h=d)
@@ -556,16 +571,16 @@ def _count_by(runs: list[FailedRun], key, now: float) -> list[FailureCount]:
 
 
 def _rq_failures(
-	runs: list[FailedRun], per_queue: list[dict], bench_id: str, queue_names: list[str], now: float
+	runs: list[FailedRun], per_queue: list[dict], bench_id: str, queue_names: list[str]
 ) -> RqFailures:
 	short = {name: rq_keys.queue_short_name(name, bench_id) for name in queue_names}
 	return RqFailures(
 		scan_limit=FAILED_WINDOW,
-		scanned=sum(r["failed_scanned"] for r in per_queue),
-		bounded=any(r["counts"]["failed"] > r["failed_scanned"] for r in per_queue),
-		by_queue=_count_by(runs, lambda r: short[r.queue], now),
-		by_exception=_count_by(runs, lambda r: r.exc_type, now),
-		by_site=_count_by(runs, lambda r: r.site, now),
+		scanned=sum(r["failed_walked"] for r in per_queue),
+		bounded=not all(r["failed_complete"] for r in per_queue),
+		by_queue=_count_by(runs, lambda r: short[r.queue]),
+		by_exception=_count_by(runs, lambda r: r.exc_type),
+		by_site=_count_by(runs, lambda r: r.site),
 	)
 
 

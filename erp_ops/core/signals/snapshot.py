@@ -30,7 +30,7 @@ from erp_ops.core.signals.models import (
 	Unreadable,
 	WorkerStatus,
 )
-from erp_ops.core.signals.rq_state import FAILURE_WINDOWS_S, FailedRun, RqState, read_rq_state
+from erp_ops.core.signals.rq_state import FailedRun, RqState, read_rq_state
 
 CACHE_KEY = "erp_ops:{bench}:snapshot:{scope}"
 CACHE_LOCK_WAIT_S = 0.5
@@ -189,7 +189,7 @@ def read(
 		queues=state.queues,
 		workers=state.workers,
 		started_jobs=state.started_jobs,
-		failure_rates=merge_failure_rates(stream.failure_rates(buckets), state.failed_runs, now),
+		failure_rates=merge_failure_rates(stream.failure_rates(buckets), state.failed_runs),
 		rq_failures=state.rq_failures,
 		sites=state.sites,
 		site=scope_site,
@@ -240,7 +240,7 @@ def _site_figures(state: RqState, site: str | None):
 	return next((s for s in state.sites if s.site == site), None) or SiteCounts(site=site)
 
 
-def merge_failure_rates(evidence: list[FailureRate], runs: list[FailedRun], now: float) -> list[FailureRate]:
+def merge_failure_rates(evidence: list[FailureRate], runs: list[FailedRun]) -> list[FailureRate]:
 	"""Evidence rates plus the failures only RQ's failed registries hold.
 
 	A registry failure whose job id has an evidence attempt key was counted by the evidence
@@ -253,8 +253,7 @@ def merge_failure_rates(evidence: list[FailureRate], runs: list[FailedRun], now:
 			continue
 		row = extra.setdefault(run.method or "?", [0, 0])
 		row[1] += 1
-		if now - run.ended_at.timestamp() <= FAILURE_WINDOWS_S[0]:
-			row[0] += 1
+		row[0] += run.recent
 	out = []
 	for rate in evidence:
 		five, hour = extra.pop(rate.method, (0, 0))
