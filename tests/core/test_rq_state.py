@@ -1,5 +1,6 @@
 """Signals read from a real Redis, filled by real RQ workers, agree with RQ and change nothing."""
 
+import hashlib
 import time
 import uuid
 from datetime import timedelta
@@ -68,6 +69,7 @@ def fill_every_state(conn: Redis, redis_url: str) -> None:
 def test_counts_match_rq(redis_conn, redis_url):
 	fill_every_state(redis_conn, redis_url)
 	snap = read(redis_conn, BENCH)
+	assert not snap.unreadable, snap.unreadable  # every state RQ writes reads cleanly
 	ours = {q.name: q for q in snap.queues}
 	assert set(ours) == {qname(BENCH, s) for s in ("short", "default", "long")}
 	for name, q in ours.items():
@@ -109,6 +111,11 @@ def test_read_leaves_redis_unchanged_where_rq_would_not(redis_conn, redis_url):
 	redis_conn.zadd(rq_keys.Registry.FAILED.key(name), {"gone::job": time.time() - 30})
 	redis_conn.sadd(rq_keys.WORKERS_SET, rq_keys.worker_key("ghost"), rq_keys.worker_key("stranger"))
 	redis_conn.sadd(rq_keys.WORKERS_BY_QUEUE.format(queue=name), rq_keys.worker_key("ghost"))
+	# Broken data the read reports: a worker key that is not a hash, a queue of the wrong type.
+	redis_conn.set(rq_keys.worker_key("broken"), "x")
+	redis_conn.sadd(rq_keys.WORKERS_SET, rq_keys.worker_key("broken"))
+	redis_conn.sadd(rq_keys.QUEUES_SET, rq_keys.queue_key(f"{BENCH}:odd"))
+	redis_conn.set(rq_keys.queue_key(f"{BENCH}:odd"), "x")
 
 	before = dump_db(redis_conn)
 	snap = read(redis_conn, BENCH)
@@ -118,6 +125,11 @@ def test_read_leaves_redis_unchanged_where_rq_would_not(redis_conn, redis_url):
 	assert short.expired_started == 1
 	abandoned = [j for j in snap.started_jobs if j.job_id == job.id]
 	assert abandoned and abandoned[0].abandoned
+	assert {u.key for u in snap.unreadable} == {
+		rq_keys.worker_key("broken"),
+		rq_keys.queue_key(f"{BENCH}:odd"),
+	}, snap.unreadable
+	assert snap.queue("default").failed == 2 and snap.rq_failures.by_queue  # failures of the hour read
 	(ghost,) = [w for w in snap.workers if w.name == "ghost"]
 	assert ghost.status is WorkerStatus.DEAD and ghost.queues == [name]
 	assert not any(w.name == "stranger" for w in snap.workers)  # not known to be this bench's
@@ -161,6 +173,17 @@ def test_constant_round_trips(redis_conn, redis_url, jobs):
 	assert len(counter.script_commands) <= 3 * per_queue_fixed + len(hash_reads)
 	client.close()
 	monitor.close()
+
+
+def test_a_redis_that_does_not_know_the_script_gets_it_loaded(redis_conn, monkeypatch):
+	"""A restarted Redis has no scripts: the read loads its own once and answers the same."""
+	enqueue(redis_conn, BENCH, "short", f"{M}.work")
+	fresh = rq_state.LUA + f"\n-- {uuid.uuid4()}\n"  # a script this Redis has never seen
+	monkeypatch.setattr(rq_state, "LUA", fresh)
+	monkeypatch.setattr(rq_state, "LUA_SHA", hashlib.sha1(fresh.encode()).hexdigest())
+	assert redis_conn.script_exists(rq_state.LUA_SHA) == [False]
+	assert read(redis_conn, BENCH).queue("short").queued == 1
+	assert redis_conn.script_exists(rq_state.LUA_SHA) == [True]
 
 
 def test_live_and_killed_workers(redis_conn, redis_url, tmp_path):

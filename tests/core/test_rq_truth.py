@@ -79,6 +79,7 @@ def test_worker_whose_key_expired_is_listed_dead_with_the_job_it_held(redis_conn
 		(dead,) = [w for w in snap.workers if w.name == worker.name]
 		assert dead.status is WorkerStatus.DEAD and dead.known_from == ["started job"]
 		assert dead.queues == [long] and snap.critical
+		assert not snap.unreadable  # what RQ writes is always readable
 	finally:
 		worker.stop()
 
@@ -102,6 +103,7 @@ def test_true_oldest_job_behind_at_front_jobs(redis_conn, monkeypatch):
 	assert q.oldest_queued_job_id == oldest.id == old.id and q.oldest_queued_exact
 	assert abs(q.oldest_queued_age_s - (now - epoch(oldest.enqueued_at))) < 5
 	assert any(f.code == "oldest_job_age" and f.subject == name for f in snap.findings)
+	assert not snap.unreadable
 
 	# A run of at_front jobs longer than the window: the age is a lower bound and says so.
 	monkeypatch.setattr(rq_state, "HEAD_WINDOW", 2)
@@ -150,6 +152,7 @@ def test_failures_only_rq_recorded_are_counted_once(redis_conn, redis_url):
 	assert (missing.failed_1h, missing.total_1h, missing.rate_1h, missing.sources) == (2, 2, 1.0, ["rq"])
 	assert rates[f"{M}.work"].failed_1h == 0
 	assert snap.queue("default").failed == len(failed)
+	assert not snap.unreadable
 
 
 def test_per_site_figures_beside_bench_totals(redis_conn, redis_url, tmp_path):
@@ -185,5 +188,6 @@ def test_per_site_figures_beside_bench_totals(redis_conn, redis_url, tmp_path):
 		assert {q.queue: q.queued for q in sites["b.local"].queues} == {"short": 2, "default": 1}
 		assert sum(q.queued for q in snap.queues) == 6  # the bench totals stay beside them
 		assert running.id in {j.job_id for j in snap.started_jobs}
+		assert not snap.unreadable
 	finally:
 		worker.stop()

@@ -51,9 +51,10 @@ local function job_fields(key, ...)
 	return reply
 end
 
--- an RQ time string, or false when absent; a value that is not one is reported
+-- an RQ time string, or false when absent (RQ writes '' for a time not reached yet); a value
+-- that is not one is reported
 local function stamp(key, field, value)
-	if not value then return false end
+	if not value or value == '' then return false end
 	if string.find(value, '^%d%d%d%d%-%d%d%-%d%dT%d%d:%d%d:%d%d') then return value end
 	unreadable(key, 'hash', field .. ' is not a time: ' .. string.sub(value, 1, 40))
 	return false
@@ -166,12 +167,16 @@ end
 
 -- Failed jobs: RQ scores a failure ended_at + failure_ttl, so with one failure_ttl the entries
 -- from the highest score down are the most recent failures. The walk reads ended_at from there
--- and stops after `margin` entries in a row that ended before the hour (or at the window's end);
--- the ones of the last hour come back with their exception and whether erp_ops's evidence saw
--- the run (its attempt key exists). Every id in the window is counted per site.
-local failures, failed_sites, failed_scanned, failed_walked, failed_complete = {}, {}, 0, 0, 1
+-- and stops after `margin` entries in a row that ended before the hour (or at the window's end).
+-- Each failure of the hour comes back as {id, ended_at, recent, seen, method, data, exception}:
+-- seen when erp_ops's evidence saw the run (its attempt key exists); for the others the method,
+-- from RQ's call string (`method='...'` of Frappe's execute_job) or else the pickled data;
+-- the exception as an index into a list of distinct tracebacks (a storm repeats them).
+-- Every id in the window is counted per site.
+local failures, excs, failed_sites, failed_scanned, failed_walked, failed_complete = {}, {}, {}, 0, 0, 1
 if failed_ok and counts[6] > 0 then
 	local margin = tonumber(ARGV[13])
+	local exc_index = {}
 	local ids = redis.call('ZREVRANGEBYSCORE', KEYS[5], '+inf', now, 'LIMIT', 0, tonumber(ARGV[5]))
 	failed_scanned = #ids
 	failed_sites = count_sites(ids, #ids)
@@ -181,7 +186,7 @@ if failed_ok and counts[6] > 0 then
 		failed_walked = i
 		local id = ids[i]
 		local key = job_prefix .. id
-		local f = job_fields(key, 'ended_at', 'exc_info')
+		local f = job_fields(key, 'ended_at', 'exc_info', 'description')
 		local ended = f and stamp(key, 'ended_at', f[1])
 		if ended and ended >= ARGV[6] then
 			older = 0
@@ -199,16 +204,28 @@ if failed_ok and counts[6] > 0 then
 				end
 			end
 			if not exc and f[2] then exc, encoding = f[2], 'zlib' end
-			-- the method (in the pickled data) is only needed for a run the evidence never saw
+			local exc_at = 0
+			if exc then
+				local tag = encoding .. ':' .. exc
+				exc_at = exc_index[tag]
+				if not exc_at then
+					excs[#excs + 1] = {exc, encoding}
+					exc_at = #excs
+					exc_index[tag] = exc_at
+				end
+			end
 			local seen = redis.call('EXISTS', ARGV[7] .. id)
-			local data = false
+			local method, data = false, false
 			if seen == 0 then
-				data = redis.pcall('HGET', key, 'data')
-				if type(data) == 'table' then data = false end
+				if f[3] then method = string.match(f[3], "[(,] ?method='([^']+)'[,)]") or false end
+				if not method then
+					data = redis.pcall('HGET', key, 'data')
+					if type(data) == 'table' then data = false end
+				end
 			end
 			local recent = 0
 			if ended >= ARGV[14] then recent = 1 end
-			failures[#failures + 1] = {id, ended, data, exc, encoding, seen, recent}
+			failures[#failures + 1] = {id, ended, recent, seen, method, data, exc_at}
 		elseif ended then
 			older = older + 1
 		end
@@ -221,6 +238,6 @@ if present(KEYS[9], 'set') then workers = redis.call('SMEMBERS', KEYS[9]) end
 
 return {
 	counts, head, oldest, queued_sites, queued_scanned, started, failed_sites, failed_scanned,
-	failures, workers, bad, bad_count, failed_walked, failed_complete,
+	failures, workers, bad, bad_count, failed_walked, failed_complete, excs,
 }
 """

@@ -209,7 +209,7 @@ def read_rq_state(
 	failed_runs = [
 		run
 		for name, reply in zip(queue_names, per_queue, strict=True)
-		for run in (_failed_run(name, row, bad) for row in reply["failures"])
+		for run in (_failed_run(name, row, reply["exc_types"], bad) for row in reply["failures"])
 		if run
 	]
 	return RqState(
@@ -319,7 +319,7 @@ _COUNTS = (
 
 def _queue_reply(r: list) -> dict:
 	counts, head, oldest, queued_sites, queued_scanned, started, failed_sites, failed_scanned = r[:8]
-	failures, workers, bad, _bad_count, failed_walked, failed_complete = r[8:14]
+	failures, workers, bad, _bad_count, failed_walked, failed_complete, excs = r[8:15]
 	return {
 		"counts": dict(zip(_COUNTS, (int(c) for c in counts), strict=True)),
 		"head": head,
@@ -332,6 +332,8 @@ def _queue_reply(r: list) -> dict:
 		"failed_walked": int(failed_walked),
 		"failed_complete": bool(failed_complete),
 		"failures": failures,
+		# distinct tracebacks of the failures, decoded once each
+		"exc_types": [exception_type(_exc_text(raw, encoding)) for raw, encoding in excs],
 		"workers": workers,
 		"bad": [(k, t, as_text(w)) for k, t, w in bad],
 	}
@@ -522,16 +524,17 @@ def _exc_text(raw, encoding) -> str | None:
 		return None
 
 
-def _failed_run(queue: str, row: list, bad: _Unreadable) -> FailedRun | None:
-	raw_id, ended_raw, data, exc, encoding, seen, recent = row
+def _failed_run(queue: str, row: list, exc_types: list[str], bad: _Unreadable) -> FailedRun | None:
+	raw_id, ended_raw, recent, seen, method, data, exc_at = row
 	job_id = as_text(raw_id)
 	ended_at = parse_rq_time(ended_raw)
 	if ended_at is None:  # the script checked the shape; a date that still does not parse
 		bad.add(rq_keys.job_key(job_id), "hash", f"ended_at is not a time: {as_text(ended_raw)[:40]!r}")
 		return None
 	site = rq_keys.split_frappe_job_id(job_id)[0]
-	method = None
-	if not seen:  # the script sends the job's data only for a run the evidence never saw
+	if method:
+		method = as_text(method)
+	elif not seen:  # no `method='...'` in RQ's call string: the script sent the job's data
 		kwargs_site, method = _frappe_call(data)
 		site = site or kwargs_site
 	return FailedRun(
@@ -539,7 +542,7 @@ def _failed_run(queue: str, row: list, bad: _Unreadable) -> FailedRun | None:
 		queue=queue,
 		site=site,
 		method=method,
-		exc_type=exception_type(_exc_text(exc, encoding)),
+		exc_type=exc_types[exc_at - 1] if exc_at else "unknown",
 		ended_at=ended_at,
 		seen_by_evidence=bool(seen),
 		recent=bool(recent),
