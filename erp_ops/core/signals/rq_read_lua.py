@@ -62,7 +62,15 @@ end
 
 local find, sub = string.find, string.sub
 
--- Frappe's job-id prefix: `<site>::` (v15) or `<site>||` (v16); flat {site, count, ...}
+-- Frappe's job-id prefix: `<site>::` (v15) or `<site>||` (v16)
+local function site_of(id)
+	local at = find(id, '::', 1, true)
+	if not at or at == 1 then at = find(id, '||', 1, true) end
+	if at and at > 1 then return sub(id, 1, at - 1) end
+	return nil
+end
+
+-- flat {site, count, ...} of the first `last` ids
 local function count_sites(ids, last)
 	local per, order = {}, {}
 	for i = 1, last do
@@ -168,15 +176,17 @@ end
 -- Failed jobs: RQ scores a failure ended_at + failure_ttl, so with one failure_ttl the entries
 -- from the highest score down are the most recent failures. The walk reads ended_at from there
 -- and stops after `margin` entries in a row that ended before the hour (or at the window's end).
--- Each failure of the hour comes back as {id, ended_at, recent, seen, method, data, exception}:
+-- The failures of the hour come back as {id, recent, seen, method, data, exception, count}:
 -- seen when erp_ops's evidence saw the run (its attempt key exists); for the others the method,
 -- from RQ's call string (`method='...'` of Frappe's execute_job) or else the pickled data;
--- the exception as an index into a list of distinct tracebacks (a storm repeats them).
+-- the exception as an index into a list of distinct tracebacks (a storm repeats them). Failures
+-- alike in site, window, sighting, method and traceback share one row (count); a row with data
+-- is one failure.
 -- Every id in the window is counted per site.
 local failures, excs, failed_sites, failed_scanned, failed_walked, failed_complete = {}, {}, {}, 0, 0, 1
 if failed_ok and counts[6] > 0 then
 	local margin = tonumber(ARGV[13])
-	local exc_index = {}
+	local exc_index, groups = {}, {}
 	local ids = redis.call('ZREVRANGEBYSCORE', KEYS[5], '+inf', now, 'LIMIT', 0, tonumber(ARGV[5]))
 	failed_scanned = #ids
 	failed_sites = count_sites(ids, #ids)
@@ -225,7 +235,21 @@ if failed_ok and counts[6] > 0 then
 			end
 			local recent = 0
 			if ended >= ARGV[14] then recent = 1 end
-			failures[#failures + 1] = {id, ended, recent, seen, method, data, exc_at}
+			if data then
+				failures[#failures + 1] = {id, recent, seen, false, data, exc_at, 1}
+			else
+				-- the same site, window, sighting, method and traceback: one row with a count
+				local site = site_of(id) or ''
+				local group = table.concat({site, recent, seen, method or '', exc_at}, ' ')
+				local at = groups[group]
+				if at then
+					local row = failures[at]
+					row[7] = row[7] + 1
+				else
+					failures[#failures + 1] = {id, recent, seen, method, false, exc_at, 1}
+					groups[group] = #failures
+				end
+			end
 		elseif ended then
 			older = older + 1
 		end

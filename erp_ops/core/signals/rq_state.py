@@ -64,16 +64,15 @@ ATTEMPT_PREFIX = "erp_ops:{bench}:attempt:"  # evidence/append.py's ATTEMPT key 
 
 @dataclass
 class FailedRun:
-	"""One failure in a failed registry that ended in the last hour."""
+	"""Failures in a failed registry that ended in the last hour, alike in all but their job id."""
 
-	job_id: str
 	queue: str
 	site: str | None
-	method: str | None
+	method: str | None  # known for failures the evidence never saw
 	exc_type: str
-	ended_at: datetime
 	seen_by_evidence: bool
 	recent: bool  # ended in the last 5 minutes
+	count: int = 1
 
 
 @dataclass
@@ -207,10 +206,9 @@ def read_rq_state(
 		for name, reply in zip(queue_names, per_queue, strict=True)
 	]
 	failed_runs = [
-		run
+		_failed_run(name, row, reply["exc_types"])
 		for name, reply in zip(queue_names, per_queue, strict=True)
-		for run in (_failed_run(name, row, reply["exc_types"], bad) for row in reply["failures"])
-		if run
+		for row in reply["failures"]
 	]
 	return RqState(
 		queues=queues,
@@ -524,28 +522,22 @@ def _exc_text(raw, encoding) -> str | None:
 		return None
 
 
-def _failed_run(queue: str, row: list, exc_types: list[str], bad: _Unreadable) -> FailedRun | None:
-	raw_id, ended_raw, recent, seen, method, data, exc_at = row
-	job_id = as_text(raw_id)
-	ended_at = parse_rq_time(ended_raw)
-	if ended_at is None:  # the script checked the shape; a date that still does not parse
-		bad.add(rq_keys.job_key(job_id), "hash", f"ended_at is not a time: {as_text(ended_raw)[:40]!r}")
-		return None
-	site = rq_keys.split_frappe_job_id(job_id)[0]
+def _failed_run(queue: str, row: list, exc_types: list[str]) -> FailedRun:
+	raw_id, recent, seen, method, data, exc_at, count = row
+	site = rq_keys.split_frappe_job_id(as_text(raw_id))[0]
 	if method:
 		method = as_text(method)
 	elif not seen:  # no `method='...'` in RQ's call string: the script sent the job's data
 		kwargs_site, method = _frappe_call(data)
 		site = site or kwargs_site
 	return FailedRun(
-		job_id=job_id,
 		queue=queue,
 		site=site,
 		method=method,
 		exc_type=exc_types[exc_at - 1] if exc_at else "unknown",
-		ended_at=ended_at,
 		seen_by_evidence=bool(seen),
 		recent=bool(recent),
+		count=int(count),
 	)
 
 
@@ -558,11 +550,11 @@ def _count_by(runs: list[FailedRun], key) -> list[FailureCount]:
 		row = rows.get(k)
 		if row is None:
 			row = rows[k] = [0, 0, 0, 0]
-		unseen = not run.seen_by_evidence
-		row[1] += 1
+		n, unseen = run.count, 0 if run.seen_by_evidence else run.count
+		row[1] += n
 		row[3] += unseen
 		if run.recent:
-			row[0] += 1
+			row[0] += n
 			row[2] += unseen
 	return sorted(
 		(

@@ -252,8 +252,8 @@ def merge_failure_rates(evidence: list[FailureRate], runs: list[FailedRun]) -> l
 		if run.seen_by_evidence:
 			continue
 		row = extra.setdefault(run.method or "?", [0, 0])
-		row[1] += 1
-		row[0] += run.recent
+		row[1] += run.count
+		row[0] += run.count if run.recent else 0
 	out = []
 	for rate in evidence:
 		five, hour = extra.pop(rate.method, (0, 0))
