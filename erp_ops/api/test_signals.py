@@ -100,6 +100,9 @@ class TestSignalsAPI(FrappeTestCase):
 		self.assertTrue(snap["redis_ok"], snap.get("redis_error"))
 		self.assertEqual([s["site"] for s in snap["schedulers"]], [frappe.local.site])
 		self.assertIn("default", {q["short_name"] for q in snap["queues"]})
+		# the site's own figures beside the bench totals
+		self.assertEqual(snap["site"], frappe.local.site)
+		self.assertEqual(snap["site_figures"]["site"], frappe.local.site)
 		self.assertEqual(json.loads(json.dumps(snap)), snap, "snapshot must be plain JSON")
 
 	def test_metrics_are_prometheus_text(self):

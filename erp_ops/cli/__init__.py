@@ -44,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
 		help="Frappe's bench id: the queue-name prefix (or ERP_OPS_BENCH_ID)",
 	)
 	status.add_argument("--bench-path", help="bench folder: adds disk headroom and the sites' file locks")
+	status.add_argument("--site", help="show this site's own figures beside the bench totals")
 	status.add_argument("--json", action="store_true", help="print the snapshot as JSON")
 	status.add_argument(
 		"--oldest-job-critical",
@@ -114,7 +115,8 @@ def status(args: argparse.Namespace) -> int:
 		disk_paths=disk,
 		thresholds=thresholds,
 		cache_seconds=args.cache_seconds,
-		cache_scope="cli",
+		cache_scope=f"cli:{args.site}" if args.site else "cli",
+		site=args.site,
 	)
 	print(snap.model_dump_json(indent=2) if args.json else render_table(snap))
 	return EXIT_CRITICAL if snap.critical else EXIT_OK
@@ -131,35 +133,47 @@ def render_table(snap) -> str:
 			[
 				"queue",
 				"queued",
-				"started",
+				"running",
+				"abandoned",
 				"failed",
 				"deferred",
 				"scheduled",
 				"finished",
 				"oldest",
+				"head",
 				"workers",
 			],
 			[
 				[
 					q.short_name,
 					q.queued,
-					q.started,
+					q.running,
+					q.abandoned,
 					q.failed,
 					q.deferred,
 					q.scheduled,
 					q.finished,
-					_age(q.oldest_queued_age_s),
+					("" if q.oldest_queued_exact else ">=") + _age(q.oldest_queued_age_s),
+					_age(q.head_age_s),
 					q.workers,
 				]
 				for q in snap.queues
 			],
 		),
 	]
+	if len(snap.sites) > 1 or snap.site:
+		lines += [
+			"",
+			_table(
+				["site", "queued", "running", "abandoned", "failed"],
+				[[s.site + (" (this site)" if s.site == snap.site else ""), *_bound(s)] for s in snap.sites],
+			),
+		]
 	if snap.workers:
 		lines += [
 			"",
 			_table(
-				["worker", "status", "state", "current job", "heartbeat", "ok", "failed", "rss"],
+				["worker", "status", "state", "current job", "heartbeat", "ok", "failed", "rss", "jobs held"],
 				[
 					[
 						w.name,
@@ -170,6 +184,7 @@ def render_table(snap) -> str:
 						w.successful_jobs,
 						w.failed_jobs,
 						_bytes(w.rss_bytes),
+						len(w.jobs_held),
 					]
 					for w in snap.workers
 				],
@@ -182,16 +197,27 @@ def render_table(snap) -> str:
 		lines += [
 			"",
 			_table(
-				["method", "failed 5m", "failed 1h", "rate 1h"],
+				["method", "failed 5m", "failed 1h", "rate 1h", "only in RQ 1h"],
 				[
 					[
 						r.method,
 						f"{r.failed_5m}/{r.total_5m}",
 						f"{r.failed_1h}/{r.total_1h}",
 						f"{r.rate_1h:.0%}",
+						r.rq_only_failed_1h,
 					]
 					for r in failing[:10]
 				],
+			),
+		]
+	if snap.rq_failures and snap.rq_failures.by_exception:
+		more = " (at least: the read window ended first)" if snap.rq_failures.bounded else ""
+		lines += [
+			"",
+			f"failed in RQ's registries, last hour by ended_at{more}:",
+			_table(
+				["exception", "5m", "1h"],
+				[[c.key, c.failed_5m, c.failed_1h] for c in snap.rq_failures.by_exception[:10]],
 			),
 		]
 	if snap.host:
@@ -203,6 +229,12 @@ def render_table(snap) -> str:
 	else:
 		lines.append("OK       nothing to report")
 	return "\n".join(lines)
+
+
+def _bound(site) -> list[str]:
+	"""A site's figures; `>=` marks lower bounds (a queue longer than the read window)."""
+	mark = "" if site.exact else ">="
+	return [f"{mark}{n}" for n in (site.queued, site.started, site.abandoned, site.failed)]
 
 
 def _table(header: list[str], rows: list[list]) -> str:

@@ -105,7 +105,7 @@ def disk_paths() -> dict[str, str]:
 
 
 def site_snapshot(*, cache_seconds: float | None = None) -> Snapshot:
-	"""The bench's snapshot with the current site's scheduler, cached per site.
+	"""The bench's snapshot with the current site's scheduler and own job figures, cached per site.
 
 	Several number cards on one workspace ask within a second; they share one read.
 	"""
@@ -120,4 +120,5 @@ def site_snapshot(*, cache_seconds: float | None = None) -> Snapshot:
 		thresholds=get_thresholds(),
 		cache_seconds=get_snapshot_cache_seconds() if cache_seconds is None else cache_seconds,
 		cache_scope=f"site:{frappe.local.site}",
+		site=frappe.local.site,
 	)

@@ -50,6 +50,28 @@ def test_old_queued_job_is_critical_past_the_threshold(redis_conn):
 	assert "oldest job on short" in result.stdout and "no live worker" in result.stdout
 
 
+def test_site_figures_beside_the_bench_and_unreadable_keys_named(redis_conn):
+	for site, n in (("a.local", 2), ("b.local", 3)):
+		for _ in range(n):
+			enqueue(redis_conn, BENCH, "short", f"{M}.work", site=site)
+	redis_conn.set("rq:workers", "not a set")
+	result = erp_ops("status", "--redis", _url(redis_conn), "--bench-id", BENCH, "--site", "b.local")
+	assert "REDIS UNREACHABLE" not in result.stdout
+	rows = {
+		line.split()[0]: line
+		for line in result.stdout.splitlines()
+		if line.startswith(("a.local", "b.local"))
+	}
+	assert rows["a.local"].split()[1] == "2" and rows["b.local"].split()[1:4] == ["(this", "site)", "3"]
+	assert "rq:workers (string) is unreadable: expected a set" in result.stdout
+	snap = json.loads(
+		erp_ops(
+			"status", "--redis", _url(redis_conn), "--bench-id", BENCH, "--site", "b.local", "--json"
+		).stdout
+	)
+	assert snap["site_figures"]["queued"] == 3 and sum(q["queued"] for q in snap["queues"]) == 5
+
+
 def _url(conn) -> str:
 	kw = conn.connection_pool.connection_kwargs
 	return f"redis://{kw['host']}:{kw['port']}/{kw['db']}"

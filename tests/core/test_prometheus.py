@@ -15,8 +15,11 @@ from erp_ops.core.signals.models import (
 	Finding,
 	HostInfo,
 	OverdueJob,
+	FailureCount,
 	QueueStats,
+	RqFailures,
 	SchedulerStatus,
+	SiteCounts,
 	Severity,
 	SiteScheduler,
 	Snapshot,
@@ -50,6 +53,10 @@ def sample_snapshot() -> Snapshot:
 				started=2,
 				failed=2,
 				expired_started=1,
+				# As rq_state reads them: of the 3 started-registry entries, 1 runs (live worker,
+				# current entry), 2 are abandoned (one expired, one held by the dead worker w2).
+				running=1,
+				abandoned=2,
 				oldest_queued_age_s=42.5,
 				workers=1,
 			),
@@ -67,6 +74,8 @@ def sample_snapshot() -> Snapshot:
 			),
 			WorkerInfo(name="w2", status=WorkerStatus.DEAD, dead_reason="gone", successful_jobs=99),
 		],
+		sites=[SiteCounts(site="one.localhost", queued=2, started=1, abandoned=1, failed=2)],
+		rq_failures=RqFailures(by_exception=[FailureCount(key="frappe.exceptions.ValidationError", failed_5m=1, failed_1h=4)]),
 		started_jobs=[
 			StartedJob(job_id="j1", queue="bench-x:default", worker="w1"),
 			StartedJob(job_id="j2", queue="bench-x:default", worker="w2", abandoned=True),
@@ -177,6 +186,11 @@ def test_values_say_what_the_snapshot_says():
 	assert value(p, "erp_ops_queue_jobs", queue="default", state="started") == 1
 	assert value(p, "erp_ops_queue_jobs", queue="default", state="abandoned") == 2
 	assert value(p, "erp_ops_queue_jobs", queue="long", state="queued") == 0
+	assert value(p, "erp_ops_site_jobs", site="one.localhost", state="abandoned") == 1
+	assert value(p, "erp_ops_site_jobs", site="one.localhost", state="failed") == 2
+	exc = "frappe.exceptions.ValidationError"
+	assert value(p, "erp_ops_rq_failed_jobs", exception=exc, window="1h") == 4
+	assert value(p, "erp_ops_rq_failed_jobs", exception=exc, window="5m") == 1
 	assert value(p, "erp_ops_queue_oldest_job_age_seconds", queue="default") == 42.5
 	assert value(p, "erp_ops_queue_oldest_job_age_seconds", queue="long") == 0
 	assert value(p, "erp_ops_workers", state="busy") == 1

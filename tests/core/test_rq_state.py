@@ -1,5 +1,6 @@
 """Signals read from a real Redis, filled by real RQ workers, agree with RQ and change nothing."""
 
+import hashlib
 import time
 import uuid
 from datetime import timedelta
@@ -18,7 +19,7 @@ from rq.registry import (
 )
 
 from erp_ops.core import rq_keys
-from erp_ops.core.signals import read
+from erp_ops.core.signals import read, rq_state
 from erp_ops.core.signals.models import WorkerStatus
 from tests.support.redis_probe import CommandCounter, dump_db
 from tests.support.rq_helpers import EXECUTE_JOB, WorkerProcess, enqueue, qname, wait_for
@@ -68,6 +69,7 @@ def fill_every_state(conn: Redis, redis_url: str) -> None:
 def test_counts_match_rq(redis_conn, redis_url):
 	fill_every_state(redis_conn, redis_url)
 	snap = read(redis_conn, BENCH)
+	assert not snap.unreadable, snap.unreadable  # every state RQ writes reads cleanly
 	ours = {q.name: q for q in snap.queues}
 	assert set(ours) == {qname(BENCH, s) for s in ("short", "default", "long")}
 	for name, q in ours.items():
@@ -104,10 +106,16 @@ def test_read_leaves_redis_unchanged_where_rq_would_not(redis_conn, redis_url):
 	# An abandoned job: a started-registry entry whose expiry passed (its worker stopped heartbeating).
 	member = job.id if rq_keys.RQ_MAJOR < 2 else f"{job.id}:{uuid.uuid4().hex}"
 	redis_conn.zadd(rq_keys.Registry.STARTED.key(name), {member: time.time() - 30})
-	# An expired failed entry and a worker whose key expired but is still listed.
+	# An expired failed entry, a worker of this bench whose key expired but is still listed, and
+	# one listed only in rq:workers (no queue of this bench names it).
 	redis_conn.zadd(rq_keys.Registry.FAILED.key(name), {"gone::job": time.time() - 30})
-	redis_conn.sadd(rq_keys.WORKERS_SET, rq_keys.worker_key("ghost"))
+	redis_conn.sadd(rq_keys.WORKERS_SET, rq_keys.worker_key("ghost"), rq_keys.worker_key("stranger"))
 	redis_conn.sadd(rq_keys.WORKERS_BY_QUEUE.format(queue=name), rq_keys.worker_key("ghost"))
+	# Broken data the read reports: a worker key that is not a hash, a queue of the wrong type.
+	redis_conn.set(rq_keys.worker_key("broken"), "x")
+	redis_conn.sadd(rq_keys.WORKERS_SET, rq_keys.worker_key("broken"))
+	redis_conn.sadd(rq_keys.QUEUES_SET, rq_keys.queue_key(f"{BENCH}:odd"))
+	redis_conn.set(rq_keys.queue_key(f"{BENCH}:odd"), "x")
 
 	before = dump_db(redis_conn)
 	snap = read(redis_conn, BENCH)
@@ -117,9 +125,14 @@ def test_read_leaves_redis_unchanged_where_rq_would_not(redis_conn, redis_url):
 	assert short.expired_started == 1
 	abandoned = [j for j in snap.started_jobs if j.job_id == job.id]
 	assert abandoned and abandoned[0].abandoned
-	assert (
-		any(w.name == "ghost" and w.status is WorkerStatus.DEAD for w in snap.workers) is False
-	)  # not this bench's
+	assert {u.key for u in snap.unreadable} == {
+		rq_keys.worker_key("broken"),
+		rq_keys.queue_key(f"{BENCH}:odd"),
+	}, snap.unreadable
+	assert snap.queue("default").failed == 2 and snap.rq_failures.by_queue  # failures of the hour read
+	(ghost,) = [w for w in snap.workers if w.name == "ghost"]
+	assert ghost.status is WorkerStatus.DEAD and ghost.queues == [name]
+	assert not any(w.name == "stranger" for w in snap.workers)  # not known to be this bench's
 	# The control: RQ's public counters do change the same data.
 	rq_counts(redis_conn, name)
 	assert dump_db(redis_conn) != before
@@ -127,7 +140,8 @@ def test_read_leaves_redis_unchanged_where_rq_would_not(redis_conn, redis_url):
 
 @pytest.mark.parametrize("jobs", [10, 2000])
 def test_constant_round_trips(redis_conn, redis_url, jobs):
-	"""The commands Redis receives for a read do not grow with the number of jobs."""
+	"""The commands a read sends do not grow with the number of jobs; the work its scripts do on
+	the server is bounded by the read windows, whatever the number of jobs."""
 	queue = Queue(qname(BENCH, "default"), connection=redis_conn)
 	for i in range(jobs):
 		queue.enqueue_call(
@@ -137,6 +151,7 @@ def test_constant_round_trips(redis_conn, redis_url, jobs):
 	failed = FailedJobRegistry(qname(BENCH, "default"), connection=redis_conn)
 	for i in range(jobs):
 		redis_conn.zadd(failed.key, {f"s::f{i}": time.time() + 3600})
+	read(redis_conn, BENCH)  # the script is loaded once per Redis; measure the reads after that
 
 	# One socket for every command, pipelines included, so MONITOR can tell this client apart.
 	client = Redis(connection_pool=BlockingConnectionPool.from_url(redis_url, max_connections=1))
@@ -145,11 +160,30 @@ def test_constant_round_trips(redis_conn, redis_url, jobs):
 		snap = read(client, BENCH)
 	assert snap.queue("default").queued == jobs
 	assert snap.queue("default").failed == jobs
-	# The same count for 10 and 2,000 jobs: 2 discovery + 11 per queue (3 queues) + 60 outcome
-	# buckets + the evidence-sites set + 1 read of the oldest job.
-	assert len(counter.commands) == 2 + 11 * 3 + 60 + 1 + 1, counter.commands
+	# The same for 10 and 2,000 jobs: type + members of rq:queues and rq:workers, one script per
+	# queue (3), 60 outcome buckets and the evidence-sites set.
+	assert len(counter.commands) == 4 + 3 + 60 + 1, counter.commands
+	assert sum(c.upper().startswith("EVALSHA") for c in counter.commands) == 3
+	# Inside the scripts: a fixed number of commands per queue, plus one job-hash read per job the
+	# walks read: the head of the queue until SCAN_MARGIN jobs past the oldest (the queue is FIFO
+	# here), and the failed registry's window (these entries have no hash, so no ended_at stops it).
+	hash_reads = [c for c in counter.script_commands if c.upper().startswith("HMGET")]
+	assert len(hash_reads) == min(jobs, 1 + rq_state.SCAN_MARGIN) + min(jobs, rq_state.FAILED_WINDOW)
+	per_queue_fixed = 9 + 9 + 3 + 1  # TYPE of each key, counts, LRANGE/ZRANGE/ZREVRANGEBYSCORE, SMEMBERS
+	assert len(counter.script_commands) <= 3 * per_queue_fixed + len(hash_reads)
 	client.close()
 	monitor.close()
+
+
+def test_a_redis_that_does_not_know_the_script_gets_it_loaded(redis_conn, monkeypatch):
+	"""A restarted Redis has no scripts: the read loads its own once and answers the same."""
+	enqueue(redis_conn, BENCH, "short", f"{M}.work")
+	fresh = rq_state.LUA + f"\n-- {uuid.uuid4()}\n"  # a script this Redis has never seen
+	monkeypatch.setattr(rq_state, "LUA", fresh)
+	monkeypatch.setattr(rq_state, "LUA_SHA", hashlib.sha1(fresh.encode()).hexdigest())
+	assert redis_conn.script_exists(rq_state.LUA_SHA) == [False]
+	assert read(redis_conn, BENCH).queue("short").queued == 1
+	assert redis_conn.script_exists(rq_state.LUA_SHA) == [True]
 
 
 def test_live_and_killed_workers(redis_conn, redis_url, tmp_path):

@@ -39,6 +39,11 @@ def execute_job(site, method, event, job_name, kwargs, user=None, is_async=True,
 		CAPTURE.end(job, job.connection, bench_id_of(job), error=sys.exc_info()[1])
 
 
+def execute_job_without_hooks(site, method, event, job_name, kwargs, user=None, is_async=True, retry=0):
+	"""execute_job in a worker that does not run erp_ops's hooks (not restarted since install)."""
+	return resolve(method)(**kwargs)
+
+
 def resolve(method: str):
 	module, _, name = method.rpartition(".")
 	__import__(module)
@@ -55,6 +60,10 @@ def work(ms: float = 0, **_ignored):
 
 def fail(message: str = "boom", **_ignored):
 	raise ValueError(message)
+
+
+def missing(key: str = "customer", **_ignored):
+	return {}[key]
 
 
 def flaky_once(marker: str, **_ignored):

@@ -34,6 +34,9 @@ class CommandCounter:
 		self.monitor_conn = monitor_conn
 		self.client = client
 		self.commands: list[str] = []
+		# commands run by Lua scripts in the client's database (MONITOR shows them as client "lua")
+		self.script_commands: list[str] = []
+		self.db = client.connection_pool.connection_kwargs.get("db", 0)
 		self._stop = threading.Event()
 		self._ready = threading.Event()
 
@@ -60,6 +63,8 @@ class CommandCounter:
 					and f"{event['client_address']}:{event['client_port']}" == self.addr
 				):
 					self.commands.append(event["command"])
+				elif event.get("client_type") == "lua" and int(event.get("db", -1)) == int(self.db):
+					self.script_commands.append(event["command"])
 
 	def __exit__(self, *exc):
 		self._stop.set()

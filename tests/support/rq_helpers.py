@@ -14,6 +14,8 @@ from rq import Queue
 
 ROOT = Path(__file__).resolve().parents[2]
 EXECUTE_JOB = "tests.support.frappe_like.execute_job"
+# the same call in a worker that does not run erp_ops's hooks
+EXECUTE_JOB_WITHOUT_HOOKS = "tests.support.frappe_like.execute_job_without_hooks"
 
 
 def execute_job_kwargs(site: str, method: str, kwargs: dict) -> dict:
@@ -42,18 +44,22 @@ def enqueue(
 	site: str = "site1.local",
 	job_id: str | None = None,
 	timeout: int = 300,
+	at_front: bool = False,
+	hooks: bool = True,
 	**kwargs,
 ):
-	"""Enqueue like frappe.enqueue does: `<site>::<id>` job ids, execute_job with Frappe's kwargs."""
+	"""Enqueue like frappe.enqueue does: `<site>::<id>` job ids (`<site>||<id>` with rq 2, as
+	Frappe v16 does), execute_job with Frappe's kwargs."""
 	queue = Queue(qname(bench_id, short), connection=conn)
 	sep = "::" if _rq_major() < 2 else "||"
 	return queue.enqueue_call(
-		EXECUTE_JOB,
+		EXECUTE_JOB if hooks else EXECUTE_JOB_WITHOUT_HOOKS,
 		kwargs=execute_job_kwargs(site, method, kwargs),
 		timeout=timeout,
 		job_id=f"{site}{sep}{job_id or uuid.uuid4()}",
 		result_ttl=600,
 		failure_ttl=7 * 86400,
+		at_front=at_front,
 	)
 
 

@@ -30,6 +30,11 @@ class StartedJob(Frozen):
 	overdue: bool = False
 	abandoned: bool = False
 	abandoned_reason: str | None = None
+	entry_expired: bool = Field(False, description="its started-registry entry is past its expiry")
+	last_heartbeat: datetime | None = Field(
+		None, description="the job's own heartbeat, written by its worker"
+	)
+	heartbeat_age_s: float | None = None
 
 
 class QueueStats(Frozen):
@@ -44,8 +49,20 @@ class QueueStats(Frozen):
 	finished: int = 0
 	canceled: int = 0
 	expired_started: int = Field(0, description="started-registry entries past their expiry: abandoned")
-	oldest_queued_job_id: str | None = None
+	running: int = Field(0, description="started jobs whose entry is current and whose worker is alive")
+	abandoned: int = Field(
+		0,
+		description="expired started entries plus current ones whose worker is dead; running + abandoned = started + expired_started",
+	)
+	oldest_queued_job_id: str | None = Field(
+		None, description="the job that has waited longest (by enqueued_at)"
+	)
 	oldest_queued_age_s: float | None = None
+	oldest_queued_exact: bool = Field(
+		True, description="False when the age is a lower bound (more at_front jobs than the read window)"
+	)
+	head_job_id: str | None = Field(None, description="the job a worker takes next (at_front jobs sit here)")
+	head_age_s: float | None = None
 	workers: int = 0
 	running_past_timeout: int = 0
 
@@ -73,9 +90,16 @@ class WorkerInfo(Frozen):
 	dead_reason: str | None = None
 	rss_bytes: int | None = None
 	cpu_percent: float | None = None
+	jobs_held: list[str] = Field([], description="started jobs of this bench that name this worker")
+	known_from: list[str] = Field(
+		[], description="where the worker was found: rq:workers, a rq:workers:<queue> set, a started job"
+	)
 
 
 class FailureRate(Frozen):
+	"""Runs and failures of one method. Evidence counts every run its hooks saw; a failure that only
+	RQ's failed registry holds (a worker without erp_ops's hooks) adds one run and one failure."""
+
 	method: str
 	total_5m: int = 0
 	failed_5m: int = 0
@@ -83,6 +107,67 @@ class FailureRate(Frozen):
 	total_1h: int = 0
 	failed_1h: int = 0
 	rate_1h: float = 0.0
+	rq_only_failed_5m: int = Field(0, description="failures found only in RQ's failed registries")
+	rq_only_failed_1h: int = 0
+	sources: list[str] = Field(
+		[], description="evidence (erp_ops's outcome counters), rq (failed registries)"
+	)
+
+
+class FailureCount(Frozen):
+	"""Failures in RQ's failed registries by the job's ended_at, for one queue, exception type or site."""
+
+	key: str
+	failed_5m: int = 0
+	failed_1h: int = 0
+	rq_only_5m: int = Field(0, description="of these, failures the evidence stream never saw")
+	rq_only_1h: int = 0
+
+
+class RqFailures(Frozen):
+	"""What RQ's failed registries say about the last hour, read bounded (see `scan_limit`)."""
+
+	source: str = "rq failed registries, by the job's ended_at"
+	scan_limit: int = Field(0, description="most recent entries read per failed registry")
+	scanned: int = Field(0, description="entries whose ended_at was read")
+	bounded: bool = Field(
+		False,
+		description="a registry's window ended before its entries left the hour: counts are lower bounds",
+	)
+	by_queue: list[FailureCount] = []
+	by_exception: list[FailureCount] = []
+	by_site: list[FailureCount] = []
+
+
+class SiteQueueCounts(Frozen):
+	queue: str
+	queued: int = 0
+	started: int = 0
+	abandoned: int = 0
+	failed: int = 0
+
+
+class SiteCounts(Frozen):
+	"""One site's jobs, from Frappe's job-id prefix (`<site>::` on v15, `<site>||` on v16)."""
+
+	site: str
+	queued: int = 0
+	started: int = Field(0, description="running: current started entries with a live worker")
+	abandoned: int = 0
+	failed: int = 0
+	exact: bool = Field(
+		True,
+		description="False when a queue or registry was longer than the read window: the figures are lower bounds",
+	)
+	queues: list[SiteQueueCounts] = []
+
+
+class Unreadable(Frozen):
+	"""A key in RQ's key space that could not be read as RQ writes it; the snapshot went on without it."""
+
+	key: str
+	type: str
+	why: str
 
 
 class ScheduledJobRow(Frozen):
@@ -200,6 +285,11 @@ class Snapshot(Frozen):
 	workers: list[WorkerInfo] = []
 	started_jobs: list[StartedJob] = []
 	failure_rates: list[FailureRate] = []
+	rq_failures: RqFailures | None = None
+	sites: list[SiteCounts] = Field([], description="per-site figures beside the bench totals")
+	site: str | None = Field(None, description="the site a site-scoped snapshot was read for")
+	site_figures: SiteCounts | None = Field(None, description="that site's own figures")
+	unreadable: list[Unreadable] = []
 	evidence_backlog: int = 0
 	schedulers: list[SiteScheduler] = []
 	locks: list[FileLock] = []

@@ -29,7 +29,6 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 from pydantic import Field
 
-from erp_ops.core.rq_keys import queue_short_name
 from erp_ops.core.signals.models import (
 	Frozen,
 	QueueStats,
@@ -207,15 +206,29 @@ def families(
 	past = _gauge(
 		"erp_ops_queue_jobs_past_timeout", "Started jobs running longer than their timeout.", ["queue"]
 	)
-	abandoned = abandoned_by_queue(snap)
 	for q in snap.queues:
 		name = q.short_name
-		for state, count in queue_states(q, abandoned.get(name, 0)).items():
+		for state, count in queue_states(q).items():
 			jobs.add_metric([b, name, state], float(count))
 		oldest.add_metric([b, name], oldest_age_s(q))
 		serving.add_metric([b, name], float(q.workers))
 		past.add_metric([b, name], float(q.running_past_timeout))
 	yield from (jobs, oldest, serving, past)
+
+	# Per site (Frappe's job-id prefix): a multi-site bench's figures beside the bench totals.
+	site_jobs = _gauge(
+		"erp_ops_site_jobs",
+		"Jobs of one site (by Frappe's job-id prefix) queued, started (running), abandoned or failed.",
+		["site", "state"],
+	)
+	for counts in snap.sites:
+		for state in ("queued", "started", "abandoned", "failed"):
+			site_jobs.add_metric([b, counts.site, state], float(getattr(counts, state)))
+	unreadable = _gauge(
+		"erp_ops_unreadable_keys", "RQ keys the snapshot could not read (wrong type, garbage values).", []
+	)
+	unreadable.add_metric([b], float(len(snap.unreadable)))
+	yield from (site_jobs, unreadable)
 
 	# Workers (rq-exporter's rq_workers{state} and per-worker counters).
 	by_state = {state: 0 for state in WORKER_STATES}
@@ -268,6 +281,23 @@ def families(
 	for (method, exception, window), count in failure_counts(snap, top_methods, top_exceptions).items():
 		failures.add_metric([b, method, exception, window], float(count))
 	yield from (runs, failures)
+	# What RQ's failed registries hold (also failures of workers without erp_ops's hooks).
+	rq_failed = _gauge(
+		"erp_ops_rq_failed_jobs",
+		"Jobs in RQ's failed registries that ended in the window, by exception type (top N, rest as other).",
+		["exception", "window"],
+	)
+	if snap.rq_failures is not None:
+		ranked = sorted(snap.rq_failures.by_exception, key=lambda c: (-c.failed_1h, c.key))
+		kept: dict[str, tuple[int, int]] = {}
+		for i, count in enumerate(ranked):
+			key = count.key if i < top_exceptions else OTHER
+			f5, f60 = kept.get(key, (0, 0))
+			kept[key] = (f5 + count.failed_5m, f60 + count.failed_1h)
+		for exception, (f5, f60) in kept.items():
+			rq_failed.add_metric([b, exception or UNKNOWN, "5m"], float(f5))
+			rq_failed.add_metric([b, exception or UNKNOWN, "1h"], float(f60))
+	yield rq_failed
 
 	# Scheduler, one answer per site.
 	sched_up = _gauge(
@@ -449,15 +479,14 @@ def _fact_families(b: str, facts: MetricFacts, now: datetime) -> Iterable:
 # is wired here: each reader prefers the new field when the model has it.
 
 
-def queue_states(q: QueueStats, abandoned: int) -> dict[str, int]:
-	"""Counts per `state` label. `abandoned` counts started jobs whose worker is gone (expired
-	registry entry or dead worker); `started` is the rest of the started registry."""
-	abandoned = int(getattr(q, "abandoned", abandoned) or 0)
-	in_registry = q.started + q.expired_started
+def queue_states(q: QueueStats) -> dict[str, int]:
+	"""Counts per `state` label: `started` are the jobs running (current registry entry, live
+	worker), `abandoned` the started-registry entries that expired or whose worker is dead; the two
+	add up to what RQ's started registry holds."""
 	return {
 		"queued": q.queued,
-		"started": int(getattr(q, "started_alive", max(0, in_registry - abandoned))),
-		"abandoned": abandoned,
+		"started": q.running,
+		"abandoned": q.abandoned,
 		"deferred": q.deferred,
 		"scheduled": q.scheduled,
 		"failed": q.failed,
@@ -467,20 +496,9 @@ def queue_states(q: QueueStats, abandoned: int) -> dict[str, int]:
 	}
 
 
-def abandoned_by_queue(snap: Snapshot) -> dict[str, int]:
-	out: dict[str, int] = {}
-	for job in snap.started_jobs:
-		if job.abandoned:
-			name = queue_short_name(job.queue, snap.bench_id)
-			out[name] = out.get(name, 0) + 1
-	return out
-
-
 def oldest_age_s(q: QueueStats) -> float:
-	age = getattr(q, "oldest_job_age_s", None)
-	if age is None:
-		age = q.oldest_queued_age_s
-	return float(age or 0.0)
+	"""The true oldest waiting job (by enqueued_at), not the head: `at_front` jobs sit at the head."""
+	return float(q.oldest_queued_age_s or 0.0)
 
 
 def worker_state(w: WorkerInfo) -> str:

@@ -1,8 +1,8 @@
 """Compose the operations snapshot and cache it in Redis for a few seconds.
 
-Round trips to Redis: three for RQ's state, one for evidence counters and scheduled-job ids, one
-for the evidence backlog, plus the cache get and set: constant in the number of jobs. Many open dashboards within the cache
-window share one read.
+Round trips to Redis: two (rarely three) for RQ's state, one for evidence counters and
+scheduled-job ids, one for the evidence backlog, plus the cache get and set: constant in the
+number of jobs. Many open dashboards within the cache window share one read.
 """
 
 import time
@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 
 from pydantic import BaseModel
 from redis import Redis
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, ResponseError
 
 from erp_ops.core import rq_keys
 from erp_ops.core.evidence import stream
@@ -21,13 +21,16 @@ from erp_ops.core.signals.host import read_host
 from erp_ops.core.signals.locks import read_locks
 from erp_ops.core.signals.models import (
 	DbTransaction,
+	FailureRate,
 	Finding,
 	Severity,
+	SiteCounts,
 	SiteSchedulerFacts,
 	Snapshot,
+	Unreadable,
 	WorkerStatus,
 )
-from erp_ops.core.signals.rq_state import RqState, read_rq_state
+from erp_ops.core.signals.rq_state import FailedRun, RqState, read_rq_state
 
 CACHE_KEY = "erp_ops:{bench}:snapshot:{scope}"
 CACHE_LOCK_WAIT_S = 0.5
@@ -61,10 +64,12 @@ def snapshot(
 	cache_seconds: float = 5,
 	cache_scope: str = "bench",
 	extra_queues: tuple[str, ...] = (),
+	site: str | None = None,
 ) -> Snapshot:
 	"""Return the snapshot, from the cache when one younger than `cache_seconds` exists.
 
-	`sites` may be a callable so that a cache hit costs the caller no database reads.
+	`sites` may be a callable so that a cache hit costs the caller no database reads. `site`
+	scopes the snapshot to one site: its own figures (`site_figures`) beside the bench totals.
 	"""
 	key = CACHE_KEY.format(bench=bench_id, scope=cache_scope)
 	if cache_seconds > 0:
@@ -74,6 +79,8 @@ def snapshot(
 				return Snapshot.model_validate_json(cached).model_copy(update={"cached": True})
 		except RedisError:
 			pass  # read() below reports Redis as unreachable
+		except ValueError:
+			pass  # a cache entry this version cannot read: read afresh and replace it
 	result = read(
 		conn,
 		bench_id,
@@ -83,6 +90,7 @@ def snapshot(
 		db_transactions=db_transactions,
 		thresholds=thresholds,
 		extra_queues=extra_queues,
+		site=site,
 	)
 	if cache_seconds > 0 and result.redis_ok:
 		try:
@@ -102,8 +110,10 @@ def read(
 	db_transactions: list[DbTransaction] | Callable[[], list[DbTransaction]] | None = None,
 	thresholds: Thresholds | None = None,
 	extra_queues: tuple[str, ...] = (),
+	site: str | None = None,
 ) -> Snapshot:
 	"""Read every figure now, bypassing the cache."""
+	scope_site = site
 	started = time.perf_counter()
 	now = time.time()
 	thresholds = thresholds or Thresholds()
@@ -115,25 +125,42 @@ def read(
 	buckets: list[dict] = []
 	backlog = 0
 	stuck_methods: dict[str, frozenset[str]] = {}
+	unreadable: list[Unreadable] = []
 	try:
 		state = read_rq_state(conn, bench_id, extra_queues=extra_queues, now=now)
 		pipe = conn.pipeline(transaction=False)
-		stream.queue_failure_rate_reads(pipe, bench_id, now)
+		bucket_keys = stream.queue_failure_rate_reads(pipe, bench_id, now)
 		pipe.smembers(stream.STREAM_SITES.format(bench=bench_id))
 		scheduled_ids = {site.site: scheduler_rules.stuck_job_ids(site.site, site) for site in sites}
 		flat_ids = [(site, job_id) for site, ids in scheduled_ids.items() for job_id in ids]
 		for _site, job_id in flat_ids:
 			pipe.hget(rq_keys.job_key(job_id), "status")
-		replies = pipe.execute()
-		buckets, evidence_sites, statuses = replies[:60], replies[60], replies[61:]
+		replies = pipe.execute(raise_on_error=False)
+		buckets, evidence_sites, statuses = (
+			replies[:bucket_keys],
+			replies[bucket_keys],
+			replies[bucket_keys + 1 :],
+		)
+		buckets = _readable_buckets(buckets, bench_id, now, unreadable)
+		if isinstance(evidence_sites, ResponseError):
+			unreadable.append(_unreadable(stream.STREAM_SITES.format(bench=bench_id), "expected a set"))
+			evidence_sites = set()
 		if evidence_sites:
 			pipe = conn.pipeline(transaction=False)
 			for site in sorted(evidence_sites):
 				pipe.xlen(stream.stream_key(bench_id, as_text(site)))
-			backlog = sum(pipe.execute())
+			lengths = pipe.execute(raise_on_error=False)
+			backlog = sum(n for n in lengths if isinstance(n, int))
+			for site, n in zip(sorted(evidence_sites), lengths, strict=True):
+				if not isinstance(n, int):
+					unreadable.append(
+						_unreadable(stream.stream_key(bench_id, as_text(site)), "expected a stream")
+					)
 		stuck: dict[str, set[str]] = {}
 		for (site, job_id), status in zip(flat_ids, statuses, strict=True):
-			if status and as_text(status) in ("queued", "started"):
+			if isinstance(status, ResponseError):
+				unreadable.append(_unreadable(rq_keys.job_key(job_id), "a job key that is not a hash"))
+			elif status and as_text(status) in ("queued", "started"):
 				stuck.setdefault(site, set()).add(scheduled_ids[site][job_id])
 		stuck_methods = {site: frozenset(methods) for site, methods in stuck.items()}
 	except RedisError as e:
@@ -162,7 +189,12 @@ def read(
 		queues=state.queues,
 		workers=state.workers,
 		started_jobs=state.started_jobs,
-		failure_rates=stream.failure_rates(buckets),
+		failure_rates=merge_failure_rates(stream.failure_rates(buckets), state.failed_runs),
+		rq_failures=state.rq_failures,
+		sites=state.sites,
+		site=scope_site,
+		site_figures=_site_figures(state, scope_site),
+		unreadable=state.unreadable + unreadable,
 		evidence_backlog=backlog,
 		schedulers=schedulers,
 		locks=read_locks(sites_path, now=now) if sites_path else [],
@@ -173,6 +205,77 @@ def read(
 		update={
 			"findings": evaluate(result, thresholds),
 			"read_ms": round((time.perf_counter() - started) * 1000, 3),
+		}
+	)
+
+
+def _unreadable(key: str, why: str) -> Unreadable:
+	# the type is what the error said it was not; naming it would cost a round trip for a rare case
+	return Unreadable(key=key, type="wrong type", why=why)
+
+
+def _readable_buckets(buckets: list, bench_id: str, now: float, unreadable: list[Unreadable]) -> list[dict]:
+	"""The outcome-counter hashes with every count an integer; the others reported."""
+	minute = int(now // 60)
+	out = []
+	for index, bucket in enumerate(buckets):
+		key = stream.OUTCOMES.format(bench=bench_id, minute=minute - len(buckets) + 1 + index)
+		if isinstance(bucket, ResponseError):
+			unreadable.append(_unreadable(key, "expected a hash of counters"))
+			out.append({})
+			continue
+		good = {}
+		for field, count in bucket.items():
+			try:
+				good[field] = int(count)
+			except ValueError:
+				unreadable.append(Unreadable(key=key, type="hash", why=f"{as_text(field)} is not a count"))
+		out.append(good)
+	return out
+
+
+def _site_figures(state: RqState, site: str | None):
+	if not site:
+		return None
+	return next((s for s in state.sites if s.site == site), None) or SiteCounts(site=site)
+
+
+def merge_failure_rates(evidence: list[FailureRate], runs: list[FailedRun]) -> list[FailureRate]:
+	"""Evidence rates plus the failures only RQ's failed registries hold.
+
+	A registry failure whose job id has an evidence attempt key was counted by the evidence
+	stream already; the others each add one run and one failure to their method (the rate of a
+	method no hook saw is then 1: RQ keeps no record of its successes here).
+	"""
+	extra: dict[str, list[int]] = {}  # method → [rq-only 5m, rq-only 1h]
+	for run in runs:
+		if run.seen_by_evidence:
+			continue
+		row = extra.setdefault(run.method or "?", [0, 0])
+		row[1] += run.count
+		row[0] += run.count if run.recent else 0
+	out = []
+	for rate in evidence:
+		five, hour = extra.pop(rate.method, (0, 0))
+		out.append(_with_rq_only(rate, five, hour, ["evidence"]))
+	out += [_with_rq_only(FailureRate(method=m), five, hour, []) for m, (five, hour) in extra.items()]
+	return sorted(out, key=lambda r: (-r.failed_1h, r.method))
+
+
+def _with_rq_only(rate: FailureRate, five: int, hour: int, sources: list[str]) -> FailureRate:
+	total_5m, failed_5m = rate.total_5m + five, rate.failed_5m + five
+	total_1h, failed_1h = rate.total_1h + hour, rate.failed_1h + hour
+	return rate.model_copy(
+		update={
+			"total_5m": total_5m,
+			"failed_5m": failed_5m,
+			"rate_5m": round(failed_5m / total_5m, 4) if total_5m else 0.0,
+			"total_1h": total_1h,
+			"failed_1h": failed_1h,
+			"rate_1h": round(failed_1h / total_1h, 4) if total_1h else 0.0,
+			"rq_only_failed_5m": five,
+			"rq_only_failed_1h": hour,
+			"sources": sources + (["rq"] if hour else []),
 		}
 	)
 
@@ -190,7 +293,8 @@ def evaluate(snap: Snapshot, t: Thresholds) -> list[Finding]:
 		add("redis_unreachable", Severity.CRITICAL, f"Redis is unreachable: {snap.redis_error}")
 	for w in snap.workers:
 		if w.status is WorkerStatus.DEAD:
-			add("worker_dead", Severity.CRITICAL, f"worker {w.name} is dead: {w.dead_reason}", w.name)
+			held = f"; it held {len(w.jobs_held)} started job(s)" if w.jobs_held else ""
+			add("worker_dead", Severity.CRITICAL, f"worker {w.name} is dead: {w.dead_reason}{held}", w.name)
 	for q in snap.queues:
 		if q.queued and q.workers == 0 and snap.redis_ok:
 			message = f"{q.queued} job(s) queued on {q.short_name} and no live worker listens to it"
@@ -198,7 +302,8 @@ def evaluate(snap: Snapshot, t: Thresholds) -> list[Finding]:
 		age = q.oldest_queued_age_s
 		if age is not None and age >= t.oldest_job_warning_s:
 			severity = Severity.CRITICAL if age >= t.oldest_job_critical_s else Severity.WARNING
-			message = f"oldest job on {q.short_name} has waited {int(age)} s"
+			at_least = "" if q.oldest_queued_exact else "at least "
+			message = f"oldest job on {q.short_name} has waited {at_least}{int(age)} s"
 			add("oldest_job_age", severity, message, q.name, round(age, 1))
 		if q.running_past_timeout:
 			message = f"{q.running_past_timeout} job(s) on {q.short_name} run past their timeout"
@@ -215,6 +320,8 @@ def evaluate(snap: Snapshot, t: Thresholds) -> list[Finding]:
 		if rate.total_5m >= t.failure_rate_min_jobs and rate.rate_5m >= t.failure_rate_warning:
 			message = f"{rate.method} failed {rate.failed_5m} of {rate.total_5m} runs in 5 min"
 			add("failure_rate", Severity.WARNING, message, rate.method, rate.rate_5m)
+	for bad in snap.unreadable:
+		add("unreadable", Severity.WARNING, f"{bad.key} ({bad.type}) is unreadable: {bad.why}", bad.key)
 	for site in snap.schedulers:
 		if site.severity is not Severity.OK:
 			add(
