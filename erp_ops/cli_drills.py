@@ -137,7 +137,7 @@ def run(args: argparse.Namespace) -> int:
 			backup = backup_set_of(args.backup)
 		site_dbs = list(dict.fromkeys([*args.site_db, *([live_db] if live_db else [])]))
 		site = SiteFacts(site=site_name, db_name=site_dbs[0] if site_dbs else None, site_databases=site_dbs)
-		if site.db_name and client.databases(site.db_name):
+		if site.db_name and site.db_name in client.databases(site.db_name):
 			site = _with_live_identity(client, site)
 		options = DrillOptions(
 			require_files=not args.no_files,

@@ -97,7 +97,11 @@ def _run(
 
 	swept: list[str] = []
 	if options.sweep:
-		entries = sweep_scratch(client, owner_name)
+		try:
+			entries = sweep_scratch(client, owner_name)
+		except DatabaseUnavailable as exc:  # the drill itself will say what the server does
+			entries = []
+			checks.append(Check(code="stale_scratch", status=WARN, reason=f"could not sweep: {exc}"))
 		swept = [e.name for e in entries if e.dropped]
 		if swept:
 			checks.append(

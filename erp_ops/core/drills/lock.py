@@ -38,7 +38,12 @@ def host_lock(path: str | None = None, wait_s: float = 0.0, poll_s: float = 0.2)
 	"""Hold the host's drill lock for the block; DrillAlreadyRunning when another process holds it
 	after `wait_s` seconds (0: refuse at once). Yields what was written into the file."""
 	path = path or default_lock_path()
-	fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+	try:
+		fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+		writable = True
+	except PermissionError:  # another user's file without write access: flock needs none
+		fd = os.open(path, os.O_RDONLY)
+		writable = False
 	try:
 		try:
 			os.fchmod(fd, 0o666)  # other users' drills must be able to take it too
@@ -60,12 +65,14 @@ def host_lock(path: str | None = None, wait_s: float = 0.0, poll_s: float = 0.2)
 			"host": socket.gethostname(),
 			"since": datetime.now(timezone.utc).isoformat(timespec="seconds"),
 		}
-		os.ftruncate(fd, 0)
-		os.pwrite(fd, json.dumps(me).encode(), 0)
+		if writable:
+			os.ftruncate(fd, 0)
+			os.pwrite(fd, json.dumps(me).encode(), 0)
 		try:
 			yield me
 		finally:
-			os.ftruncate(fd, 0)
+			if writable:
+				os.ftruncate(fd, 0)
 			fcntl.flock(fd, fcntl.LOCK_UN)
 	finally:
 		os.close(fd)
