@@ -32,6 +32,7 @@ from erp_ops.core.drills.scratch import (
 	scratch_database,
 	scratch_name,
 	sweep_scratch,
+	unowned_leftovers,
 )
 from erp_ops.core.drills.streams import list_tar, peek_sql, sha256_file
 
@@ -103,6 +104,17 @@ def _run(
 			entries = []
 			checks.append(Check(code="stale_scratch", status=WARN, reason=f"could not sweep: {exc}"))
 		swept = [e.name for e in entries if e.dropped]
+		unowned = unowned_leftovers(entries)
+		if unowned:
+			checks.append(
+				Check(
+					code="unowned_scratch",
+					status=WARN,
+					reason=f"{len(unowned)} scratch database(s) without an owner marker, older than 1 h, "
+					f"left alone (drop by hand if no drill runs): {', '.join(unowned)}",
+					details={"unowned": unowned},
+				)
+			)
 		if swept:
 			checks.append(
 				Check(

@@ -252,6 +252,22 @@ def sweep_scratch(client: MariaDBClient, owner: str, now: datetime | None = None
 	return entries
 
 
+def unowned_leftovers(
+	entries: list[SweepEntry], now: datetime | None = None, older_than: timedelta = timedelta(hours=1)
+) -> list[str]:
+	"""Scratch databases without an owner marker whose name stamp is older than `older_than`:
+	left by an older version or a drill killed before its marker; never dropped, only reported."""
+	now = now or datetime.now(timezone.utc)
+	found = []
+	for e in entries:
+		match = _SCRATCH_NAME.match(e.name)
+		if e.owner is None and not e.dropped and e.why.startswith("no owner marker") and match:
+			created = datetime.strptime(match[1], "%Y%m%d%H%M%S").replace(tzinfo=timezone.utc)
+			if now - created > older_than:
+				found.append(e.name)
+	return found
+
+
 def _kill_sessions(client: MariaDBClient, name: str) -> None:
 	rows = client.query(f"SELECT ID FROM information_schema.PROCESSLIST WHERE DB = {_literal(name)}")
 	for (session,) in rows:

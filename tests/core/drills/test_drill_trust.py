@@ -21,7 +21,13 @@ from erp_ops.core.drills.errors import BackupNotFound
 from erp_ops.core.drills.facts import live_identity
 from erp_ops.core.drills.manifest import record_manifest
 from erp_ops.core.drills.models import CheckStatus, DrillOutcome
-from erp_ops.core.drills.scratch import Owner, _marker_sql, scratch_name, sweep_scratch
+from erp_ops.core.drills.scratch import (
+	Owner,
+	_marker_sql,
+	scratch_name,
+	sweep_scratch,
+	unowned_leftovers,
+)
 from tests.core.drills.conftest import SITE, backup_with_manifest, drop_db, make_site_db
 from tests.core.drills.test_cli_drills import drill
 from tests.core.drills.test_drill import _insert_sql_after_header, checks_of, site_facts
@@ -332,6 +338,10 @@ def test_sweep_drops_only_what_this_owner_provably_left_behind(
 		for case, (_, dropped) in cases.items():
 			assert entries[names[case]].dropped is dropped, (case, entries[names[case]])
 		assert entries[names["no marker"]].why == "no owner marker: not provably ours"
+		# Reported (never dropped) by every drill once its name stamp is older than an hour.
+		later = now + timedelta(hours=2)
+		assert names["no marker"] in unowned_leftovers(list(entries.values()), later)
+		assert names["no marker"] not in unowned_leftovers(list(entries.values()), now)
 		assert entries[names["alive here"]].why == f"its drill (pid {os.getpid()}) is still running"
 		remaining = set(client.databases())
 		assert {n for c, n in names.items() if not cases[c][1]} <= remaining
