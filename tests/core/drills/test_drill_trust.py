@@ -255,8 +255,8 @@ def _cli(*args: str) -> subprocess.Popen:
 	)
 
 
-def _sleeping_scratch(kwargs: dict, timeout: float = 20) -> str:
-	"""The scratch database whose restore session is in the dump's SLEEP."""
+def _sleeping_scratch(kwargs: dict, owner: str, timeout: float = 90) -> str:
+	"""The scratch database of this test's owner whose restore session is in the dump's SLEEP."""
 	conn = pymysql.connect(**kwargs, autocommit=True)
 	try:
 		deadline = time.monotonic() + timeout
@@ -266,9 +266,13 @@ def _sleeping_scratch(kwargs: dict, timeout: float = 20) -> str:
 					"SELECT DB FROM information_schema.PROCESSLIST "
 					"WHERE DB LIKE 'erp\\_ops\\_drill\\_%' AND INFO LIKE 'SELECT SLEEP%'"
 				)
-				row = cur.fetchone()
-			if row:
-				return row[0]
+				for (db,) in cur.fetchall():
+					try:
+						cur.execute(f"SELECT owner FROM `{db}`.erp_ops_drill_owner")
+					except pymysql.MySQLError:
+						continue  # gone meanwhile, or not a marked scratch database
+					if cur.fetchone() == (owner,):
+						return db
 			time.sleep(0.05)
 	finally:
 		conn.close()
@@ -276,14 +280,15 @@ def _sleeping_scratch(kwargs: dict, timeout: float = 20) -> str:
 
 
 def test_kill_9_mid_restore_then_the_next_drill_sweeps_the_scratch_and_reports_it(
-	client, mariadb_url, source_site, tmp_path, no_scratch_left
+	client, mariadb_url, source_site, tmp_path, no_scratch_left, own_lock_and_owner
 ):
 	kwargs, db = source_site
 	slow = backup_with_manifest(client, kwargs, db, tmp_path / "slow", manifest=False)
 	_insert_sql_after_header(slow.database.path, "SELECT SLEEP(60);\n")
 	proc = _cli("--backup", slow.folder, "--mariadb", mariadb_url)
 	try:
-		stale = _sleeping_scratch(kwargs)
+		stale = _sleeping_scratch(kwargs, own_lock_and_owner)
+		assert proc.poll() is None, proc.communicate()
 		proc.send_signal(signal.SIGKILL)
 		proc.wait(10)
 	finally:
@@ -296,7 +301,7 @@ def test_kill_9_mid_restore_then_the_next_drill_sweeps_the_scratch_and_reports_i
 	done = drill("--backup", good.folder, "--site-db", db, "--mariadb", mariadb_url, "--json")
 	assert done.returncode == 0, done.stdout + done.stderr
 	result = json.loads(done.stdout)
-	assert result["swept"] == [stale]
+	assert result["swept"] == [stale], [(c["code"], c["status"], c["reason"]) for c in result["checks"]]
 	swept = {c["code"]: c for c in result["checks"]}["stale_scratch"]
 	assert swept["status"] == "warn" and stale in swept["reason"]
 	assert f"(pid {proc.pid} on {socket.gethostname()}" in swept["details"]["swept"][0]["why"]
@@ -364,7 +369,7 @@ def test_sweep_drops_only_what_this_owner_provably_left_behind(
 
 
 def test_two_drills_at_once_on_one_host_the_second_refuses_or_waits(
-	client, mariadb_url, source_site, tmp_path, no_scratch_left
+	client, mariadb_url, source_site, tmp_path, no_scratch_left, own_lock_and_owner
 ):
 	kwargs, db = source_site
 	slow = backup_with_manifest(client, kwargs, db, tmp_path / "slow")
@@ -374,7 +379,7 @@ def test_two_drills_at_once_on_one_host_the_second_refuses_or_waits(
 	first = _cli("--backup", slow.folder, "--mariadb", mariadb_url, "--json")
 	waiting = None
 	try:
-		_sleeping_scratch(kwargs)
+		_sleeping_scratch(kwargs, own_lock_and_owner)
 		refused = drill("--backup", good.folder, "--mariadb", mariadb_url)
 		assert refused.returncode == 2
 		assert refused.stderr.startswith(
