@@ -19,7 +19,15 @@ from erp_ops.core.drills.errors import BadManifest, DatabaseUnavailable, DrillIn
 from erp_ops.core.drills.facts import DatabaseFacts, collect_facts, site_identity
 from erp_ops.core.drills.lock import host_lock
 from erp_ops.core.drills.manifest import Manifest, read_manifest
-from erp_ops.core.drills.models import Check, CheckStatus, DrillOutcome, DrillResult, FileReport, SiteFacts
+from erp_ops.core.drills.models import (
+	Check,
+	CheckStatus,
+	DrillOutcome,
+	DrillResult,
+	FileReport,
+	SiteFacts,
+	one_line,
+)
 from erp_ops.core.drills.scratch import (
 	DEFAULT_LEASE,
 	DUMP_DATABASE,
@@ -226,16 +234,20 @@ def _verdict(checks: list[Check], facts, rows: int | None, rto_s: float | None) 
 	if any(c.status == FAIL for c in checks):
 		return DrillOutcome.FAILED, ""
 	skipped = [c.code for c in checks if c.status == SKIP]
-	restored = f"restored {len(facts.tables)} tables, {rows} rows in {rto_s:.1f}s"
+	restored = f"{len(facts.tables)} tables, {rows} rows in {rto_s:.1f}s"
 	if "row_counts" in skipped:
 		return (
 			DrillOutcome.NOT_VERIFIED,
-			f"restored, not verified: {restored}; no expected row counts (no manifest, live site "
-			f"or --expect-counts); skipped: {', '.join(skipped)}",
+			one_line(
+				f"restored, not verified: {restored}; no expected row counts (no manifest, live site "
+				f"or --expect-counts); skipped: {', '.join(skipped)}"
+			),
 		)
 	if skipped:
-		return DrillOutcome.PASSED, f"{restored}; every check passed but skipped: {', '.join(skipped)}"
-	return DrillOutcome.PASSED, f"{restored}; every check passed"
+		return DrillOutcome.PASSED, one_line(
+			f"restored {restored}; every check passed but skipped: {', '.join(skipped)}"
+		)
+	return DrillOutcome.PASSED, f"restored {restored}; every check passed"
 
 
 def verify_facts(
