@@ -7,8 +7,8 @@ The dump is generated in mysqldump's format (extended INSERTs, DISABLE KEYS, LOC
 Frappe's header member in front, for a Frappe-like schema whose bulk is `tabVersion`; it is
 written to a temporary folder under a v15 backup name and removed at the end. Both restores go
 to databases this script creates and drops (`erp_ops_bench_plain_*` and the drill's scratch).
-The goal of the issue: the drill (hash, restore, verify, drop) costs at most 15% over the plain
-restore. Order: plain, drill, plain; plain_s is the mean of the two plain runs (whichever restore
+The goal of the issue: the drill (lock, sweep, hash, identity, restore, trailer, verify against
+the expected counts, drop) costs at most 15% over the plain restore. Order: plain, drill, plain; plain_s is the mean of the two plain runs (whichever restore
 comes second runs while InnoDB still purges the first one's dropped tables). The last line is
 `… plain1_s=… plain2_s=… drill_s=… plain_s=… overhead_pct=…`.
 """
@@ -51,17 +51,21 @@ def _sql_str(value: str) -> str:
 	return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-def _insert(table: str, rows: list[str]) -> bytes:
+def _insert(table: str, rows: list[str], counts: dict[str, int] | None = None) -> bytes:
+	if counts is not None:
+		counts[table] = counts.get(table, 0) + len(rows)
 	return f"INSERT INTO `{table}` VALUES {','.join(rows)};\n".encode()
 
 
-def write_dump(path: str, sql_bytes: int, db_name: str) -> int:
-	"""A mysqldump-shaped dump of about `sql_bytes` of SQL, gzip'ed the way bench backup does it."""
+def write_dump(path: str, sql_bytes: int, db_name: str) -> tuple[int, dict[str, int]]:
+	"""A mysqldump-shaped dump of about `sql_bytes` of SQL, gzip'ed the way bench backup does it;
+	(bytes of SQL, rows written per table: what the drill is told to expect)."""
 	rng = random.Random(15)
 	with gzip.open(path, "wb") as f:
 		f.write(b"-- begin frappe metadata\n-- [frappe]\n-- version = 15.40.0\n-- end frappe metadata\n")
 	compressor = zlib.compressobj(6, zlib.DEFLATED, 31)
 	written = 0
+	counts: dict[str, int] = {}
 	with open(path, "ab") as out:
 
 		def emit(data: bytes) -> None:
@@ -82,15 +86,23 @@ def write_dump(path: str, sql_bytes: int, db_name: str) -> int:
 			)
 			emit(f"LOCK TABLES `{table}` WRITE;\n/*!40000 ALTER TABLE `{table}` DISABLE KEYS */;\n".encode())
 			if table == "tabDocType":
-				emit(_insert(table, [f"({_sql_str(d)},'Core',0,0)" for d in DOCTYPES]))
+				emit(_insert(table, [f"({_sql_str(d)},'Core',0,0)" for d in DOCTYPES], counts))
 			elif table == "tabUser":
-				emit(_insert(table, [f"('user{i}@example.com','user{i}@example.com')" for i in range(50)]))
+				emit(
+					_insert(
+						table, [f"('user{i}@example.com','user{i}@example.com')" for i in range(50)], counts
+					)
+				)
 			elif table == "tabPatch Log":
-				emit(_insert(table, [f"('PL-{i}','frappe.patches.v15_0.p{i}')" for i in range(800)]))
+				emit(_insert(table, [f"('PL-{i}','frappe.patches.v15_0.p{i}')" for i in range(800)], counts))
 			elif table == "tabSingles":
-				emit(_insert(table, [f"('System Settings','f{i}','v{i}')" for i in range(100)]))
+				emit(_insert(table, [f"('System Settings','f{i}','v{i}')" for i in range(100)], counts))
 			elif table == "tabInstalled Application":
-				emit(_insert(table, ["('frappe','frappe','15.40.0')", "('erpnext','erpnext','15.35.0')"]))
+				emit(
+					_insert(
+						table, ["('frappe','frappe','15.40.0')", "('erpnext','erpnext','15.35.0')"], counts
+					)
+				)
 			elif table == "tabGL Entry":
 				for batch in range(20):
 					rows = []
@@ -100,7 +112,7 @@ def write_dump(path: str, sql_bytes: int, db_name: str) -> int:
 						company = ("Acme Ltd", "Widgets Inc")[n % 2]
 						rows.append(f"('GLE-{n}-D','{company}','Debtors',{amount},0,0)")
 						rows.append(f"('GLE-{n}-C','{company}','Sales',0,{amount},0)")
-					emit(_insert(table, rows))
+					emit(_insert(table, rows, counts))
 			elif table == "tabVersion":
 				n = 0
 				while written < sql_bytes:
@@ -110,11 +122,11 @@ def write_dump(path: str, sql_bytes: int, db_name: str) -> int:
 						data = '{"changed": [["description", "' + text + '", "' + text[::-1] + '"]]}'
 						rows.append(f"('VER-{n:09d}','Item','ITEM-{n % 5000:05d}',{_sql_str(data)})")
 						n += 1
-					emit(_insert(table, rows))
+					emit(_insert(table, rows, counts))
 			emit(f"/*!40000 ALTER TABLE `{table}` ENABLE KEYS */;\nUNLOCK TABLES;\n".encode())
 		emit(b"/*!40014 SET FOREIGN_KEY_CHECKS=@OLD_FOREIGN_KEY_CHECKS */;\n-- Dump completed\n")
 		out.write(compressor.flush())
-	return written
+	return written, counts
 
 
 def plain_restore(client: MariaDBClient, dump: str) -> float:
@@ -153,7 +165,7 @@ def main() -> int:
 		stamp = time.strftime("%Y%m%d_%H%M%S")
 		dump = os.path.join(folder, f"{stamp}-{SITE.replace('.', '_')}-database.sql.gz")
 		t0 = time.monotonic()
-		sql_bytes = write_dump(dump, int(args.size_mb * 1e6), "_benchsite0000000")
+		sql_bytes, counts = write_dump(dump, int(args.size_mb * 1e6), "_benchsite0000000")
 		print(
 			f"generated {sql_bytes / 1e6:.0f} MB of SQL ({os.path.getsize(dump) / 1e6:.0f} MB gzip) in {time.monotonic() - t0:.0f}s",
 			file=sys.stderr,
@@ -163,8 +175,13 @@ def main() -> int:
 		plain_before = plain_restore(client, dump)
 		print(f"plain gunzip | mariadb: {plain_before:.1f}s", file=sys.stderr)
 		t1 = time.monotonic()
+		# Every check on: the trailer, the identity, and the row counts (what the dump holds is known
+		# here, as `--expect-counts` tells the CLI), so the verdict is PASSED, not "not verified".
 		result = run_drill(
-			client, latest_backup_set(folder, SITE), SiteFacts(site=SITE), DrillOptions(require_files=False)
+			client,
+			latest_backup_set(folder, SITE),
+			SiteFacts(site=SITE),
+			DrillOptions(require_files=False, expected_counts=counts),
 		)
 		drill_s = time.monotonic() - t1
 		plain_after = plain_restore(client, dump)

@@ -128,7 +128,7 @@ def last_drill_card(filters: str | dict | list | None = None) -> dict | str:
 		return _("No drill yet")
 	# Clamped: a clock or time-zone change must not show a drill in the future.
 	age = max(0.0, (datetime.now(timezone.utc) - state.last_drill_at).total_seconds())
-	return _card(f"{_(state.last_outcome.title())} · {duration(age)} ago")
+	return _card(f"{_(state.last_outcome.replace('_', ' ').title())} · {duration(age)} ago")
 
 
 @frappe.whitelist(methods=["GET", "POST"])

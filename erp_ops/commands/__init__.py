@@ -110,8 +110,9 @@ def preflight_command(context, target: int, as_json: bool = False, user=None) ->
 @click.option("--backup-folder", help="Drill the newest set in this folder (default: the site's backups).")
 @pass_context
 def drill_command(context, as_json: bool = False, backup_folder=None) -> None:
-	"""Restore drill of the newest backup, stored as a Restore Drill; exits 2 unless it passed."""
-	from erp_ops.cli.drills import EXIT_FAILED, EXIT_OK, render
+	"""Restore drill of the newest backup, stored as a Restore Drill; exit 0 passed, 3 restored but
+	not verified, 2 failed."""
+	from erp_ops.cli.drills import EXIT_FAILED, EXIT_NOT_VERIFIED, EXIT_OK, render
 	from erp_ops.core.drills import DrillResult
 	from erp_ops.site.drills import new_drill, run_restore_drill
 
@@ -135,7 +136,7 @@ def drill_command(context, as_json: bool = False, backup_folder=None) -> None:
 	else:
 		click.echo(render(result) if result else f"{doc['outcome'].upper()}: {doc['reason']}")
 		click.echo(f"Stored as Restore Drill {doc['name']}")
-	sys.exit(EXIT_OK if doc["outcome"] == "Passed" else EXIT_FAILED)
+	sys.exit({"Passed": EXIT_OK, "Not Verified": EXIT_NOT_VERIFIED}.get(doc["outcome"], EXIT_FAILED))
 
 
 @ops.command("backup")

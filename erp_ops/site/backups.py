@@ -95,7 +95,15 @@ def chain_issues() -> list[ChainIssue]:
 
 
 def retention_plan() -> RetentionPlan:
-	return plan_retention(backup_path(), drill_settings().policy, frappe.local.site)
+	"""The GFS plan; the set of the newest drill that passed is kept whatever the windows say."""
+	verified = frappe.get_all(
+		"Restore Drill",
+		filters={"outcome": "Passed", "backup_stamp": ("is", "set")},
+		pluck="backup_stamp",
+		order_by="started_at desc",
+		limit=1,
+	)
+	return plan_retention(backup_path(), drill_settings().policy, frappe.local.site, protect=verified)
 
 
 def plan_id(plan: RetentionPlan) -> str:
@@ -208,7 +216,7 @@ def health(now: datetime | None = None) -> DrillHealth:
 	return drill_health(
 		now or datetime.now(timezone.utc),
 		site_time_to_utc(last.started_at) if last else None,
-		last.outcome.lower() if last else None,
+		last.outcome.lower().replace(" ", "_") if last else None,  # the core's DrillOutcome values
 		site_time_to_utc(passed.started_at) if passed else None,
 		last_reason=last.reason if last else None,
 		rpo_s=(passed or {}).get("rpo_s"),

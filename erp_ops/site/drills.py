@@ -21,10 +21,11 @@ from erp_ops.core.drills import (
 	drill_lock,
 	latest_backup_set,
 	run_drill,
-	sweep_stale_scratch,
 )
 from erp_ops.core.drills.client import MariaDBClient, MariaDBTarget
+from erp_ops.core.drills.discovery import BackupSet
 from erp_ops.core.drills.errors import BackupNotFound, DrillAlreadyRunning
+from erp_ops.core.drills.facts import collect_facts, site_identity
 from erp_ops.core.drills.schedule import LOCK
 from erp_ops.site.preflight import backup_path
 
@@ -114,16 +115,29 @@ def site_databases() -> list[str]:
 	return sorted(n for n in names if n)
 
 
-def site_facts() -> SiteFacts:
+def site_facts(client: MariaDBClient | None = None, backup: BackupSet | None = None) -> SiteFacts:
+	"""The live site's identity (name, db_name, apps, patches, the fingerprint rows) and, for a set
+	without a manifest, its exact row counts: what the drill judges the backup against.
+
+	The fingerprint and counts are read with the drill's client, the same queries as in the
+	restored copy (core facts), so both sides are formatted alike."""
 	apps = frappe.get_all("Installed Application", fields=["app_name", "app_version"])
+	db_name = frappe.conf.db_name
+	fingerprint = expected = None
+	if client is not None:
+		fingerprint = site_identity(client, db_name)
+		if backup is not None and not os.path.exists(backup.manifest_path):
+			expected = collect_facts(client, db_name, with_patches=False).tables
 	return SiteFacts(
 		site=frappe.local.site,
-		db_name=frappe.conf.db_name,
+		db_name=db_name,
 		site_databases=site_databases(),
 		# Filled by `bench migrate` (Installed Applications.update_versions), empty on a new site:
 		# nothing to compare then, rather than two empty sets that "match".
 		installed_apps={a.app_name: a.app_version for a in apps} or None,
 		patches=frappe.get_all("Patch Log", pluck="patch"),
+		fingerprint=fingerprint,
+		expected_counts=expected,
 	)
 
 
@@ -133,6 +147,12 @@ def drill_options(settings: DrillSettings) -> DrillOptions:
 		encryption_key=frappe.conf.get("backup_encryption_key"),
 		tolerance_rel=settings.tolerance_rel,
 		time_zone=get_system_timezone(),
+		# Every drill of this bench marks its scratch database so; any of them sweeps a dead one.
+		owner=f"frappe:{get_bench_id()}",
+		lease_s=2 * settings.time_limit_s,
+		# Another drill on this host (another site's, or the standalone CLI): wait for it, within
+		# half the time limit, rather than both running several times slower.
+		lock_wait_s=settings.time_limit_s / 2,
 	)
 
 
@@ -192,7 +212,7 @@ def run_restore_drill(
 ) -> str:
 	"""The drill job: lock, sweep, drill the newest backup set, store the verdict; the drill's name.
 
-	Whatever happens the record ends Passed or Failed with a reason: a timeout (rq raises
+	Whatever happens the record ends Passed, Not Verified or Failed with a reason: a timeout (rq raises
 	JobTimeoutException inside the drill, whose `finally` has dropped the scratch database by the
 	time it gets here) or any other error is stored, committed, and raised again for RQ.
 	"""
@@ -208,15 +228,14 @@ def run_restore_drill(
 		with drill_lock(get_redis_conn(), get_bench_id(), site, limit):
 			_mark_running(doc)
 			client = MariaDBClient(drill_target())
-			# By the configured limit, not a caller's shorter one: no running drill is that old.
-			swept = sweep_stale_scratch(client, timedelta(seconds=2 * settings.time_limit_s))
 			try:
 				backup = latest_backup_set(backup_folder or backup_path(), site)
 			except BackupNotFound as exc:
 				_finish(doc, "Failed", str(exc))
 				return doc.name
-			result = run_drill(client, backup, site_facts(), drill_options(settings))
-			store_result(doc, result, swept)
+			# The core sweeps this bench's dead drills' scratch databases first (result.swept).
+			result = run_drill(client, backup, site_facts(client, backup), drill_options(settings))
+			store_result(doc, result)
 	except DrillAlreadyRunning as exc:
 		_finish(doc, "Failed", _("did not run: {0}").format(exc), started=False)
 	except JobTimeoutException:
@@ -247,15 +266,21 @@ def _finish(doc, outcome: str, reason: str, started: bool = True) -> None:
 	doc.db_set(values, commit=True)
 
 
-def store_result(doc, result: DrillResult, swept: list[str] | None = None) -> None:
-	"""Fill the Restore Drill from the core's result (times in site time) and commit."""
+OUTCOMES = {"passed": "Passed", "not_verified": "Not Verified", "failed": "Failed"}
+
+
+def store_result(doc, result: DrillResult) -> None:
+	"""Fill the Restore Drill from the core's result (times in site time) and commit.
+
+	The core's verdict maps onto the record's outcome: passed → Passed, "restored, not verified"
+	→ Not Verified (restored, nothing said what it should hold), failed → Failed."""
 	from erp_ops.site.evidence import to_site_time
 
 	tz = get_system_timezone()
 	doc.reload()
 	doc.update(
 		{
-			"outcome": "Passed" if result.outcome.value == "passed" else "Failed",
+			"outcome": OUTCOMES[result.outcome.value],
 			"reason": result.reason[:5000],
 			"backup_stamp": result.backup_stamp,
 			"backup_folder": result.backup_folder,
@@ -272,6 +297,8 @@ def store_result(doc, result: DrillResult, swept: list[str] | None = None) -> No
 			"scratch_database": result.scratch_database,
 			"scratch_dropped": int(result.scratch_dropped),
 			"interrupted": int(result.interrupted),
+			"chosen_because": result.chosen_because,
+			"swept": ", ".join(result.swept) or None,
 			"table_counts": json.dumps(result.table_counts, sort_keys=True),
 			"result": result.model_dump_json(),
 		}
@@ -299,16 +326,6 @@ def store_result(doc, result: DrillResult, swept: list[str] | None = None) -> No
 		}
 		for c in result.checks
 	]
-	if swept:
-		checks.append(
-			{
-				"code": "stale_scratch",
-				"status": "warn",
-				"reason": _("dropped scratch databases left by an earlier drill: {0}").format(
-					", ".join(swept)
-				),
-			}
-		)
 	doc.set("checks", checks)
 	doc.save(ignore_permissions=True)
 	frappe.db.commit()
@@ -326,7 +343,7 @@ def _log_run(doc) -> None:
 			Action.DRILL,
 			[doc.site or frappe.local.site, doc.name],
 			_("restore drill"),
-			ActionOutcome.DONE if outcome.outcome == "Passed" else ActionOutcome.FAILED,
+			ActionOutcome.FAILED if outcome.outcome == "Failed" else ActionOutcome.DONE,
 			user=doc.requested_by or "Administrator",
 			state_before="Queued",
 			state_after=outcome.outcome,
@@ -394,7 +411,7 @@ def drill_history() -> dict:
 	fields = ["name", "outcome", "reason", "started_at", "finished_at", "rpo_s", "rto_s"]
 	ran = frappe.get_all(
 		DRILL_DOCTYPE,
-		filters={"outcome": ("in", ("Passed", "Failed")), "started_at": ("is", "set")},
+		filters={"outcome": ("in", ("Passed", "Not Verified", "Failed")), "started_at": ("is", "set")},
 		fields=fields,
 		order_by="started_at desc",
 		limit=1,

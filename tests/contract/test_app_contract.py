@@ -333,7 +333,14 @@ def test_restore_drill_stores_the_core_result():
 	fields = {f["fieldname"]: f for f in doc["fields"]}
 	# Every scalar of the core's result has a column (files/checks are child tables, result is the JSON).
 	assert set(DrillResult.model_fields) - {"files", "checks"} <= set(fields)
-	assert fields["outcome"]["options"].split("\n") == ["Queued", "Running", "Passed", "Failed"]
+	assert fields["outcome"]["options"].split("\n") == [
+		"Queued",
+		"Running",
+		"Passed",
+		"Not Verified",
+		"Failed",
+	]
+
 	assert {f["fieldname"] for f in files["fields"]} >= set(FileReport.model_fields) - {"name"} | {
 		"file_name"
 	}

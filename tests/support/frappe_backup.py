@@ -34,7 +34,7 @@ DOCTYPES = [
 ]
 DDL = [
 	"CREATE TABLE `tabDocType` (name VARCHAR(140) PRIMARY KEY, module VARCHAR(140), issingle INT NOT NULL DEFAULT 0, is_virtual INT NOT NULL DEFAULT 0)",
-	"CREATE TABLE `tabUser` (name VARCHAR(140) PRIMARY KEY, email VARCHAR(140), enabled INT DEFAULT 1)",
+	"CREATE TABLE `tabUser` (name VARCHAR(140) PRIMARY KEY, creation DATETIME(6), email VARCHAR(140), enabled INT DEFAULT 1)",
 	"CREATE TABLE `tabPatch Log` (name VARCHAR(140) PRIMARY KEY, patch TEXT)",
 	"CREATE TABLE `tabSingles` (doctype VARCHAR(140), field VARCHAR(140), value TEXT, KEY singles_doctype_field_index (doctype, field))",
 	"CREATE TABLE `tabInstalled Application` (name VARCHAR(140) PRIMARY KEY, app_name VARCHAR(140), app_version VARCHAR(140))",
@@ -60,9 +60,14 @@ def create_site_schema(
 			for ddl in DDL:
 				cur.execute(ddl + " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci")
 			cur.executemany("INSERT INTO `tabDocType` VALUES (%s, 'Core', %s, %s)", DOCTYPES)
+			# `bench new-site` writes Administrator and Guest once: their creation times identify the site.
+			installed = datetime.now()
 			cur.executemany(
-				"INSERT INTO `tabUser` VALUES (%s, %s, 1)",
-				[(u, u) for u in ("Administrator", "Guest", "ops@example.com", "acct@example.com")],
+				"INSERT INTO `tabUser` VALUES (%s, %s, %s, 1)",
+				[
+					(u, installed, u)
+					for u in ("Administrator", "Guest", "ops@example.com", "acct@example.com")
+				],
 			)
 			cur.executemany(
 				"INSERT INTO `tabPatch Log` VALUES (%s, %s)", [(f"PL-{i}", p) for i, p in enumerate(PATCHES)]
@@ -242,3 +247,27 @@ def scratch_databases(conn_kwargs: dict) -> list[str]:
 			return [r[0] for r in cur.fetchall()]
 	finally:
 		conn.close()
+
+
+def read_dump(path: str) -> tuple[bytes, bytes]:
+	"""(Frappe's header, mariadb-dump's SQL) of a plain dump written as `take_backup` writes it."""
+	import zlib
+
+	with open(path, "rb") as f:
+		data = f.read()
+	first = zlib.decompressobj(31)
+	header = first.decompress(data)
+	return header, gzip.decompress(first.unused_data)
+
+
+def write_dump(path: str, header: bytes, sql: bytes, *, crc_of: bytes | None = None) -> None:
+	"""Write the two gzip members as bench does. `crc_of`: keep the trailer (CRC-32, length) of
+	that text instead, as if bits flipped in the deflate data after it was compressed."""
+	import struct
+	import zlib
+
+	body = gzip.compress(sql, mtime=0)
+	if crc_of is not None:
+		body = body[:-8] + struct.pack("<II", zlib.crc32(crc_of), len(crc_of) & 0xFFFFFFFF)
+	with open(path, "wb") as f:
+		f.write(gzip.compress(header, mtime=0) + body)

@@ -10,7 +10,10 @@
 
 `-enc` files are gpg symmetric encryptions made in place with the site's `backup_encryption_key`,
 except the site config, which keeps the suffix but is never encrypted. The timestamp is Frappe's
-`now_datetime()`: wall-clock time in the site's System Settings time zone.
+`now_datetime()`: wall-clock time in the site's System Settings time zone, so after a move to a
+zone further west the newest set carries an older stamp. The newest set is therefore the one whose
+database file changed last (ctime, as Frappe's own `is_file_old`/`get_recent_backup` judge age),
+the stamp breaking ties; `latest_backup_set` records which set it chose and why.
 """
 
 import os
@@ -62,6 +65,9 @@ class BackupFile(BaseModel):
 	name: str
 	size: int
 	mtime: datetime
+	# Status-change time (ns): when the file was written or renamed into place; not settable
+	# by `touch`, and what Frappe uses to judge a backup's age.
+	ctime_ns: int = 0
 	encrypted: bool = False
 	partial: bool = False
 
@@ -75,6 +81,13 @@ class BackupSet(BaseModel):
 	site_slug: str
 	stamp: str
 	files: dict[FileKind, BackupFile]
+	chosen_because: str | None = None
+
+	@property
+	def changed_ns(self) -> int:
+		"""When the set's database file (else its newest file) last changed."""
+		found = self.database or max(self.files.values(), key=lambda f: f.ctime_ns)
+		return found.ctime_ns
 
 	@property
 	def prefix(self) -> str:
@@ -146,6 +159,7 @@ def find_backup_sets(folder: str, site: str | None = None) -> list[BackupSet]:
 			name=entry.name,
 			size=stat.st_size,
 			mtime=datetime.fromtimestamp(stat.st_mtime, timezone.utc),
+			ctime_ns=stat.st_ctime_ns,
 			encrypted=parts["encrypted"],
 			partial=parts["partial"],
 		)
@@ -171,8 +185,45 @@ def latest_backup_set(folder: str, site: str | None = None, include_partial: boo
 		if s.database is not None and (include_partial or not s.database.partial)
 	]
 	if not sets:
-		raise BackupNotFound(f"no database backup{' of ' + site if site else ''} in {folder!r}")
-	return sets[-1]
+		raise BackupNotFound(_nothing_of(folder, site))
+	return choose_latest(sets)
+
+
+def newest_first(sets: list[BackupSet]) -> list[BackupSet]:
+	"""By the database file's ctime, then the stamp (the names' clock may have moved)."""
+	return sorted(sets, key=lambda s: (s.changed_ns, s.stamp), reverse=True)
+
+
+def choose_latest(sets: list[BackupSet]) -> BackupSet:
+	"""The newest of `sets` with `chosen_because` saying why (and when the stamps disagree)."""
+	ordered = newest_first(sets)
+	chosen = ordered[0]
+	when = datetime.fromtimestamp(chosen.changed_ns / 1e9, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+	why = f"newest of {len(sets)} sets by file time: its database file changed {when}"
+	ties = [s for s in ordered if s.changed_ns == chosen.changed_ns]
+	if len(ties) > 1:
+		why += f" (as {len(ties) - 1} other set(s): the newest stamp decides)"
+	newest_stamp = max(sets, key=lambda s: s.stamp)
+	if newest_stamp.stamp != chosen.stamp:
+		why += (
+			f"; set {newest_stamp.stamp} has a newer stamp but was written earlier "
+			"(the stamp is local time: did the time zone change?)"
+		)
+	return chosen.model_copy(update={"chosen_because": why})
+
+
+def _nothing_of(folder: str, site: str | None) -> str:
+	"""Why a folder holds no backup of the site: empty, or only other sites' sets (named)."""
+	if site:
+		others = sorted(
+			{s.site_slug for s in find_backup_sets(folder) if s.database is not None} - {site_slug(site)}
+		)
+		if others:
+			return (
+				f"no database backup of {site} in {folder!r}: it holds only backups of other sites "
+				f"({', '.join(others[:5])})"
+			)
+	return f"no database backup{' of ' + site if site else ''} in {folder!r}"
 
 
 def backup_set_of(path: str) -> BackupSet:

@@ -7,7 +7,7 @@ compared with the manifest written at backup time and with the live site's facts
 import json
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -16,17 +16,33 @@ from pydantic import BaseModel, ConfigDict
 from erp_ops.core.drills.client import MariaDBClient
 from erp_ops.core.drills.discovery import BackupSet, FileKind, site_slug
 from erp_ops.core.drills.errors import BadManifest, DatabaseUnavailable, DrillInterrupted, StreamError
-from erp_ops.core.drills.facts import DatabaseFacts, collect_facts
+from erp_ops.core.drills.facts import DatabaseFacts, collect_facts, site_identity
+from erp_ops.core.drills.lock import host_lock
 from erp_ops.core.drills.manifest import Manifest, read_manifest
-from erp_ops.core.drills.models import Check, CheckStatus, DrillOutcome, DrillResult, FileReport, SiteFacts
+from erp_ops.core.drills.models import (
+	Check,
+	CheckStatus,
+	DrillOutcome,
+	DrillResult,
+	FileReport,
+	SiteFacts,
+	one_line,
+)
 from erp_ops.core.drills.scratch import (
+	DEFAULT_LEASE,
+	DUMP_DATABASE,
+	Owner,
 	RestoreStats,
+	default_owner,
+	incomplete_reason,
 	interruptible,
 	restore_dump,
 	scratch_database,
 	scratch_name,
+	sweep_scratch,
+	unowned_leftovers,
 )
-from erp_ops.core.drills.streams import count_tar_files, sha256_file
+from erp_ops.core.drills.streams import list_tar, peek_sql, sha256_file
 
 KEY_TABLES = ("tabDocType", "tabUser", "tabPatch Log", "tabSingles")
 PASS, WARN, FAIL, SKIP = CheckStatus.PASS, CheckStatus.WARN, CheckStatus.FAIL, CheckStatus.SKIP
@@ -40,9 +56,20 @@ class DrillOptions(BaseModel):
 	# Counts are taken just after the dump: a busy site drifts a little.
 	tolerance_rel: float = 0.02
 	tolerance_abs: int = 5
+	# The live site's counts drift from an older backup by a day's work (and log cleanups).
+	live_tolerance_rel: float = 0.25
 	ledger_tolerance: Decimal = Decimal("0.01")
 	# Frappe names backups in the System Settings time zone; None reads the stamp as UTC.
 	time_zone: str | None = None
+	# What the set should hold, table → rows, when it has no manifest (`--expect-counts FILE`).
+	expected_counts: dict[str, int] | None = None
+	# Whose scratch databases this drill marks and may sweep (None: scratch.default_owner()).
+	owner: str | None = None
+	lease_s: float = DEFAULT_LEASE.total_seconds()
+	sweep: bool = True
+	# One drill per host (lock.host_lock): None is the default lock file; wait 0 refuses at once.
+	lock_path: str | None = None
+	lock_wait_s: float = 0.0
 
 
 def run_drill(
@@ -53,13 +80,58 @@ def run_drill(
 	scratch: str | None = None,
 	on_chunk: Callable[[int], None] | None = None,
 ) -> DrillResult:
-	"""Run a drill of `backup`; the scratch database is dropped before this returns, whatever happened."""
-	site = site or SiteFacts()
+	"""Run a drill of `backup`; the scratch database is dropped before this returns, whatever happened.
+
+	Takes the host's drill lock first (DrillAlreadyRunning when another drill holds it), then sweeps
+	the stale scratch databases of the same owner (reported in `swept` and a `stale_scratch` check).
+	"""
 	options = options or DrillOptions()
+	with host_lock(options.lock_path, options.lock_wait_s):
+		return _run(client, backup, site or SiteFacts(), options, scratch, on_chunk)
+
+
+def _run(
+	client: MariaDBClient,
+	backup: BackupSet,
+	site: SiteFacts,
+	options: DrillOptions,
+	scratch: str | None,
+	on_chunk: Callable[[int], None] | None,
+) -> DrillResult:
 	started_at = datetime.now(timezone.utc)
 	checks: list[Check] = []
 	tz = ZoneInfo(options.time_zone) if options.time_zone else timezone.utc
 	taken_at = backup.taken_at(tz)
+	owner_name = options.owner or default_owner()
+
+	swept: list[str] = []
+	if options.sweep:
+		try:
+			entries = sweep_scratch(client, owner_name)
+		except DatabaseUnavailable as exc:  # the drill itself will say what the server does
+			entries = []
+			checks.append(Check(code="stale_scratch", status=WARN, reason=f"could not sweep: {exc}"))
+		swept = [e.name for e in entries if e.dropped]
+		unowned = unowned_leftovers(entries)
+		if unowned:
+			checks.append(
+				Check(
+					code="unowned_scratch",
+					status=WARN,
+					reason=f"{len(unowned)} scratch database(s) without an owner marker, older than 1 h, "
+					f"left alone (drop by hand if no drill runs): {', '.join(unowned)}",
+					details={"unowned": unowned},
+				)
+			)
+		if swept:
+			checks.append(
+				Check(
+					code="stale_scratch",
+					status=WARN,
+					reason=f"dropped {len(swept)} scratch database(s) left by an earlier drill: {', '.join(swept)}",
+					details={"swept": [e.model_dump() for e in entries if e.dropped]},
+				)
+			)
 
 	manifest = None
 	try:
@@ -67,11 +139,13 @@ def run_drill(
 	except BadManifest as exc:
 		checks.append(Check(code="manifest", status=FAIL, reason=str(exc)))
 
-	files = _file_reports(backup, options, checks)
+	config = _site_config(backup)
+	key = options.encryption_key or (config or {}).get("backup_encryption_key")
+	files, archive_sites = _file_reports(backup, key, checks)
 	checks.append(_checksums(backup, files, manifest))
 	checks.append(_archives(backup, files, manifest, options))
-	config = _site_config(backup)
-	checks.append(_backup_site(backup, site, manifest, config))
+	dump_db = _peek_source_database(backup, key)
+	checks.append(_backup_site(backup, site, manifest, config, archive_sites, dump_db))
 
 	stats = facts = None
 	rto_s = verify_s = None
@@ -87,19 +161,30 @@ def run_drill(
 			Check(code="restore", status=SKIP, reason="not restored: the set failed its integrity checks")
 		)
 	else:
-		key = options.encryption_key or (config or {}).get("backup_encryption_key")
+		owner = Owner.this_process(owner_name, timedelta(seconds=options.lease_s))
 		try:
-			with interruptible(), scratch_database(client, name, _site_dbs(site), events):
+			with interruptible(), scratch_database(client, name, _site_dbs(site), events, owner):
 				t0 = time.monotonic()
 				stats = restore_dump(client, name, backup.database.path, _site_dbs(site), key, on_chunk)
 				rto_s = time.monotonic() - t0
+				if not stats.completed:
+					checks.append(
+						Check(
+							code="dump_incomplete",
+							status=FAIL,
+							reason=incomplete_reason(backup.database.name, stats),
+							details=stats.model_dump(),
+						)
+					)
 				checks.append(_restore_check(stats))
 				t1 = time.monotonic()
 				facts = collect_facts(client, name, with_patches=True)
 				checks += verify_facts(facts, stats, site, manifest, options)
+				if site.fingerprint is not None:
+					checks.append(_fingerprint(site.fingerprint, site_identity(client, name)))
 				verify_s = time.monotonic() - t1
 		except StreamError as exc:
-			checks.append(Check(code=exc.code, status=FAIL, reason=exc.reason))
+			checks.append(Check(code=exc.code, status=FAIL, reason=exc.reason, details=exc.details))
 		except DrillInterrupted as exc:
 			interrupted = True
 			checks.append(Check(code="interrupted", status=FAIL, reason=f"drill {exc}"))
@@ -115,6 +200,7 @@ def run_drill(
 	failed = [c for c in checks if c.status == FAIL]
 	finished_at = datetime.now(timezone.utc)
 	rows = sum(facts.tables.values()) if facts else None
+	outcome, reason = _verdict(checks, facts, rows, rto_s)
 	return DrillResult(
 		site=site.site,
 		backup_stamp=backup.stamp,
@@ -134,12 +220,34 @@ def run_drill(
 		rows=rows,
 		table_counts=facts.tables if facts else {},
 		checks=checks,
-		outcome=DrillOutcome.FAILED if failed else DrillOutcome.PASSED,
-		reason=failed[0].reason
-		if failed
-		else f"restored {len(facts.tables)} tables, {rows} rows in {rto_s:.1f}s; every check passed",
+		outcome=outcome,
+		reason=reason if not failed else failed[0].reason,
 		interrupted=interrupted,
+		chosen_because=backup.chosen_because,
+		swept=swept,
 	)
+
+
+def _verdict(checks: list[Check], facts, rows: int | None, rto_s: float | None) -> tuple[DrillOutcome, str]:
+	"""Failed on any failed check; "restored, not verified" when nothing said what the backup
+	should hold (no expected row counts from a manifest, the live site or --expect-counts)."""
+	if any(c.status == FAIL for c in checks):
+		return DrillOutcome.FAILED, ""
+	skipped = [c.code for c in checks if c.status == SKIP]
+	restored = f"{len(facts.tables)} tables, {rows} rows in {rto_s:.1f}s"
+	if "row_counts" in skipped:
+		return (
+			DrillOutcome.NOT_VERIFIED,
+			one_line(
+				f"restored, not verified: {restored}; no expected row counts (no manifest, live site "
+				f"or --expect-counts); skipped: {', '.join(skipped)}"
+			),
+		)
+	if skipped:
+		return DrillOutcome.PASSED, one_line(
+			f"restored {restored}; every check passed but skipped: {', '.join(skipped)}"
+		)
+	return DrillOutcome.PASSED, f"restored {restored}; every check passed"
 
 
 def verify_facts(
@@ -151,7 +259,7 @@ def verify_facts(
 ) -> list[Check]:
 	"""Judge what the scratch database holds (pure: no I/O)."""
 	checks = [_dump_source(stats, site, manifest), _doctype_tables(facts), _key_tables(facts)]
-	checks.append(_row_counts(facts, manifest, options))
+	checks.append(_row_counts(facts, site, manifest, options))
 	checks.append(_apps(facts, site, manifest))
 	checks.append(_patches(facts, site, manifest))
 	checks += _ledger(facts, manifest, options)
@@ -162,20 +270,21 @@ def _site_dbs(site: SiteFacts) -> list[str]:
 	return [*site.site_databases, *([site.db_name] if site.db_name else [])]
 
 
-def _within(found: int, expected: int, options: DrillOptions) -> bool:
-	return abs(found - expected) <= max(options.tolerance_abs, options.tolerance_rel * expected)
-
-
-def _file_reports(backup: BackupSet, options: DrillOptions, checks: list[Check]) -> list[FileReport]:
+def _file_reports(
+	backup: BackupSet, key: str | None, checks: list[Check]
+) -> tuple[list[FileReport], dict[str, frozenset[str]]]:
+	"""The set's files with sizes and SHA-256; per files archive, the site folders it holds."""
 	reports = []
-	key = options.encryption_key
+	sites: dict[str, frozenset[str]] = {}
 	for kind, found in sorted(backup.files.items()):
 		archive_files = None
 		if kind in (FileKind.PUBLIC_FILES, FileKind.PRIVATE_FILES):
 			try:
-				archive_files = count_tar_files(found.path, key or _config_key(backup))[0]
+				listing = list_tar(found.path, key)
+				archive_files = listing.files
+				sites[found.name] = listing.sites
 			except StreamError as exc:
-				checks.append(Check(code=exc.code, status=FAIL, reason=exc.reason))
+				checks.append(Check(code=exc.code, status=FAIL, reason=exc.reason, details=exc.details))
 		reports.append(
 			FileReport(
 				kind=kind,
@@ -186,7 +295,18 @@ def _file_reports(backup: BackupSet, options: DrillOptions, checks: list[Check])
 				archive_files=archive_files,
 			)
 		)
-	return reports
+	return reports, sites
+
+
+def _peek_source_database(backup: BackupSet, key: str | None) -> str | None:
+	"""The database the dump was taken from, by its own mariadb-dump header (read before any restore)."""
+	if backup.database is None:
+		return None
+	try:
+		match = DUMP_DATABASE.search(peek_sql(backup.database.path, key))
+	except StreamError:
+		return None  # the restore reads it whole and reports the damage precisely
+	return match[1].decode(errors="replace") if match else None
 
 
 def _checksums(backup: BackupSet, files: list[FileReport], manifest: Manifest | None) -> Check:
@@ -283,57 +403,106 @@ def _site_config(backup: BackupSet) -> dict | None:
 		return None
 
 
-def _config_key(backup: BackupSet) -> str | None:
-	return (_site_config(backup) or {}).get("backup_encryption_key")
-
-
-def _backup_site(backup: BackupSet, site: SiteFacts, manifest: Manifest | None, config: dict | None) -> Check:
+def _backup_site(
+	backup: BackupSet,
+	site: SiteFacts,
+	manifest: Manifest | None,
+	config: dict | None,
+	archive_sites: dict[str, frozenset[str]],
+	dump_db: str | None,
+) -> Check:
+	"""Whose backup this is, from the content: the site folders inside the files archives, the
+	dump's own database name and site_config's db_name, against the site (name, live db_name) and
+	the manifest. The file names alone prove nothing: anyone can rename a set."""
 	if backup.database is not None and backup.database.partial:
 		return Check(
 			code="backup_site",
 			status=FAIL,
 			reason=f"{backup.database.name} is a partial backup: it cannot restore the whole site",
 		)
-	if site.site and site_slug(site.site) != backup.site_slug:
+	config_db = (config or {}).get("db_name")
+	evidence = {
+		"file_names": backup.site_slug,
+		"archive_sites": {n: sorted(s) for n, s in archive_sites.items()},
+		"dump_database": dump_db,
+		"site_config_db_name": config_db,
+		"site": site.site,
+		"site_db_name": site.db_name,
+		"manifest_db_name": manifest.db_name if manifest else None,
+	}
+	inside = sorted({s for found in archive_sites.values() for s in found})
+	foreign = [s for s in inside if (s != site.site if site.site else site_slug(s) != backup.site_slug)]
+	dbs = f"dump of database {dump_db}" if dump_db else f"site_config db_name {config_db}"
+
+	def another(what: str) -> Check:
 		return Check(
-			code="backup_site",
-			status=FAIL,
-			reason=f"dump from another site: the files are named for {backup.site_slug!r}, the drill is for {site.site!r}",
+			code="backup_site", status=FAIL, reason=f"backup of another site ({what})", details=evidence
+		)
+
+	if site.site and site_slug(site.site) != backup.site_slug:
+		return another(f"its files are named for {backup.site_slug}, the drill is for {site.site}")
+	if foreign:
+		return another(
+			f"{foreign[0]}: its files archives hold {foreign[0]}/…/files; named for {backup.site_slug}; {dbs}"
 		)
 	if manifest and manifest.site_slug != backup.site_slug:
-		return Check(
-			code="backup_site",
-			status=FAIL,
-			reason=f"the manifest is for site {manifest.site_slug!r}, the files for {backup.site_slug!r}",
+		return another(
+			f"the manifest is for {manifest.site_slug}, the files are named for {backup.site_slug}"
 		)
-	config_db = (config or {}).get("db_name")
-	if site.db_name and config_db and config_db != site.db_name:
-		return Check(
-			code="backup_site",
-			status=FAIL,
-			reason=f"dump from another site: its site_config says db_name {config_db!r}, the site's is {site.db_name!r}",
-		)
+	if dump_db and config_db and dump_db != config_db:
+		return another(f"dump of database {dump_db}, but its site_config says db_name {config_db}")
+	expected = site.db_name or (manifest.db_name if manifest else None)
+	found_db = dump_db or config_db
+	if expected and found_db and found_db != expected:
+		source = "this site's" if site.db_name else "the manifest's"
+		return another(f"{dbs}; {source} database is {expected}")
+	proof = []
+	if inside:
+		proof.append(f"files archives hold {', '.join(inside)}")
+	if found_db:
+		proof.append(dbs + (" (the site's)" if expected else ""))
 	return Check(
 		code="backup_site",
 		status=PASS,
-		reason=f"backup {backup.prefix} belongs to {site.site or backup.site_slug}",
+		reason=f"backup {backup.prefix} belongs to {site.site or backup.site_slug}"
+		+ (f": {'; '.join(proof)}" if proof else " (by its file names only)"),
+		details=evidence,
+	)
+
+
+def _fingerprint(live: dict[str, str], restored: dict[str, str] | None) -> Check:
+	"""The rows that identify a site (its Administrator's and Guest's creation times, written once
+	at `bench new-site`) must be the live site's: a restore of another site has its own."""
+	if not restored:
+		return Check(
+			code="site_fingerprint",
+			status=WARN,
+			reason="the restore has no tabUser creation times to compare with the site's",
+		)
+	differ = {k: (restored.get(k), v) for k, v in live.items() if restored.get(k) != v}
+	if differ:
+		key, (got, want) = next(iter(differ.items()))
+		return Check(
+			code="site_fingerprint",
+			status=FAIL,
+			reason=f"backup of another site ({key} is {got} in the backup, {want} on this site)",
+			details={"backup": restored, "site": live},
+		)
+	return Check(
+		code="site_fingerprint",
+		status=PASS,
+		reason=f"the site's identifying rows match ({', '.join(sorted(live))})",
+		details={"site": live},
 	)
 
 
 def _restore_check(stats: RestoreStats) -> Check:
-	details = stats.model_dump()
-	if stats.create_tables == 0:
-		return Check(
-			code="dump_empty",
-			status=FAIL,
-			reason=f"empty dump: {stats.sql_bytes} bytes of SQL and no CREATE TABLE (bench backup wrote its header only)",
-			details=details,
-		)
 	return Check(
 		code="restore",
 		status=PASS,
-		reason=f"{stats.sql_bytes} bytes of SQL, {stats.create_tables} tables streamed in {stats.duration_s:.1f}s",
-		details=details,
+		reason=f"{stats.sql_bytes} bytes of SQL, {stats.create_tables} tables streamed in "
+		f"{stats.duration_s:.1f}s" + (", ending with `-- Dump completed`" if stats.completed else ""),
+		details=stats.model_dump(),
 	)
 
 
@@ -349,7 +518,7 @@ def _dump_source(stats: RestoreStats, site: SiteFacts, manifest: Manifest | None
 		return Check(
 			code="dump_source",
 			status=FAIL,
-			reason=f"dump from another site: it was taken from database {stats.source_database!r}, the site's is {expected!r}",
+			reason=f"backup of another site (dump of database {stats.source_database}; the site's is {expected})",
 		)
 	return Check(
 		code="dump_source",
@@ -394,39 +563,54 @@ def _key_tables(facts: DatabaseFacts) -> Check:
 	return Check(code="key_tables", status=PASS, reason=f"{len(keys)} key tables hold rows", details=details)
 
 
-def _row_counts(facts: DatabaseFacts, manifest: Manifest | None, options: DrillOptions) -> Check:
-	if manifest is None or not manifest.tables:
+def _row_counts(
+	facts: DatabaseFacts, site: SiteFacts, manifest: Manifest | None, options: DrillOptions
+) -> Check:
+	"""Exact counts against what the set should hold: its manifest, else `--expect-counts`, else the
+	live site's counts (a wider tolerance: the site has moved on since the backup)."""
+	if manifest is not None and manifest.tables:
+		expected, source, rel = manifest.tables, "manifest", options.tolerance_rel
+	elif options.expected_counts:
+		expected, source, rel = options.expected_counts, "expected counts", options.tolerance_rel
+	elif site.expected_counts:
+		expected, source, rel = site.expected_counts, "live site", options.live_tolerance_rel
+	else:
 		return Check(
 			code="row_counts",
 			status=SKIP,
-			reason=f"no manifest counts to compare: {len(facts.tables)} tables counted",
+			reason=f"no expected counts to compare (no manifest, live site or --expect-counts): "
+			f"{len(facts.tables)} tables counted",
 		)
-	keys = set(KEY_TABLES) | set(sorted(manifest.tables, key=lambda t: -manifest.tables[t])[:10])
+	keys = set(KEY_TABLES) | set(sorted(expected, key=lambda t: -expected[t])[:10])
+	live = source == "live site"
 	off, drift = [], []
-	for table, expected in manifest.tables.items():
+	for table, want in expected.items():
 		found = facts.tables.get(table)
 		if found is None:
-			off.append(f"{table} missing (manifest: {expected} rows)")
-		elif not _within(found, expected, options):
-			(off if table in keys else drift).append(f"{table} {found} rows (manifest: {expected})")
+			# A table the site gained after the backup (a migrate since) is not the backup's fault.
+			(off if table in keys or not live else drift).append(f"{table} missing ({source}: {want} rows)")
+		elif abs(found - want) > max(options.tolerance_abs, rel * want):
+			(off if table in keys else drift).append(f"{table} {found} rows ({source}: {want})")
+	details = {"source": source, "tolerance_rel": rel, "off": off, "drift": drift}
 	if off:
 		return Check(
 			code="row_counts",
 			status=FAIL,
-			reason="row counts off the manifest: " + "; ".join(off[:10]),
-			details={"off": off, "drift": drift},
+			reason=f"row counts off the {source}: " + "; ".join(off[:10]),
+			details=details,
 		)
 	if drift:
 		return Check(
 			code="row_counts",
 			status=WARN,
 			reason="non-key tables drifted: " + "; ".join(drift[:10]),
-			details={"drift": drift},
+			details=details,
 		)
 	return Check(
 		code="row_counts",
 		status=PASS,
-		reason=f"{len(manifest.tables)} tables within tolerance of the manifest",
+		reason=f"{len(expected)} tables within tolerance of the {source}",
+		details=details,
 	)
 
 

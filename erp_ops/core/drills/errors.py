@@ -34,11 +34,12 @@ class DrillInterrupted(DrillError, ServiceUnavailable):
 class StreamError(DrillError, InvalidInput):
 	"""A backup file could not be read to its end: truncated, corrupted, or not decryptable."""
 
-	def __init__(self, code: str, reason: str):
+	def __init__(self, code: str, reason: str, details: dict | None = None):
 		super().__init__(reason)
 		self.code = code
 		self.reason = reason
+		self.details = details or {}
 
 
 class DrillAlreadyRunning(DrillError, Conflict):
-	"""Another drill of the same site holds the lock; this one did not start."""
+	"""Another drill of the same site (or, for the host lock, on the same host) runs; this one did not start."""

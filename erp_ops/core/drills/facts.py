@@ -8,6 +8,8 @@ from pydantic import BaseModel, ConfigDict
 from erp_ops.core.drills.client import MariaDBClient, quote_ident
 
 COUNTS_PER_STATEMENT = 200
+# The scratch database's owner marker (scratch.Owner): the drill's table, not the backup's.
+MARKER_TABLE = "erp_ops_drill_owner"
 
 
 class LedgerTotals(BaseModel):
@@ -39,7 +41,7 @@ class DatabaseFacts(BaseModel):
 		return [t for t, _ in sorted(self.tables.items(), key=lambda kv: (-kv[1], kv[0]))[:n]]
 
 
-def _literal(value: str) -> str:
+def literal(value: str) -> str:
 	return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
@@ -47,7 +49,8 @@ def collect_facts(client: MariaDBClient, database: str, with_patches: bool = Tru
 	"""Read the facts of `database` (exact COUNT(*) of every base table, in one client call)."""
 	rows = client.query(
 		"SELECT TABLE_NAME FROM information_schema.TABLES "
-		f"WHERE TABLE_SCHEMA = {_literal(database)} AND TABLE_TYPE = 'BASE TABLE' ORDER BY TABLE_NAME"
+		f"WHERE TABLE_SCHEMA = {literal(database)} AND TABLE_TYPE = 'BASE TABLE' "
+		f"AND TABLE_NAME <> {literal(MARKER_TABLE)} ORDER BY TABLE_NAME"
 	)
 	names = [r[0] for r in rows]
 	tables = _count_rows(client, database, names)
@@ -91,6 +94,21 @@ def collect_facts(client: MariaDBClient, database: str, with_patches: bool = Tru
 	)
 
 
+# Written once by `bench new-site` (install_basic_docs) and never again: a restored copy of the
+# site keeps them, another site has its own (a site created by restoring this one's backup shares
+# them: a clone is this site as far as a backup can tell).
+IDENTITY_USERS = ("Administrator", "Guest")
+
+
+def site_identity(client: MariaDBClient, database: str) -> dict[str, str] | None:
+	"""The rows that identify a site: `tabUser/<user>.creation` → its creation time; None without them."""
+	if "creation" not in _columns(client, database, "tabUser"):
+		return None
+	names = ", ".join(literal(u) for u in IDENTITY_USERS)
+	rows = client.query(f"SELECT name, creation FROM `tabUser` WHERE name IN ({names})", database)
+	return {f"tabUser/{name}.creation": creation for name, creation in rows} or None
+
+
 def _count_rows(client: MariaDBClient, database: str, names: list[str]) -> dict[str, int]:
 	if not names:
 		return {}
@@ -111,6 +129,35 @@ def _columns(client: MariaDBClient, database: str, table: str) -> set[str]:
 		r[0]
 		for r in client.query(
 			"SELECT COLUMN_NAME FROM information_schema.COLUMNS "
-			f"WHERE TABLE_SCHEMA = {_literal(database)} AND TABLE_NAME = {_literal(table)}"
+			f"WHERE TABLE_SCHEMA = {literal(database)} AND TABLE_NAME = {literal(table)}"
 		)
 	}
+
+
+class LiveIdentity(BaseModel):
+	"""What a live site's database says about whose it is (cheap: no row counts)."""
+
+	model_config = ConfigDict(frozen=True)
+
+	apps: dict[str, str] | None = None
+	patches: list[str] | None = None
+	fingerprint: dict[str, str] | None = None
+
+
+def live_identity(client: MariaDBClient, database: str) -> LiveIdentity:
+	"""Installed apps, patch log and fingerprint of a live site's database (read-only)."""
+	present = {
+		r[0]
+		for r in client.query(
+			f"SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = {literal(database)} "
+			"AND TABLE_NAME IN ('tabInstalled Application', 'tabPatch Log', 'tabUser')"
+		)
+	}
+	apps = patches = None
+	if "tabInstalled Application" in present:
+		rows = client.query("SELECT app_name, app_version FROM `tabInstalled Application`", database)
+		apps = {r[0]: r[1] for r in rows} or None
+	if "tabPatch Log" in present:
+		patches = [r[0] for r in client.query("SELECT patch FROM `tabPatch Log`", database)]
+	fingerprint = site_identity(client, database) if "tabUser" in present else None
+	return LiveIdentity(apps=apps, patches=patches, fingerprint=fingerprint)

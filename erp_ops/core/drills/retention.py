@@ -1,19 +1,26 @@
 """Grandfather-father-son retention over backup sets: plan (dry run) first, then apply the plan.
 
 Per site, the newest set of each of the last `daily` days, `weekly` ISO weeks and `monthly`
-months is kept, and always the newest set. Only files of parsed backup sets are ever deleted;
+months is kept (buckets by the stamp, the site's local time), and always the newest set (by file
+time, as the drill chooses it) and the sets the caller protects: the newest set a drill verified
+must survive whatever the policy says. Every deletion and every file kept against the plan is
+logged (logger `erp_ops.drills.retention`) and returned as a record. Only files of parsed backup sets are ever deleted;
 manifests and tombstones stay (they are the hash chain). Applying re-reads each file's SHA-256 and
 skips a file that changed since the plan was shown, so what is deleted is exactly what was listed.
 """
 
+import logging
 import os
+from collections.abc import Iterable
 from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict
 
-from erp_ops.core.drills.discovery import STAMP_FORMAT, BackupSet, find_backup_sets
+from erp_ops.core.drills.discovery import STAMP_FORMAT, BackupSet, find_backup_sets, newest_first
 from erp_ops.core.drills.manifest import record_deletions
 from erp_ops.core.drills.streams import sha256_file
+
+log = logging.getLogger("erp_ops.drills.retention")
 
 
 class Frozen(BaseModel):
@@ -59,14 +66,20 @@ class DeletionRecord(Frozen):
 	reason: str
 
 
-def plan_retention(folder: str, policy: RetentionPolicy, site: str | None = None) -> RetentionPlan:
-	"""Which sets to keep and why; the files of the others with their SHA-256 (nothing is deleted)."""
+def plan_retention(
+	folder: str, policy: RetentionPolicy, site: str | None = None, protect: Iterable[str] = ()
+) -> RetentionPlan:
+	"""Which sets to keep and why; the files of the others with their SHA-256 (nothing is deleted).
+
+	`protect`: stamps of sets that must stay (the newest set a drill verified)."""
 	by_site: dict[str, list[BackupSet]] = {}
 	for found in find_backup_sets(folder, site):
 		by_site.setdefault(found.site_slug, []).append(found)
 	planned = []
 	for slug, sets in sorted(by_site.items()):
-		reasons = keep_reasons(sorted(s.stamp for s in sets), policy)
+		with_dump = [s for s in sets if s.database is not None] or sets
+		newest = newest_first(with_dump)[0].stamp
+		reasons = keep_reasons(sorted(s.stamp for s in sets), policy, newest=newest, protect=protect)
 		for found in sets:
 			why = reasons.get(found.stamp, [])
 			files = []
@@ -87,12 +100,18 @@ def plan_retention(folder: str, policy: RetentionPolicy, site: str | None = None
 	return RetentionPlan(folder=folder, policy=policy, sets=planned)
 
 
-def keep_reasons(stamps: list[str], policy: RetentionPolicy) -> dict[str, list[str]]:
-	"""stamp → why it is kept, for the stamps of one site (pure)."""
-	newest_first = sorted(stamps, reverse=True)
+def keep_reasons(
+	stamps: list[str], policy: RetentionPolicy, newest: str | None = None, protect: Iterable[str] = ()
+) -> dict[str, list[str]]:
+	"""stamp → why it is kept, for the stamps of one site (pure). `newest`: the newest set by file
+	time (default: the newest stamp); `protect`: stamps kept whatever the windows say."""
+	by_stamp = sorted(stamps, reverse=True)
 	reasons: dict[str, list[str]] = {}
-	if newest_first:
-		reasons[newest_first[0]] = ["newest backup"]
+	if by_stamp:
+		reasons[newest or by_stamp[0]] = ["newest backup"]
+	for stamp in protect:
+		if stamp in stamps:
+			reasons.setdefault(stamp, []).append("newest verified backup (its drill passed)")
 	buckets = (
 		("daily", policy.daily, lambda d: d.date().isoformat()),
 		("weekly", policy.weekly, lambda d: f"{d.isocalendar()[0]:04d}-W{d.isocalendar()[1]:02d}"),
@@ -100,7 +119,7 @@ def keep_reasons(stamps: list[str], policy: RetentionPolicy) -> dict[str, list[s
 	)
 	for label, count, bucket_of in buckets:
 		seen: list[str] = []
-		for stamp in newest_first:
+		for stamp in by_stamp:
 			bucket = bucket_of(datetime.strptime(stamp, STAMP_FORMAT))
 			if bucket in seen:
 				continue
@@ -112,7 +131,18 @@ def keep_reasons(stamps: list[str], policy: RetentionPolicy) -> dict[str, list[s
 
 
 def apply_retention(plan: RetentionPlan) -> list[DeletionRecord]:
-	"""Delete what the plan listed, file by file, after checking each SHA-256 again; the records."""
+	"""Delete what the plan listed, file by file, after checking each SHA-256 again; the records
+	(each also logged: deleted at INFO, kept at WARNING)."""
+	records = _apply(plan)
+	for r in records:
+		if r.deleted:
+			log.info("retention deleted %s (%d bytes, sha256 %s): %s", r.name, r.size, r.sha256, r.reason)
+		else:
+			log.warning("retention kept %s (sha256 %s): %s", r.name, r.sha256, r.reason)
+	return records
+
+
+def _apply(plan: RetentionPlan) -> list[DeletionRecord]:
 	records = []
 	for planned in plan.deletions:
 		deleted = {}

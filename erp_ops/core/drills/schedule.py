@@ -65,7 +65,8 @@ def drill_health(
 	rto_s: float | None = None,
 	max_age: timedelta = DEFAULT_MAX_AGE,
 ) -> DrillHealth:
-	"""Critical when no drill passed within `max_age`; a warning when the latest one failed."""
+	"""Critical when no drill passed within `max_age`; a warning when the latest one failed or was
+	not verified (`last_outcome`: a DrillOutcome value, "passed", "not_verified" or "failed")."""
 	facts = {
 		"last_drill_at": last_drill_at,
 		"last_outcome": last_outcome,
@@ -85,6 +86,12 @@ def drill_health(
 		return DrillHealth(
 			severity=Severity.CRITICAL,
 			message=f"the last passing restore drill is {_days(age)} old (limit {_days(max_age)})",
+			**facts,
+		)
+	if last_outcome == "not_verified":
+		return DrillHealth(
+			severity=Severity.WARNING,
+			message=f"the latest restore drill restored the backup but could not verify it: {last_reason or 'see its record'}",
 			**facts,
 		)
 	if last_outcome is not None and last_outcome != "passed":

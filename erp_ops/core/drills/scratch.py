@@ -9,10 +9,12 @@ Safety rules, each enforced here and proven by tests:
   `sweep_stale_scratch` removes what a SIGKILL left behind.
 """
 
+import getpass
 import os
 import re
 import secrets
 import signal
+import socket
 import subprocess
 import tempfile
 import threading
@@ -21,22 +23,27 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 
-from pydantic import BaseModel
+import psutil
+from pydantic import BaseModel, ConfigDict
 
 from erp_ops.core.drills.client import MariaDBClient, quote_ident
 from erp_ops.core.drills.errors import DatabaseUnavailable, DrillInterrupted, StreamError, UnsafeScratchTarget
+from erp_ops.core.drills.facts import MARKER_TABLE
+from erp_ops.core.drills.facts import literal as _literal
 from erp_ops.core.drills.streams import gunzip_chunks, open_source
 
 SCRATCH_PREFIX = "erp_ops_drill_"
 _SCRATCH_NAME = re.compile(r"^erp_ops_drill_(\d{14})_([0-9a-f]{8})$")
 _FORBIDDEN = (b"USE ", b"CREATE DATABASE", b"DROP DATABASE", b"CREATE SCHEMA", b"DROP SCHEMA")
 _CREATE_TABLE = b"CREATE TABLE "
+_STATEMENTS = (b"CREATE TABLE ", b"INSERT INTO ", b"DROP TABLE ", b"LOCK TABLES ", b"ALTER TABLE ")
 _LOOK = max(len(p) for p in (*_FORBIDDEN, _CREATE_TABLE))
 RESTORE_READ = 64 * 1024  # compressed bytes per step: small steps keep the client's pipe full
 PIPE_SIZE = 1 << 20
-_DUMP_DATABASE = re.compile(rb"^-- Host: .*?Database: (\S+)\s*$", re.MULTILINE)
+DUMP_DATABASE = re.compile(rb"^-- Host: .*?Database: (\S+)\s*$", re.MULTILINE)
 _FRAPPE_VERSION = re.compile(rb"^-- version = (\S+)", re.MULTILINE)
 _CONN_MARK = "erp_ops_connection_id"
+DEFAULT_LEASE = timedelta(hours=6)
 
 
 class RestoreStats(BaseModel):
@@ -46,6 +53,9 @@ class RestoreStats(BaseModel):
 	create_tables: int = 0
 	source_database: str | None = None
 	frappe_version: str | None = None
+	# mysqldump/mariadb-dump end with `-- Dump completed`: without it the dump was cut.
+	completed: bool = False
+	last_statement: str | None = None
 	duration_s: float = 0.0
 
 
@@ -69,11 +79,57 @@ def assert_scratch_name(name: str, site_databases: list[str]) -> None:
 		raise UnsafeScratchTarget(f"refusing to restore into {name!r}: it is a site's own database")
 
 
+class Owner(BaseModel):
+	"""Who a scratch database belongs to, written into it as its first table (`MARKER_TABLE`).
+
+	`name` says whose drills may sweep it (the Frappe layer: bench and site; the CLI: `--owner`,
+	by default user and host); host, pid and the pid's start time tell a live drill from a dead
+	one on this host; the deadline (start + lease) is all a sweep on another host can judge by.
+	"""
+
+	model_config = ConfigDict(frozen=True)
+
+	name: str
+	host: str
+	pid: int
+	pid_started: float
+	created_at: datetime
+	deadline: datetime
+
+	@classmethod
+	def this_process(cls, name: str, lease: timedelta, now: datetime | None = None) -> "Owner":
+		now = (now or datetime.now(timezone.utc)).replace(microsecond=0)
+		return cls(
+			name=name,
+			host=socket.gethostname(),
+			pid=os.getpid(),
+			pid_started=psutil.Process().create_time(),
+			created_at=now,
+			deadline=now + lease,
+		)
+
+
+def default_owner() -> str:
+	"""$ERP_OPS_DRILL_OWNER, else this user on this host (the standalone CLI's owner name)."""
+	if os.environ.get("ERP_OPS_DRILL_OWNER"):
+		return os.environ["ERP_OPS_DRILL_OWNER"]
+	try:
+		user = getpass.getuser()
+	except (KeyError, OSError):
+		user = str(os.getuid())
+	return f"erp-ops:{user}@{socket.gethostname()}"
+
+
 @contextmanager
 def scratch_database(
-	client: MariaDBClient, name: str, site_databases: list[str], events: list[str] | None = None
+	client: MariaDBClient,
+	name: str,
+	site_databases: list[str],
+	events: list[str] | None = None,
+	owner: Owner | None = None,
 ) -> Iterator[str]:
-	"""Create the scratch database, yield its name, and drop it whatever happens inside.
+	"""Create the scratch database with its owner marker, yield its name, and drop it whatever
+	happens inside.
 
 	`events` receives "created" and "dropped" as they happen, so a caller can tell a scratch
 	database that never existed from one that could not be dropped."""
@@ -83,13 +139,35 @@ def scratch_database(
 			f"refusing to use {name!r}: it exists already and this drill did not create it"
 		)
 	events = [] if events is None else events
+	owner = owner or Owner.this_process(default_owner(), DEFAULT_LEASE)
 	client.query(f"CREATE DATABASE {quote_ident(name)} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
 	events.append("created")
 	try:
+		client.query(_marker_sql(owner), name)
 		yield name
 	finally:
 		drop_scratch(client, name)
 		events.append("dropped")
+
+
+def _marker_sql(owner: Owner) -> str:
+	values = ", ".join(
+		_literal(v)
+		for v in (
+			owner.name,
+			owner.host,
+			str(owner.pid),
+			repr(owner.pid_started),
+			f"{owner.created_at:%Y-%m-%d %H:%M:%S}",
+			f"{owner.deadline:%Y-%m-%d %H:%M:%S}",
+		)
+	)
+	return (
+		f"CREATE TABLE {quote_ident(MARKER_TABLE)} (owner VARCHAR(255) NOT NULL, host VARCHAR(255) NOT NULL, "
+		"pid INT NOT NULL, pid_started DOUBLE NOT NULL, created_at DATETIME NOT NULL, "
+		"deadline DATETIME NOT NULL) ENGINE=InnoDB;\n"
+		f"INSERT INTO {quote_ident(MARKER_TABLE)} VALUES ({values});"
+	)
 
 
 def drop_scratch(client: MariaDBClient, name: str, attempts: int = 3) -> None:
@@ -109,21 +187,123 @@ def drop_scratch(client: MariaDBClient, name: str, attempts: int = 3) -> None:
 				time.sleep(1 + attempt)
 
 
-def sweep_stale_scratch(
-	client: MariaDBClient, older_than: timedelta, now: datetime | None = None
-) -> list[str]:
-	"""Drop scratch databases older than `older_than` (left by a killed drill); their names."""
+class SweepEntry(BaseModel):
+	"""One scratch database a sweep looked at: dropped, or kept and why."""
+
+	model_config = ConfigDict(frozen=True)
+
+	name: str
+	dropped: bool
+	why: str
+	owner: str | None = None
+
+
+def sweep_scratch(client: MariaDBClient, owner: str, now: datetime | None = None) -> list[SweepEntry]:
+	"""Drop the scratch databases of `owner` whose drill is over; one entry per scratch database seen.
+
+	Dropped only when its marker names `owner` and its drill cannot be running: on this host its
+	pid is gone (or is another process now), on another host its lease deadline has passed. A
+	database without a readable marker (killed between CREATE DATABASE and the marker, or made by
+	something else) and other owners' databases are kept and listed: nothing is dropped that this
+	owner cannot prove it created.
+	"""
 	now = now or datetime.now(timezone.utc)
-	swept = []
-	for name in client.databases(SCRATCH_PREFIX.replace("_", "\\_") + "%"):
-		match = _SCRATCH_NAME.match(name)
-		if not match:
+	here = socket.gethostname()
+	pattern = SCRATCH_PREFIX.replace("_", "\\_") + "%"
+	names = [n for n in client.databases(pattern) if _SCRATCH_NAME.match(n)]
+	marked = {
+		row[0]
+		for row in client.query(
+			"SELECT TABLE_SCHEMA FROM information_schema.TABLES "
+			f"WHERE TABLE_NAME = {_literal(MARKER_TABLE)} AND TABLE_SCHEMA LIKE {_literal(pattern)}"
+		)
+	}
+	entries = []
+	for name in sorted(names):
+		if name not in marked:
+			entries.append(SweepEntry(name=name, dropped=False, why="no owner marker: not provably ours"))
 			continue
-		created = datetime.strptime(match[1], "%Y%m%d%H%M%S").replace(tzinfo=timezone.utc)
-		if now - created > older_than:
-			drop_scratch(client, name)
-			swept.append(name)
-	return swept
+		try:
+			marker = read_marker(client, name)
+		except DatabaseUnavailable as exc:  # dropped meanwhile by its own drill, or unreadable
+			entries.append(SweepEntry(name=name, dropped=False, why=f"marker unreadable: {exc}"))
+			continue
+		if marker is None:
+			entries.append(SweepEntry(name=name, dropped=False, why="owner marker is empty"))
+			continue
+		if marker.name != owner:
+			entries.append(SweepEntry(name=name, dropped=False, why="another owner's", owner=marker.name))
+			continue
+		if marker.host == here:
+			if _alive(marker.pid, marker.pid_started):
+				why = f"its drill (pid {marker.pid}) is still running"
+				entries.append(SweepEntry(name=name, dropped=False, why=why, owner=marker.name))
+				continue
+			why = f"its drill (pid {marker.pid} on {here}, started {marker.created_at:%Y-%m-%d %H:%M} UTC) is gone"
+		elif now >= marker.deadline:
+			why = f"its lease (drill on {marker.host}) expired {marker.deadline:%Y-%m-%d %H:%M} UTC"
+		else:
+			why = f"its drill on {marker.host} holds a lease until {marker.deadline:%Y-%m-%d %H:%M} UTC"
+			entries.append(SweepEntry(name=name, dropped=False, why=why, owner=marker.name))
+			continue
+		_kill_sessions(client, name)  # a killed drill's client may still run, holding table locks
+		drop_scratch(client, name)
+		entries.append(SweepEntry(name=name, dropped=True, why=why, owner=marker.name))
+	return entries
+
+
+def unowned_leftovers(
+	entries: list[SweepEntry], now: datetime | None = None, older_than: timedelta = timedelta(hours=1)
+) -> list[str]:
+	"""Scratch databases without an owner marker whose name stamp is older than `older_than`:
+	left by an older version or a drill killed before its marker; never dropped, only reported."""
+	now = now or datetime.now(timezone.utc)
+	found = []
+	for e in entries:
+		match = _SCRATCH_NAME.match(e.name)
+		if e.owner is None and not e.dropped and e.why.startswith("no owner marker") and match:
+			created = datetime.strptime(match[1], "%Y%m%d%H%M%S").replace(tzinfo=timezone.utc)
+			if now - created > older_than:
+				found.append(e.name)
+	return found
+
+
+def _kill_sessions(client: MariaDBClient, name: str) -> None:
+	rows = client.query(f"SELECT ID FROM information_schema.PROCESSLIST WHERE DB = {_literal(name)}")
+	for (session,) in rows:
+		try:
+			client.query(f"KILL {int(session)}", timeout=30)
+		except DatabaseUnavailable:
+			pass  # ended meanwhile
+
+
+def read_marker(client: MariaDBClient, name: str) -> Owner | None:
+	rows = client.query(
+		"SELECT owner, host, pid, pid_started, created_at, deadline "
+		f"FROM {quote_ident(name)}.{quote_ident(MARKER_TABLE)} LIMIT 1"
+	)
+	if not rows or len(rows[0]) != 6:
+		return None
+	owner, host, pid, started, created, deadline = rows[0]
+	utc = timezone.utc
+	return Owner(
+		name=owner,
+		host=host,
+		pid=int(pid),
+		pid_started=float(started),
+		created_at=datetime.strptime(created, "%Y-%m-%d %H:%M:%S").replace(tzinfo=utc),
+		deadline=datetime.strptime(deadline, "%Y-%m-%d %H:%M:%S").replace(tzinfo=utc),
+	)
+
+
+def _alive(pid: int, started: float) -> bool:
+	"""Whether `pid` on this host is still the process that wrote the marker (not a reused pid)."""
+	try:
+		return abs(psutil.Process(pid).create_time() - started) < 1.0
+	except (psutil.NoSuchProcess, psutil.ZombieProcess):
+		return False
+	except psutil.AccessDenied:
+		return True  # exists and is not ours to inspect: assume the drill runs
 
 
 def restore_dump(
@@ -136,12 +316,18 @@ def restore_dump(
 ) -> RestoreStats:
 	"""Stream gunzip(dump) into the scratch database; never a decompressed copy on disk.
 
-	Raises StreamError (damaged/undecryptable dump, a statement that leaves the scratch
-	database) or RestoreFailed (the client stopped: server gone, disk full, bad SQL).
+	The stream is read to its end even when the client dies early, so the reason is the first
+	real cause, in this order: a damaged/undecryptable file (StreamError: gzip CRC or length, cut
+	gzip), an empty dump, a dump without its `-- Dump completed` trailer (cut SQL) that the client
+	choked on, then the client's own error (RestoreFailed: server gone, disk full, bad SQL with its
+	code and line). A cut dump the client took without error returns with `completed=False`: the
+	caller fails it and still verifies the rest. A statement that leaves the scratch database
+	stops the restore before it reaches the client.
 	"""
 	assert_scratch_name(database, site_databases)
 	stats = RestoreStats()
 	started = time.monotonic()
+	name = os.path.basename(dump_path)
 	with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
 		proc = subprocess.Popen(
 			client.argv(database, "--batch", "--one-database", "--max-allowed-packet=1073741824"),
@@ -150,6 +336,8 @@ def restore_dump(
 			stderr=err,
 			env=client.env(),
 		)
+		client_gone = False
+		tail = b""
 		try:
 			# The session's id comes back on stdout, so the server side can be killed if we stop.
 			proc.stdin.write(f"SELECT CONNECTION_ID() AS {_CONN_MARK};\n".encode())
@@ -161,36 +349,82 @@ def restore_dump(
 					lines.feed(chunk)
 					if len(head) < 16384:
 						head += chunk[: 16384 - len(head)]
+					tail = (tail + chunk)[-4096:]
 					stats.sql_bytes += len(chunk)
+					if client_gone:
+						continue  # read on: a damaged file explains the client's death better
 					try:
 						proc.stdin.write(chunk)
 					except BrokenPipeError:
-						break  # the client died: its stderr says why, below
+						client_gone = True
+						continue
 					if on_chunk:
 						on_chunk(stats.sql_bytes)
 				lines.feed(b"", final=True)
 			stats.create_tables = lines.create_tables
+			stats.last_statement = lines.last_statement
 			try:
 				proc.stdin.close()
 			except BrokenPipeError:
 				pass
 			rc = proc.wait()
+		except StreamError as exc:
+			_stop(client, proc, out)
+			exc.details.setdefault("client_error", _read(err) or None)
+			raise
 		finally:
 			if proc.poll() is None:
-				_stop_client(client, proc, out)
+				_stop(client, proc, out)
 			try:
 				proc.stdin.close()
 			except OSError:
 				pass  # unflushed bytes for a client that is gone
 		stats.duration_s = time.monotonic() - started
-		match = _DUMP_DATABASE.search(head)
+		match = DUMP_DATABASE.search(head)
 		stats.source_database = match[1].decode(errors="replace") if match else None
 		version = _FRAPPE_VERSION.search(head)
 		stats.frappe_version = version[1].decode(errors="replace") if version else None
+		last_line = tail.rstrip().rsplit(b"\n", 1)[-1]
+		stats.completed = last_line.startswith(b"-- Dump completed")
+		client_error = _read(err) if rc != 0 else ""
+		details = {**stats.model_dump(), **({"client_error": client_error} if client_error else {})}
+		if stats.create_tables == 0:
+			raise StreamError("dump_empty", _empty_reason(name, stats, head), details)
+		if not stats.completed and rc != 0:  # the cut explains the client's error
+			raise StreamError("dump_incomplete", incomplete_reason(name, stats), details)
 		if rc != 0:
-			err.seek(0)
-			raise RestoreFailed(*classify_client_error(err.read().decode("utf-8", errors="replace")))
+			code, reason = classify_client_error(client_error)
+			raise RestoreFailed(code, reason, details)
 	return stats
+
+
+def incomplete_reason(name: str, stats: RestoreStats) -> str:
+	return (
+		f"incomplete dump: {name} ends without mariadb-dump's `-- Dump completed` trailer after "
+		f"{stats.sql_bytes} bytes of SQL (last statement: {stats.last_statement or '?'})"
+	)
+
+
+def _empty_reason(name: str, stats: RestoreStats, head: bytes) -> str:
+	if stats.sql_bytes == 0:
+		return f"empty dump: {name} is a gzip of nothing (0 bytes of SQL): no dump was ever written into it"
+	if head.lstrip().startswith(b"-- begin frappe metadata") and b"-- Host:" not in head:
+		return (
+			f"empty dump: {name} holds only Frappe's header ({stats.sql_bytes} bytes): "
+			"bench backup wrote its header and mariadb-dump added nothing"
+		)
+	return f"empty dump: {name} holds {stats.sql_bytes} bytes of SQL and no CREATE TABLE (a dump of an empty database?)"
+
+
+def _read(err) -> str:
+	"""The client's stderr for the record: it echoes a failed statement whole (up to a megabyte
+	for an extended INSERT), so the middle of a long text is left out."""
+	err.seek(0)
+	text = err.read().decode("utf-8", errors="replace").strip()
+	if len(text) <= CLIENT_TEXT_MAX:
+		return text
+	head, tail = text[:1000], text[-(CLIENT_TEXT_MAX - 1000) :]
+	return f"{head} …[{len(text) - CLIENT_TEXT_MAX} characters left out]… {tail}"
 
 
 class LineStarts:
@@ -204,6 +438,15 @@ class LineStarts:
 	def __init__(self) -> None:
 		self.tail = b"\n"  # the stream starts at a line start
 		self.create_tables = 0
+		self._last = b""
+
+	@property
+	def last_statement(self) -> str | None:
+		"""The last CREATE TABLE/INSERT/… line start seen, e.g. "CREATE TABLE `tabGL Entry`"."""
+		if not self._last:
+			return None
+		words = self._last.split(b"(")[0].split(b" VALUES")[0]
+		return words.decode(errors="replace").strip()
 
 	def feed(self, chunk: bytes, final: bool = False) -> None:
 		buf = self.tail + chunk if self.tail else chunk
@@ -224,6 +467,8 @@ class LineStarts:
 				)
 			if line.startswith(_CREATE_TABLE):
 				self.create_tables += 1
+			if line.startswith(_STATEMENTS):
+				self._last = buf[start : start + 80]
 			at = buf.find(b"\n", start)
 
 
@@ -237,20 +482,38 @@ def _grow_pipe(fd: int) -> None:
 		pass
 
 
+_CLIENT_ERROR = re.compile(r"ERROR (\d+) \((\w+)\)(?: at line (\d+))?: (.*)")
+_NEAR = re.compile(r"near '(.{0,30}).*?' at line (\d+)$")
+_SYNTAX_BOILERPLATE = (
+	"You have an error in your SQL syntax; check the manual that corresponds to your MariaDB "
+	"server version for the right syntax to use"
+)
+CLIENT_TEXT_MAX = 4000
+
+
 def classify_client_error(stderr: str) -> tuple[str, str]:
-	"""(code, reason) for the client's last words."""
-	text = re.sub(r"\s+", " ", stderr).strip()[:800] or "the client exited without a message"
+	"""(code, one-line reason) for the client's last words: the error's number and line first,
+	an echoed statement shortened (the whole text goes to the check's details)."""
+	text = re.sub(r"\s+", " ", stderr).strip() or "the client exited without a message"
 	lowered = text.lower()
+	matches = list(_CLIENT_ERROR.finditer(text))
+	if matches:
+		number, state, line, message = matches[-1].groups()
+		message = message.replace(_SYNTAX_BOILERPLATE, "SQL syntax error")
+		message = _NEAR.sub(lambda m: f"near '{m[1]}…' at line {m[2]}", message)
+		short = f"ERROR {number} ({state}){f' at line {line}' if line else ''}: {message}"
+	else:
+		short = text
 	if any(s in lowered for s in ("lost connection", "gone away", "error 2013", "error 2006", "error 1927")):
-		return "server_gone", f"MariaDB went away mid-restore: {text}"
+		return "server_gone", f"MariaDB went away mid-restore: {short}"
 	if any(s in lowered for s in ("table is full", "no space left", "errno: 28", "error 1114", "error 1021")):
-		return "disk_full", f"the server ran out of disk during the restore: {text}"
+		return "disk_full", f"the server ran out of disk during the restore: {short}"
 	if "killed" in lowered or "error 1317" in lowered:
-		return "server_gone", f"the restore session was killed: {text}"
-	return "import_error", f"the import failed: {text}"
+		return "server_gone", f"the restore session was killed: {short}"
+	return "import_error", f"the import failed: {short}"
 
 
-def _stop_client(client: MariaDBClient, proc: subprocess.Popen, out) -> None:
+def _stop(client: MariaDBClient, proc: subprocess.Popen, out) -> None:
 	"""Kill the server session first (it may hold table locks the DROP would wait on), then the client."""
 	try:
 		out.seek(0)

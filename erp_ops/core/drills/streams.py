@@ -13,6 +13,7 @@ import tempfile
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import NamedTuple
 
 from erp_ops.core.drills.errors import ClientMissing, StreamError
 
@@ -156,7 +157,10 @@ def gunzip_chunks(source: ByteSource, read_size: int = CHUNK) -> Iterator[bytes]
 			except zlib.error as exc:
 				source.finish()  # a wrong key explains garbage better than zlib does
 				raise StreamError(
-					"corrupt_gzip", f"{name}: corrupted gzip data near compressed byte {offset}: {exc}"
+					"corrupt_gzip",
+					f"{name}: corrupted gzip: {_zlib_cause(exc)} in member {members + 1}, "
+					f"near compressed byte {offset}",
+					{"zlib_error": str(exc), "member": members + 1, "compressed_offset": offset},
 				) from exc
 			if out:
 				yield out
@@ -176,6 +180,16 @@ def gunzip_chunks(source: ByteSource, read_size: int = CHUNK) -> Iterator[bytes]
 		raise StreamError("empty_file", f"{name}: empty file (0 gzip members)")
 
 
+def _zlib_cause(exc: zlib.error) -> str:
+	"""zlib's words for the two end-of-member checks gzip(1) reports, else its own message."""
+	text = str(exc)
+	if "incorrect data check" in text:
+		return "CRC-32 mismatch (the data differs from what was compressed)"
+	if "incorrect length check" in text:
+		return "length mismatch (ISIZE)"
+	return text.replace("Error -3 while decompressing data: ", "invalid deflate data: ")
+
+
 def check_gzip(path: str, encryption_key: str | None = None) -> int:
 	"""Decompress to nowhere; the uncompressed size, or StreamError when the file is damaged."""
 	total = 0
@@ -185,15 +199,52 @@ def check_gzip(path: str, encryption_key: str | None = None) -> int:
 	return total
 
 
+def peek_sql(path: str, encryption_key: str | None = None, limit: int = 64 * 1024) -> bytes:
+	"""The first `limit` bytes of a dump's SQL (its headers), without reading the rest."""
+	head = b""
+	with open_source(path, encryption_key) as source:
+		for chunk in gunzip_chunks(source, 16 * 1024):
+			head += chunk
+			if len(head) >= limit:
+				break
+	return head[:limit]
+
+
+class TarListing(NamedTuple):
+	files: int
+	size: int
+	# The site folders the members sit in: `./<site>/public/files/…` as `bench backup` writes them.
+	sites: frozenset[str]
+
+
+def site_of_member(name: str) -> str | None:
+	"""`<site>` of a member named `[./]<site>/(public|private)/files[/…]`, else None."""
+	parts = [p for p in name.split("/") if p not in ("", ".")]
+	for i in range(1, len(parts) - 1):
+		if parts[i] in ("public", "private") and parts[i + 1] == "files":
+			return parts[i - 1]
+	return None
+
+
 def count_tar_files(path: str, encryption_key: str | None = None) -> tuple[int, int]:
 	"""(regular files, total bytes) of a tar/tgz archive read as a stream; StreamError when damaged."""
+	listing = list_tar(path, encryption_key)
+	return listing.files, listing.size
+
+
+def list_tar(path: str, encryption_key: str | None = None) -> TarListing:
+	"""Files, bytes and the site folders of a tar/tgz read as a stream; StreamError when damaged."""
 	name = os.path.basename(path)
 	files = size = 0
+	sites: set[str] = set()
 	with open_source(path, encryption_key) as source:
 		reader = _Reader(source)
 		try:
 			with tarfile.open(fileobj=reader, mode="r|*") as archive:
 				for member in archive:
+					site = site_of_member(member.name)
+					if site:
+						sites.add(site)
 					if member.isfile():
 						files += 1
 						size += member.size
@@ -208,7 +259,7 @@ def count_tar_files(path: str, encryption_key: str | None = None) -> tuple[int, 
 			raise StreamError(
 				"corrupt_archive", f"{name}: truncated: no end-of-archive blocks after {reader.total} bytes"
 			)
-	return files, size
+	return TarListing(files, size, frozenset(sites))
 
 
 class _Reader:

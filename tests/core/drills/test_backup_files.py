@@ -308,3 +308,90 @@ def test_damaged_encrypted_dump_fails_fast_instead_of_waiting_on_gpg(tmp_path):
 	with pytest.raises(StreamError) as caught:
 		check_gzip(path)
 	assert caught.value.code == "encryption_key_missing"
+
+
+def _write_set(folder, stamp, slug="s_com", kinds=("database.sql.gz", "files.tar")):
+	for kind in kinds:
+		_touch(folder, f"{stamp}-{slug}-{kind}", f"{stamp} {kind}".encode())
+
+
+def test_newest_set_is_chosen_by_file_time_with_the_stamp_as_tiebreak(tmp_path):
+	import time
+
+	from erp_ops.core.drills.discovery import choose_latest
+
+	folder = str(tmp_path)
+	_write_set(folder, "20240110_090000")  # written first, under the old time zone
+	time.sleep(0.05)
+	# The clock moved west: the next backup, written later, carries an older stamp.
+	_write_set(folder, "20240110_043000")
+	ctimes = {s.stamp: s.changed_ns for s in find_backup_sets(folder)}
+	assert ctimes["20240110_043000"] > ctimes["20240110_090000"]  # the kernel's order, not ours
+	latest = latest_backup_set(folder, "s.com")
+	assert latest.stamp == "20240110_043000"
+	assert latest.chosen_because.startswith("newest of 2 sets by file time: its database file changed ")
+	assert latest.chosen_because.endswith(
+		"; set 20240110_090000 has a newer stamp but was written earlier "
+		"(the stamp is local time: did the time zone change?)"
+	)
+	# Equal file times (one coarse clock tick): the newer stamp wins, and the record says so.
+	sets = [
+		s.model_copy(update={"files": {k: f.model_copy(update={"ctime_ns": 7}) for k, f in s.files.items()}})
+		for s in find_backup_sets(folder)
+	]
+	tie = choose_latest(sets)
+	assert tie.stamp == "20240110_090000"
+	assert "(as 1 other set(s): the newest stamp decides)" in tie.chosen_because
+
+
+def test_retention_with_deletion_on_across_the_gfs_tiers_keeps_the_newest_verified_set(tmp_path, caplog):
+	"""One set a day at 02:00 for 100 days (stamps and file times set by the test, oldest written
+	first), the policy 3 daily, 2 weekly, 3 monthly; the newest verified set is 40 days old."""
+	import logging
+
+	folder = str(tmp_path)
+	first = datetime(2024, 1, 1, 2, 0)
+	days = [first + timedelta(days=d) for d in range(100)]  # 2024-01-01 … 2024-04-09 (a Tuesday)
+	stamps = [d.strftime("%Y%m%d_%H%M%S") for d in days]
+	for day, stamp in zip(days, stamps, strict=True):
+		_write_set(folder, stamp)
+		when = day.timestamp()
+		for kind in ("database.sql.gz", "files.tar"):
+			os.utime(os.path.join(folder, f"{stamp}-s_com-{kind}"), (when, when))
+	verified = "20240229_020000"  # the newest set a drill passed (later drills failed)
+	other_site = _touch(folder, "20240101_020000-t_com-database.sql.gz")
+	before = {n: sha256_file(os.path.join(folder, n)) for n in os.listdir(folder)}
+
+	plan = plan_retention(folder, RetentionPolicy(daily=3, weekly=2, monthly=3), "s.com", protect=[verified])
+	# Worked out by hand from the calendar: the last 3 days; the newest of ISO weeks 15 (Apr 8-9)
+	# and 14 (ends Sun Apr 7); the newest of April, March, February; the verified set.
+	expected = {
+		"20240409_020000": ["newest backup", "daily 2024-04-09", "weekly 2024-W15", "monthly 2024-04"],
+		"20240408_020000": ["daily 2024-04-08"],
+		"20240407_020000": ["daily 2024-04-07", "weekly 2024-W14"],
+		"20240331_020000": ["monthly 2024-03"],
+		"20240229_020000": ["newest verified backup (its drill passed)", "monthly 2024-02"],
+	}
+	assert {s.stamp: s.reasons for s in plan.sets if s.keep} == expected
+	assert len(plan.deletions) == 95
+
+	caplog.set_level(logging.INFO, logger="erp_ops.drills.retention")
+	records = apply_retention(plan)
+	deleted = {r.name for r in records if r.deleted}
+	assert len(deleted) == 190 and all(r.deleted for r in records)
+	left = set(os.listdir(folder))
+	for stamp in expected:
+		for kind in ("database.sql.gz", "files.tar"):
+			name = f"{stamp}-s_com-{kind}"
+			assert name in left and sha256_file(os.path.join(folder, name)) == before[name]
+	assert not deleted & left and os.path.exists(other_site)  # another site's set is not in the plan
+	assert {n for n in left if n.endswith("-erp_ops_retention.json")} == {
+		f"{s}-s_com-erp_ops_retention.json" for s in stamps if s not in expected
+	}
+	logged = [r.getMessage() for r in caplog.records if r.name == "erp_ops.drills.retention"]
+	assert len(logged) == 190 and all(m.startswith("retention deleted ") for m in logged)
+	assert any(m.startswith(f"retention deleted {stamps[0]}-s_com-database.sql.gz") for m in logged)
+	# Applying the same plan again deletes nothing more and says why.
+	again = apply_retention(plan)
+	assert {r.reason for r in again} == {"already gone"} and not any(r.deleted for r in again)
+	assert set(os.listdir(folder)) == left

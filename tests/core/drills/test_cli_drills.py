@@ -57,15 +57,25 @@ def test_failed_drill_exits_2_with_the_reason(client, source_site, mariadb_url, 
 	assert none.returncode == 2 and "no database backup" in none.stderr
 
 
-def test_bad_usage_exits_64(tmp_path, mariadb_url):
+def test_bad_usage_exits_64_and_anything_about_the_backup_exits_2(tmp_path, mariadb_url):
 	assert drill("--backup", str(tmp_path)).returncode == 64  # no --mariadb
-	assert drill("--backup", str(tmp_path / "missing"), "--mariadb", mariadb_url).returncode == 64
 	assert drill("--backup", str(tmp_path), "--mariadb", "redis://x").returncode == 64
 	assert (
 		drill("--backup", str(tmp_path), "--mariadb", mariadb_url, "--time-zone", "Mars/Base").returncode
 		== 64
 	)
-	assert drill("--mariadb", mariadb_url).returncode == 64  # argparse's own error is 64, not 2
+	assert drill("--mariadb", mariadb_url).returncode == 64  # neither --backup nor --sweep
+	assert drill("--nonsense").returncode == 64  # argparse's own error is 64, not 2
+	missing_counts = drill("--backup", str(tmp_path), "--mariadb", mariadb_url, "--expect-counts", "/nope")
+	assert missing_counts.returncode == 64 and "No such file" in missing_counts.stderr
+	# The rule: a path that holds no backup is what a drill exists to catch, missing or empty.
+	missing = drill("--backup", str(tmp_path / "missing"), "--mariadb", mariadb_url)
+	assert missing.returncode == 2
+	assert missing.stderr == f"erp-ops drill: FAILED: --backup '{tmp_path / 'missing'}' does not exist\n"
+	empty = drill("--backup", str(tmp_path), "--mariadb", mariadb_url)
+	assert empty.returncode == 2 and "no database backup in" in empty.stderr
+	for done in (missing, empty, missing_counts):
+		assert "Traceback" not in done.stderr and done.stderr.count("\n") == 1
 
 
 def test_sigterm_mid_restore_drops_the_scratch_database(

@@ -121,10 +121,17 @@ def test_empty_dump_fails_with_its_reason(client, source_site, tmp_path, no_scra
 	with gzip.open(backup.database.path, "wt") as f:  # what bench backup leaves when mysqldump wrote nothing
 		f.write("-- begin frappe metadata\n-- [frappe]\n-- version = 15.40.0\n-- end frappe metadata\n")
 	result = run_drill(client, latest_backup_set(backup.folder), site_facts(db))
-	assert result.outcome == DrillOutcome.FAILED
+	assert result.outcome == DrillOutcome.FAILED and result.scratch_dropped
 	assert checks_of(result)["dump_empty"].status == CheckStatus.FAIL
-	assert result.reason.startswith("empty dump:")
-	assert checks_of(result)["doctype_tables"].status == CheckStatus.FAIL  # and the scratch holds nothing
+	assert result.reason.startswith("empty dump:") and "holds only Frappe's header" in result.reason
+
+	with open(backup.database.path, "wb") as f:
+		f.write(gzip.compress(b"", mtime=0))  # a 20-byte gzip of nothing: another case
+	assert os.path.getsize(backup.database.path) == 20
+	nothing = run_drill(client, latest_backup_set(backup.folder), site_facts(db))
+	assert nothing.outcome == DrillOutcome.FAILED
+	assert checks_of(nothing)["dump_empty"].status == CheckStatus.FAIL
+	assert "is a gzip of nothing (0 bytes of SQL)" in nothing.reason, nothing.reason
 
 
 def test_near_empty_dump_with_tables_but_no_rows_fails(client, mariadb_url, tmp_path, no_scratch_left):
@@ -161,7 +168,7 @@ def test_corrupted_gzip_fails_with_its_reason(client, source_site, tmp_path, no_
 	result = run_drill(client, latest_backup_set(backup.folder), site_facts(db))
 	assert result.outcome == DrillOutcome.FAILED and result.scratch_dropped
 	assert checks_of(result)["corrupt_gzip"].status == CheckStatus.FAIL
-	assert "corrupted gzip" in result.reason
+	assert result.reason.startswith(os.path.basename(backup.database.path) + ": corrupted gzip: ")
 
 
 def test_changed_file_fails_the_checksums_before_any_restore(client, source_site, tmp_path, no_scratch_left):
@@ -195,7 +202,7 @@ def test_encrypted_backup_restores_with_the_key_and_fails_with_a_wrong_one(
 
 def test_missing_files_archive_fails_unless_not_required(client, source_site, tmp_path, no_scratch_left):
 	kwargs, db = source_site
-	backup = backup_with_manifest(client, kwargs, db, tmp_path, manifest=False, with_files=False)
+	backup = backup_with_manifest(client, kwargs, db, tmp_path, with_files=False)
 	result = run_drill(client, backup, site_facts(db))
 	assert result.outcome == DrillOutcome.FAILED
 	assert result.reason.startswith("missing files archive:") and "-files.tar" in result.reason
@@ -222,10 +229,12 @@ def test_dump_from_another_site_fails(client, source_site, mariadb_url, tmp_path
 	backup = backup_with_manifest(client, kwargs, db, tmp_path, manifest=False)
 	other_db = "_0123456789abcdef"
 	result = run_drill(client, backup, site_facts(other_db, patches=None))
-	assert result.outcome == DrillOutcome.FAILED
-	assert result.reason.startswith("dump from another site")
+	assert result.outcome == DrillOutcome.FAILED and result.rto_s is None  # judged before any restore
+	assert result.reason == (
+		f"backup of another site (dump of database {db}; this site's database is {other_db})"
+	)
 	named_for_other = run_drill(client, backup, site_facts(db, site="other.example.com"))
-	assert named_for_other.reason.startswith("dump from another site") and named_for_other.rto_s is None
+	assert named_for_other.reason.startswith("backup of another site") and named_for_other.rto_s is None
 
 
 def test_patch_log_and_apps_are_judged_against_the_live_site(client, source_site, tmp_path, no_scratch_left):
@@ -354,27 +363,6 @@ def _insert_sql_after_header(path: str, sql: str) -> None:
 	at = text.index(marker)
 	with gzip.open(path, "wb") as f:
 		f.write(text[:at] + b"\n" + sql.encode() + text[at:])
-
-
-def test_sweep_drops_only_stale_scratch_databases(client, source_site):
-	from datetime import datetime, timedelta, timezone
-
-	from erp_ops.core.drills.scratch import sweep_stale_scratch
-
-	_, db = source_site
-	old = scratch_name(datetime.now(timezone.utc) - timedelta(hours=7))
-	fresh = scratch_name()
-	lookalike = "erp_ops_drill_kept_by_someone"
-	for name in (old, fresh, lookalike):
-		client.query(f"CREATE DATABASE `{name}`")
-	try:
-		swept = sweep_stale_scratch(client, older_than=timedelta(hours=6))
-		assert old in swept and fresh not in swept and lookalike not in swept
-		remaining = client.databases()
-		assert old not in remaining and fresh in remaining and lookalike in remaining and db in remaining
-	finally:
-		for name in (old, fresh, lookalike):
-			client.query(f"DROP DATABASE IF EXISTS `{name}`")
 
 
 def test_partial_backup_and_cut_files_archive_fail_with_their_reasons(

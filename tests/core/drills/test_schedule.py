@@ -31,6 +31,12 @@ def test_health_is_critical_when_no_drill_passed_within_the_limit():
 	assert old.severity == Severity.CRITICAL and "8.0 days old (limit 7.0 days)" in old.message
 	failed = drill_health(NOW, NOW, "failed", NOW - timedelta(days=2), last_reason="truncated dump")
 	assert failed.severity == Severity.WARNING and failed.message.endswith("truncated dump")
+	unverified = drill_health(NOW, NOW, "not_verified", NOW - timedelta(days=2), last_reason="no counts")
+	assert unverified.severity == Severity.WARNING
+	assert (
+		unverified.message
+		== "the latest restore drill restored the backup but could not verify it: no counts"
+	)
 	good = drill_health(NOW, NOW, "passed", NOW - timedelta(hours=3), rpo_s=3600, rto_s=42)
 	assert good.severity == Severity.OK and good.rto_s == 42 and good.success_age_s == 3 * 3600
 	assert drill_health(NOW, NOW, "passed", NOW - timedelta(days=2), max_age=timedelta(days=1)).severity == (

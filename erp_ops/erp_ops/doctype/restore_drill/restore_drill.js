@@ -3,7 +3,13 @@
 
 frappe.provide("erp_ops.drills");
 
-erp_ops.drills.outcome_colors = { Queued: "gray", Running: "blue", Passed: "green", Failed: "red" };
+erp_ops.drills.outcome_colors = {
+	Queued: "gray",
+	Running: "blue",
+	Passed: "green",
+	"Not Verified": "orange",
+	Failed: "red",
+};
 erp_ops.drills.status_colors = { pass: "green", warn: "orange", fail: "red", skip: "gray" };
 
 erp_ops.drills.duration = (seconds) => {

@@ -20,12 +20,13 @@ class RestoreDrill(Document):
 		backup_stamp: DF.Data | None
 		backup_taken_at: DF.Datetime | None
 		checks: DF.Table[RestoreDrillCheck]
+		chosen_because: DF.SmallText | None
 		files: DF.Table[RestoreDrillFile]
 		finished_at: DF.Datetime | None
 		interrupted: DF.Check
 		job_id: DF.Data | None
 		manifest: DF.Data | None
-		outcome: DF.Literal["Queued", "Running", "Passed", "Failed"]
+		outcome: DF.Literal["Queued", "Running", "Passed", "Not Verified", "Failed"]
 		reason: DF.SmallText | None
 		requested_by: DF.Link | None
 		result: DF.JSON | None
@@ -37,6 +38,7 @@ class RestoreDrill(Document):
 		site: DF.Data | None
 		sql_bytes: DF.Float
 		started_at: DF.Datetime | None
+		swept: DF.SmallText | None
 		table_counts: DF.JSON | None
 		tables: DF.Int
 		triggered_by: DF.Literal["Scheduler", "Desk", "Bench", "CLI"]

@@ -4,7 +4,13 @@
 frappe.listview_settings["Restore Drill"] = {
 	add_fields: ["outcome", "reason"],
 	get_indicator(doc) {
-		const colors = { Queued: "gray", Running: "blue", Passed: "green", Failed: "red" };
+		const colors = {
+			Queued: "gray",
+			Running: "blue",
+			Passed: "green",
+			"Not Verified": "orange",
+			Failed: "red",
+		};
 		return [__(doc.outcome), colors[doc.outcome] || "gray", `outcome,=,${doc.outcome}`];
 	},
 	onload(listview) {
