@@ -1,19 +1,24 @@
-"""Alerts: an operator acknowledges an open one (audited in the Ops Action Log)."""
+"""Alerts: an operator acknowledges an open one (audited in the Ops Action Log); Alertmanager's
+webhook records a fleet's Prometheus alerts as Ops Alerts."""
 
 from datetime import datetime, timezone
+from typing import Any
 
 import frappe
 from frappe import _
 from frappe.utils.background_jobs import get_redis_conn
 
 from erp_ops.api import OPERATORS, Attempt, OpsInvalidInput, core_errors, require_roles
+from erp_ops.core.alerts import alertmanager as am
 from erp_ops.core.alerts import store
 from erp_ops.core.control.models import Action, ActionOutcome
 from erp_ops.core.errors import ErpOpsError
 from erp_ops.site.audit import append_entry, new_entry
-from erp_ops.site.alerts import ALERT_DOCTYPE, record_transition, state_scope
+from erp_ops.site.alerts import ALERT_DOCTYPE, RULE_DOCTYPE, core_rule, record_transition, state_scope
 
 OPEN = ("Pending", "Firing")
+# The API-key user Alertmanager posts as holds this role (and nothing else it needs).
+ALERT_RECEIVER = "Ops Alert Receiver"
 
 
 @frappe.whitelist(methods=["POST"])
@@ -73,3 +78,44 @@ def _log(
 			error=error,
 		)
 	)
+
+
+@frappe.whitelist(methods=["POST"])
+def alertmanager(
+	version: Any = None,
+	status: Any = None,
+	alerts: Any = None,
+	receiver: Any = None,
+	groupKey: Any = None,
+	groupLabels: Any = None,
+	commonLabels: Any = None,
+	commonAnnotations: Any = None,
+	externalURL: Any = None,
+	truncatedAlerts: Any = None,
+) -> dict:
+	"""Alertmanager's webhook (`webhook_configs: url: …/api/method/erp_ops.api.alerts.alertmanager`,
+	with an API key of a user holding Ops Alert Receiver): each alert becomes or resolves an Ops
+	Alert with its rule and runbook; Alertmanager's repeats are recognised and stored once."""
+	require_roles(ALERT_RECEIVER, "System Manager")
+	with core_errors():
+		webhook = am.parse(
+			{
+				"version": version,
+				"status": status,
+				"alerts": alerts,
+				"receiver": receiver or "",
+				"groupKey": groupKey or "",
+			}
+		)
+	recorded = []
+	for transition in am.transitions(webhook):
+		rule_name = transition.alert.rule
+		rule = (
+			core_rule(frappe.get_doc(RULE_DOCTYPE, rule_name))
+			if frappe.db.exists(RULE_DOCTYPE, rule_name)
+			else None
+		)
+		name = record_transition(transition, rule)
+		if name:
+			recorded.append(name)
+	return {"received": len(webhook.alerts), "recorded": recorded}

@@ -275,3 +275,119 @@ class TestAlerts(FrappeTestCase):
 			api.acknowledge(name, "too late")
 		frappe.set_user("Administrator")
 		self.assertEqual(log_rows(action="acknowledge", targets=name)[0].outcome, "failed")
+
+
+AM_RECEIVER = "erp-ops-alertmanager@example.com"
+AM_URL = "/api/method/erp_ops.api.alerts.alertmanager"
+
+
+def am_post(token: str, body: dict | str):
+	"""POST Alertmanager's JSON through Frappe's real WSGI app, in its own thread, like Alertmanager."""
+	from frappe.utils import get_test_client
+
+	site = frappe.local.site
+	result = {}
+	data = body if isinstance(body, str) else json.dumps(body)
+
+	def run():
+		result["response"] = get_test_client(use_cookies=False).post(
+			AM_URL,
+			data=data,
+			headers={"Authorization": f"token {token}", "Content-Type": "application/json"},
+			base_url=f"http://{site}",
+		)
+
+	thread = threading.Thread(target=run)
+	thread.start()
+	thread.join()
+	return result["response"]
+
+
+def am_body(status: str, fingerprint: str, ends_at: str = "0001-01-01T00:00:00Z") -> dict:
+	return {
+		"version": "4",
+		"status": status,
+		"receiver": "erp_ops_desk",
+		"groupKey": '{}:{alertname="ErpOpsWorkerDead"}',
+		"groupLabels": {"alertname": "ErpOpsWorkerDead"},
+		"commonLabels": {"alertname": "ErpOpsWorkerDead"},
+		"commonAnnotations": {},
+		"externalURL": "http://alertmanager:9093",
+		"truncatedAlerts": 0,
+		"alerts": [
+			{
+				"status": status,
+				"labels": {
+					"alertname": "ErpOpsWorkerDead",
+					"erp_ops_rule": "worker-dead",
+					"runbook": RUNBOOK,
+					"severity": "critical",
+					"bench": "fleet-bench-1",
+					"state": "dead",
+				},
+				"annotations": {"summary": "1 dead worker(s) on bench fleet-bench-1"},
+				"startsAt": "2026-12-07T14:00:00Z",
+				"endsAt": ends_at,
+				"fingerprint": fingerprint,
+			}
+		],
+	}
+
+
+class TestAlertmanagerReceiver(FrappeTestCase):
+	"""Alertmanager's webhook over HTTP: an Ops Alert with its runbook, once per firing however often
+	Alertmanager repeats it, resolved when it says so; only its API user may post."""
+
+	@classmethod
+	def setUpClass(cls):
+		super().setUpClass()
+		from erp_ops.api.test_signals import api_token
+
+		cls.receiver = api_token(ensure_user(AM_RECEIVER, ("Ops Alert Receiver",)))
+		cls.viewer = api_token(ensure_user(VIEWER, ("Ops Viewer",)))
+
+	def setUp(self):
+		self.fingerprint = frappe.generate_hash(length=16)
+		self.addCleanup(self._drop_alerts)
+
+	def _drop_alerts(self):
+		for name in frappe.get_all(
+			ALERT_DOCTYPE, filters={"subject": ("like", "%fleet-bench-1%")}, pluck="name"
+		):
+			frappe.delete_doc(ALERT_DOCTYPE, name, ignore_permissions=True, force=True)
+		frappe.db.commit()
+
+	def alerts(self) -> list:
+		frappe.db.rollback()  # see what the request threads committed
+		return frappe.get_all(
+			ALERT_DOCTYPE,
+			filters={"subject": "bench=fleet-bench-1,state=dead"},
+			fields=["name", "status", "rule", "runbook", "severity"],
+		)
+
+	def test_a_firing_alert_is_recorded_once_and_resolved(self):
+		for _ in range(3):  # Alertmanager repeats every repeat_interval
+			response = am_post(self.receiver, am_body("firing", self.fingerprint))
+			self.assertEqual(response.status_code, 200, response.get_data(as_text=True))
+		(alert,) = self.alerts()
+		self.assertEqual((alert.status, alert.runbook, alert.severity), ("Firing", RUNBOOK, "critical"))
+		self.assertEqual(
+			alert.rule, "worker-dead" if frappe.db.exists("Ops Alert Rule", "worker-dead") else None
+		)
+		doc = frappe.get_doc(ALERT_DOCTYPE, alert.name)
+		self.assertEqual([t.event for t in doc.transitions], ["fired"])
+		response = am_post(self.receiver, am_body("resolved", self.fingerprint, "2026-12-07T14:30:00Z"))
+		self.assertEqual(response.status_code, 200, response.get_data(as_text=True))
+		(alert,) = self.alerts()
+		self.assertEqual(alert.status, "Resolved")
+		self.assertEqual(
+			[t.event for t in frappe.get_doc(ALERT_DOCTYPE, alert.name).transitions], ["fired", "resolved"]
+		)
+
+	def test_other_users_and_other_bodies_are_refused(self):
+		self.assertEqual(am_post(self.viewer, am_body("firing", self.fingerprint)).status_code, 403)
+		bad = am_body("firing", self.fingerprint) | {"version": "3"}
+		response = am_post(self.receiver, bad)
+		self.assertEqual(response.status_code, 422, response.get_data(as_text=True))
+		self.assertIn("version", response.get_data(as_text=True))
+		self.assertEqual(self.alerts(), [])

@@ -15,6 +15,13 @@ from frappe.commands import get_site, pass_context
 # job; importing the job hooks here preloads them in that parent, so no horse pays their import.
 import erp_ops.job_hooks
 
+if {"worker", "worker-pool"} & set(sys.argv[1:]):
+	# The per-minute tick's modules too (site adapters, the core's pydantic models): imported in a
+	# fresh horse they cost about a second a minute per site (benchmarks/own_cost.py); preloaded in
+	# the worker's parent, every horse inherits them. Other bench commands do not pay for this.
+	import erp_ops.tasks
+	from erp_ops.site import alert_facts, alerts, control, drills, events, evidence  # noqa: F401
+
 EXIT_CRITICAL = 2  # like `erp-ops status`: monitoring can alert on the exit code alone
 
 

@@ -7,7 +7,7 @@ again (every migrate does) is harmless.
 import frappe
 
 # Integration User: senders of integration events (erp_ops.api.events.ingest), nothing else.
-OPS_ROLES = ("Ops Viewer", "Ops Operator", "Ops Manager", "Integration User")
+OPS_ROLES = ("Ops Viewer", "Ops Operator", "Ops Manager", "Integration User", "Ops Alert Receiver")
 
 
 def after_install() -> None:

@@ -5,7 +5,6 @@ log, unproven backups) and by the alert rules for their own recipients.
 """
 
 import frappe
-from frappe.utils.user import get_users_with_role
 
 OPS_MANAGER = "Ops Manager"
 
@@ -15,6 +14,8 @@ def enabled_users(
 ) -> list[str]:
 	"""Enabled users named, plus the enabled users holding one of the roles (Frappe's own lookup,
 	which leaves Administrator out: nobody reads its bell), by name."""
+	from frappe.utils.user import get_users_with_role  # imports frappe.boot: only when needed
+
 	names = {user for role in roles for user in get_users_with_role(role)}
 	if users:
 		names |= set(frappe.get_all("User", filters={"name": ("in", list(users)), "enabled": 1}, pluck="name"))
@@ -49,7 +50,7 @@ def log_notifications(
 
 def ops_managers() -> list[str]:
 	"""Enabled users holding Ops Manager (Administrator excluded)."""
-	return get_users_with_role(OPS_MANAGER)
+	return enabled_users(roles=[OPS_MANAGER])
 
 
 def notify_managers(subject: str, message: str, doctype: str | None = None, name: str | None = None) -> int:

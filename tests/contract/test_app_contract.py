@@ -59,7 +59,7 @@ def test_the_app_ships_what_this_issue_promises():
 		"number_card"
 	)
 	assert APP.names("dashboard_chart") == {"Job Outcomes per Hour"}
-	assert APP.app_roles == ("Ops Viewer", "Ops Operator", "Ops Manager", "Integration User")
+	assert APP.app_roles == ("Ops Viewer", "Ops Operator", "Ops Manager", "Integration User", "Ops Alert Receiver")
 
 
 @pytest.mark.parametrize("path", DOCTYPES, ids=_id)
