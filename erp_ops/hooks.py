@@ -71,6 +71,10 @@ scheduler_events = {
 # Other apps declare theirs the same way; site_config.json may add more (see README).
 erp_ops_event_handlers = {}
 
+# Job Evidence names the document a job worked on, as history: it must never stop anyone from
+# deleting that document (a Sales Invoice, a Scheduled Job Type that a migrate retires).
+ignore_links_on_delete = ["Job Evidence"]
+
 # Figures for alert rules beyond the snapshot (drill age, drill failed, integration conflicts).
 erp_ops_alert_facts = ["erp_ops.site.alert_facts.site_alert_facts"]
 

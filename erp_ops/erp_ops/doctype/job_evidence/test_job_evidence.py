@@ -111,6 +111,17 @@ class TestJobEvidence(FrappeTestCase):
 		self.assertEqual(sink.upsert([mine, unnamed]), 2)
 		self.assertEqual(sink.upsert([mine, unnamed]), 0)
 
+	def test_evidence_never_stops_the_deletion_of_the_document_it_names(self):
+		todo = frappe.get_doc({"doctype": "ToDo", "description": "erp_ops evidence link test"}).insert()
+		record = _record(f"{frappe.local.site}::{frappe.generate_hash(length=12)}").model_copy(
+			update={"ref_doctype": "ToDo", "ref_name": todo.name}
+		)
+		self.created.append(record.name)
+		self.assertEqual(insert_new(frappe.db, [record], "UTC", get_bench_id()), 1)
+		frappe.delete_doc("ToDo", todo.name)  # no LinkExistsError: hooks.ignore_links_on_delete
+		self.assertFalse(frappe.db.exists("ToDo", todo.name))
+		self.assertEqual(frappe.db.get_value("Job Evidence", record.name, "ref_name"), todo.name)
+
 	def test_long_values_are_cut_to_their_columns(self):
 		record = _record("x" * 130, exc_type="E" * 500, method="m" * 400, outcome=Outcome.FAILED)
 		self.created.append(record.name)
