@@ -92,6 +92,8 @@ class PurgeResult(BaseModel):
 	by_registry: dict[str, int] = Field(default_factory=dict)
 	sample: list[str] = Field(default_factory=list)
 	cutoff: datetime
+	kept_undated: int = 0  # jobs with no time known at all: kept, never judged old
+	undated_sample: list[str] = Field(default_factory=list)
 
 
 class BulkFilter(BaseModel):
