@@ -12,6 +12,8 @@ import os
 import sys
 from collections.abc import Sequence
 
+from erp_ops.core.bounds import argtype
+
 EXIT_OK = 0
 EXIT_FAILED = 2
 EXIT_USAGE = 64
@@ -47,7 +49,10 @@ def add_parser(subparsers) -> None:
 		"--time-zone", help="the site's time zone (backup names are local time), e.g. Asia/Kolkata"
 	)
 	drill.add_argument(
-		"--tolerance", type=float, default=0.02, help="relative row-count tolerance (default 0.02)"
+		"--tolerance",
+		type=argtype("tolerance"),
+		default=0.02,
+		help="relative row-count tolerance (default 0.02)",
 	)
 	drill.add_argument("--json", action="store_true", help="print the drill result as JSON")
 
@@ -71,8 +76,6 @@ def run(args: argparse.Namespace) -> int:
 			ZoneInfo(args.time_zone)
 		except (ZoneInfoNotFoundError, ValueError):
 			return _usage(f"--time-zone {args.time_zone!r} is not a time zone name")
-	if not 0 <= args.tolerance < 1:
-		return _usage("--tolerance is a fraction between 0 and 1")
 	try:
 		target = MariaDBTarget.from_url(args.mariadb)
 	except InvalidInput as exc:

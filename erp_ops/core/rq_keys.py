@@ -86,8 +86,12 @@ def queue_short_name(queue: str, bench_id: str) -> str:
 
 
 def as_text(value: bytes | str) -> str:
-	"""Redis replies are bytes unless the connection decodes them; accept both."""
-	return value.decode() if isinstance(value, bytes) else str(value)
+	"""Redis replies are bytes unless the connection decodes them; accept both.
+
+	Bytes that are not UTF-8 (RQ never writes them; a broken key may hold them) keep their escapes
+	(`\\xff`) rather than failing the whole read.
+	"""
+	return value.decode(errors="backslashreplace") if isinstance(value, bytes) else str(value)
 
 
 RQ_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"

@@ -208,7 +208,7 @@ def _worker_info(name: str, fields: list, ttl: int, now: float, local_hostname: 
 				cpu_times = proc.cpu_times()
 				lifetime = max(1e-3, now - proc.create_time())
 				cpu = round(100.0 * (cpu_times.user + cpu_times.system) / lifetime, 2)
-		except psutil.NoSuchProcess:
+		except (psutil.NoSuchProcess, ValueError, OverflowError):  # gone, or not a pid at all
 			status, reason = WorkerStatus.DEAD, f"process {pid} is not running on {local_hostname}"
 		except psutil.AccessDenied:
 			pass
@@ -225,7 +225,7 @@ def _worker_info(name: str, fields: list, ttl: int, now: float, local_hostname: 
 		ttl_s=ttl if ttl >= 0 else None,
 		successful_jobs=_int(values["successful_job_count"]) or 0,
 		failed_jobs=_int(values["failed_job_count"]) or 0,
-		total_working_time_s=float(values["total_working_time"] or 0.0),
+		total_working_time_s=_float(values["total_working_time"]) or 0.0,
 		status=status,
 		dead_reason=reason,
 		rss_bytes=rss,
