@@ -489,6 +489,11 @@ def release_payload(
 	as stored: JSON types, which is what Frappe passes to its jobs.
 	"""
 	queue = payload.queue or ""
+	if any(u.field == "data" for u in payload.unreadable):
+		raise InvalidInput(
+			f"the stored payload of {payload.job_id} was unreadable when it was quarantined (only its digest"
+			" is kept): it can be released only from erp_ops' Redis copy"
+		)
 	if not queue.startswith(f"{bench_id}:") or not payload.function:
 		raise InvalidInput(f"payload of {payload.job_id} names no queue of bench {bench_id!r} or no function")
 	now = time.time() if now is None else now

@@ -1,9 +1,11 @@
 """Single-job actions against a real Redis and real RQ workers: effects, conflicts, races."""
 
+import hashlib
 import subprocess
 import sys
 import threading
 import time
+import zlib
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -394,6 +396,27 @@ def test_purge_keeps_a_job_that_failed_again_after_it_was_read(redis_conn):
 	)
 	assert places(redis_conn, BENCH, DEFAULT, job_id) == ["failed"]
 	assert Action.PURGE.value == "purge"
+
+
+def test_quarantine_of_a_job_whose_data_cannot_be_unpickled_completes_with_its_digest(redis_conn):
+	(job_id,) = seed_failed(redis_conn, BENCH, 1)
+	key = rq_keys.job_key(job_id)
+	broken = zlib.compress(
+		b"\x80\x05\x95\x10\x00\x00\x00\x00\x00\x00\x00not a pickle"
+	)  # what RQ stores, but broken
+	redis_conn.hset(key, mapping={"data": broken, "meta": b"\x80\x04K\x01."})  # meta: a pickled int
+	outcome = jobs.quarantine(redis_conn, BENCH, job_id)
+	assert outcome.result.state_after is JobState.QUARANTINED
+	assert places(redis_conn, BENCH, DEFAULT, job_id) == ["quarantined"]
+	data, meta = outcome.payload.unreadable
+	assert (data.field, data.sha256, data.size) == ("data", hashlib.sha256(broken).hexdigest(), len(broken))
+	assert (meta.field, meta.size) == ("meta", 5) and "not a dict" in meta.error
+	assert (outcome.payload.function, outcome.payload.args, outcome.payload.queue) == (None, [], DEFAULT)
+	stored = JobPayload.model_validate_json(outcome.payload.model_dump_json())  # the Quarantine record
+	with pytest.raises(InvalidInput, match="unreadable"):
+		jobs.release_payload(redis_conn, BENCH, stored)
+	jobs.release(redis_conn, BENCH, job_id)  # the Redis copy goes back byte for byte
+	assert redis_conn.hget(key, "data") == broken and places(redis_conn, BENCH, DEFAULT, job_id) == ["queued"]
 
 
 def test_release_from_the_stored_payload_when_the_redis_copy_is_gone(redis_conn, redis_url):
