@@ -1,6 +1,6 @@
 """Fixtures of the drill tests: a Frappe-like source site on the real MariaDB and its backups."""
 
-import uuid
+import time
 
 import pymysql
 import pytest
@@ -8,10 +8,11 @@ import pytest
 from erp_ops.core.drills.client import MariaDBClient, MariaDBTarget
 from erp_ops.core.drills.discovery import latest_backup_set
 from erp_ops.core.drills.manifest import record_manifest
-from tests.conftest import mysql_kwargs
+from tests.conftest import mysql_kwargs, scratch_database_name
 from tests.support.frappe_backup import create_site_schema, scratch_databases, take_backup
 
 SITE = "erp.example.com"
+SCRATCH_GRACE_S = 30  # how long another run's drill may keep its scratch database
 
 
 @pytest.fixture(scope="session")
@@ -21,7 +22,7 @@ def client(mariadb_url) -> MariaDBClient:
 
 def make_site_db(mariadb_url: str, **fill) -> tuple[dict, str]:
 	kwargs = mysql_kwargs(mariadb_url)
-	name = f"erp_ops_test_{uuid.uuid4().hex[:12]}"
+	name = scratch_database_name()
 	conn = pymysql.connect(**kwargs, autocommit=True)
 	with conn.cursor() as cur:
 		cur.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
@@ -56,9 +57,17 @@ def backup_with_manifest(client, kwargs, db_name, sites_path, site=SITE, manifes
 
 @pytest.fixture
 def no_scratch_left(mariadb_url):
-	"""Fails the test when a scratch database is left behind on the server."""
+	"""Fails the test when a scratch database is left behind on the server.
+
+	The server is shared: another run's drill may create (and soon drop) its own scratch database
+	meanwhile. A new one still there after a grace period is what this test left behind.
+	"""
 	kwargs = mysql_kwargs(mariadb_url)
 	before = set(scratch_databases(kwargs))
 	yield
+	deadline = time.monotonic() + SCRATCH_GRACE_S
 	left = set(scratch_databases(kwargs)) - before
+	while left and time.monotonic() < deadline:
+		time.sleep(0.5)
+		left &= set(scratch_databases(kwargs))
 	assert not left, f"scratch databases left behind: {left}"

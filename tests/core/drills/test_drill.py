@@ -362,14 +362,17 @@ def test_sweep_drops_only_stale_scratch_databases(client, source_site):
 	from erp_ops.core.drills.scratch import sweep_stale_scratch
 
 	_, db = source_site
-	old = scratch_name(datetime.now(timezone.utc) - timedelta(hours=7))
-	fresh = scratch_name()
+	# Stamped in 2001 and swept as of 2001: another run's scratch databases (stamped today) are in
+	# this sweep's future, so it cannot drop them on a shared server.
+	now = datetime(2001, 1, 1, 12, tzinfo=timezone.utc)
+	old = scratch_name(now - timedelta(hours=7))
+	fresh = scratch_name(now - timedelta(hours=1))
 	lookalike = "erp_ops_drill_kept_by_someone"
 	for name in (old, fresh, lookalike):
 		client.query(f"CREATE DATABASE `{name}`")
 	try:
-		swept = sweep_stale_scratch(client, older_than=timedelta(hours=6))
-		assert old in swept and fresh not in swept and lookalike not in swept
+		swept = sweep_stale_scratch(client, older_than=timedelta(hours=6), now=now)
+		assert swept == [old]
 		remaining = client.databases()
 		assert old not in remaining and fresh in remaining and lookalike in remaining and db in remaining
 	finally:
