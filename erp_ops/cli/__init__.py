@@ -100,7 +100,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-	args = build_parser().parse_args(argv)
+	try:
+		parser = build_parser()  # imports the core: an unsupported rq is refused here
+	except Exception as exc:
+		if "--debug" in (sys.argv[1:] if argv is None else argv):
+			raise
+		code, message = explain(exc)
+		print(f"erp-ops: error: {message}", file=sys.stderr)
+		return code
+	args = parser.parse_args(argv)
 	try:
 		if args.command == "status":
 			return status(args)
