@@ -8,7 +8,7 @@ the core's own work gets, the database and Redis run where the system puts them.
 
 A new event delivered inline is one transaction (insert the row, run a real handler that inserts a
 row, set Processed) and one commit, plus two Redis round trips; a duplicate is answered from the
-Redis cache of completed keys. Two ways of sending, side by side in one run:
+Redis cache of completed keys once its row confirms it (one read by primary key). Two ways of sending, side by side in one run:
 - serial: one connection, one event at a time. Each event waits for its round trips, so this is
   the inverse of one delivery's latency (`new_serial_per_s`, `duplicate_serial_per_s`, and
   `duplicate_db_per_s` for duplicates answered by the database alone, without Redis).

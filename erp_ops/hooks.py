@@ -26,6 +26,9 @@ after_install = "erp_ops.site.install.after_install"
 # after_migrate entry comes last, so it is written only when everything before it succeeded.
 before_migrate = ["erp_ops.site.migrate.before_migrate"]
 after_migrate = ["erp_ops.site.install.after_migrate", "erp_ops.site.migrate.after_migrate"]
+# frappe.clear_cache() (bench clear-cache, and bench restore through install_app): the cached
+# answers of integration events belong to the database that was there before.
+clear_cache = ["erp_ops.site.events.clear_answer_cache"]
 
 # Requests
 # --------

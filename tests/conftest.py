@@ -27,6 +27,15 @@ def _require(name: str, example: str) -> str:
 	return value
 
 
+@pytest.fixture(autouse=True)
+def _no_worker_outlives_its_test():
+	"""A failing test's RQ workers are stopped with it, not left running for minutes."""
+	yield
+	from tests.support.rq_helpers import WorkerProcess
+
+	WorkerProcess.stop_all()
+
+
 @pytest.fixture(scope="session")
 def redis_url() -> str:
 	return _require("ERP_OPS_TEST_REDIS", "redis://127.0.0.1:6379/13")
@@ -53,12 +62,10 @@ def mariadb_url() -> str:
 @pytest.fixture
 def mariadb_db(mariadb_url):
 	"""A uniquely named scratch database, dropped after the test; yields (connect kwargs, name)."""
-	import uuid
-
 	import pymysql
 
 	kwargs = mysql_kwargs(mariadb_url)
-	name = f"erp_ops_test_{uuid.uuid4().hex[:12]}"
+	name = scratch_database_name()
 	admin = pymysql.connect(**kwargs, autocommit=True)
 	with admin.cursor() as cur:
 		cur.execute("SET SESSION lock_wait_timeout = 60")  # a leaked transaction fails, not hangs, the drop
@@ -69,6 +76,17 @@ def mariadb_db(mariadb_url):
 		with admin.cursor() as cur:
 			cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
 		admin.close()
+
+
+def scratch_database_name() -> str:
+	"""A fresh scratch database name under this run's prefix.
+
+	`.ci/run` sets ERP_OPS_TEST_DB_PREFIX to `erp_ops_test_<run id>_` and, after the run, drops
+	only the databases with that prefix: another run's (or a colleague's) are not touched.
+	"""
+	import uuid
+
+	return f"{os.environ.get('ERP_OPS_TEST_DB_PREFIX') or 'erp_ops_test_'}{uuid.uuid4().hex[:12]}"
 
 
 def mysql_kwargs(url: str) -> dict:

@@ -30,6 +30,7 @@ from erp_ops.api import (
 	require_roles,
 )
 from erp_ops.core import rq_keys
+from erp_ops.core.bounds import checked
 from erp_ops.core.control import bulk, idempotency, jobs
 from erp_ops.core.control.errors import JobConflict, JobNotFound
 from erp_ops.core.control.models import Action, ActionOutcome, BulkFilter, JobState
@@ -112,6 +113,8 @@ def purge(
 	require_roles(*MANAGERS, attempt=Attempt("purge", [], reason, request_id, dry_run=bool(dry_run)))
 	settings = get_control_settings()
 	days = settings.purge_retention_days if older_than_days is None else older_than_days
+	with core_errors():  # a 422 naming the range, before anything is logged
+		days = checked("older_than_days", days)
 	names = _str_list(registries) or [JobState.FINISHED.value, JobState.FAILED.value]
 	attempt = Attempt(
 		"purge", [f"older than {days:g} day(s): {', '.join(names)}"], reason, request_id, bool(dry_run)

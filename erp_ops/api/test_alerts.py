@@ -20,6 +20,10 @@ from erp_ops.api.test_signals import ensure_user
 from erp_ops.core.alerts import store
 from erp_ops.site.alerts import ALERT_DOCTYPE, core_rule, evaluate_site, state_scope
 from erp_ops.site.signals import site_snapshot
+from erp_ops.site.testdata import cleanup_hooks
+
+# What this module's tests create in the site goes when they are done (not the Ops Action Log).
+setUpModule, tearDownModule = cleanup_hooks()
 
 QUEUE = "erp-ops-test-alerts"  # no worker of the bench listens to it
 RULE = "test-queue-depth"

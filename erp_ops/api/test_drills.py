@@ -20,12 +20,16 @@ from frappe.utils import get_bench_id, get_bench_path
 from frappe.utils.background_jobs import get_redis_conn
 
 from erp_ops import tasks
-from erp_ops.site import drills as drill_site
 from erp_ops.api import drills as api
 from erp_ops.api.test_signals import ensure_user
-from erp_ops.site.backups import health, take_backup
 from erp_ops.core.drills import drill_lock
 from erp_ops.core.drills.client import MariaDBClient
+from erp_ops.site import drills as drill_site
+from erp_ops.site.backups import health, take_backup
+from erp_ops.site.testdata import cleanup_hooks
+
+# What this module's tests create in the site goes when they are done (not the Ops Action Log).
+setUpModule, tearDownModule = cleanup_hooks()
 
 VIEWER = "erp-ops-viewer@example.com"
 MANAGER = "erp-ops-manager@example.com"
@@ -208,6 +212,14 @@ class TestDrillLockAndSchedule(DrillTestCase):
 	def setUpClass(cls):
 		super().setUpClass()
 		fresh_backup()
+
+	@classmethod
+	def tearDownClass(cls):
+		# The private queue goes with its jobs and registries: no phantom queue in `ops status`.
+		from rq import Queue
+
+		Queue(f"{get_bench_id()}:{TEST_QUEUE}", connection=get_redis_conn()).delete(delete_jobs=True)
+		super().tearDownClass()
 
 	def setUp(self):
 		self.conn = get_redis_conn()

@@ -19,7 +19,6 @@ from frappe.tests.utils import FrappeTestCase
 from frappe.utils import get_test_client, now_datetime
 
 from erp_ops import tasks
-from erp_ops.site import events as site_events
 from erp_ops.api import events as api
 from erp_ops.api.test_signals import api_token, ensure_user
 from erp_ops.core.events import IngestRequest
@@ -27,7 +26,12 @@ from erp_ops.core.events import ingest as core_ingest
 from erp_ops.core.events.canonical import canonical_json, key_digest
 from erp_ops.core.events.fastpath import DONE
 from erp_ops.core.events.models import Claim
+from erp_ops.site import events as site_events
 from erp_ops.site.event_store import FrappeEventStore
+from erp_ops.site.testdata import cleanup_hooks
+
+# What this module's tests create in the site goes when they are done (not the Ops Action Log).
+setUpModule, tearDownModule = cleanup_hooks()
 
 TYPE = "example:note.upsert"
 HANDLERS = {TYPE: "erp_ops.events_example.note_upsert"}

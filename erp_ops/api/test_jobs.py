@@ -17,6 +17,10 @@ from erp_ops.api import jobs as api
 from erp_ops.api.test_signals import api_token, ensure_user
 from erp_ops.core.control import jobs as core_jobs
 from erp_ops.core.control.models import JobState
+from erp_ops.site.testdata import cleanup_hooks
+
+# What this module's tests create in the site goes when they are done (not the Ops Action Log).
+setUpModule, tearDownModule = cleanup_hooks()
 
 VIEWER = "erp-ops-viewer@example.com"
 OPERATOR = "erp-ops-operator@example.com"
@@ -219,6 +223,16 @@ class TestRoleMatrix(FrappeTestCase):
 		frappe.set_user("Administrator")
 		row = log_rows(user=OPERATOR)[0]
 		self.assertEqual((row.action, row.outcome), ("requeue", "failed"))
+
+	def test_a_purge_retention_out_of_range_is_a_422_naming_the_range_and_deletes_nothing(self):
+		frappe.set_user(MANAGER)
+		for days in (-1, float("nan"), float("inf"), 1e12):
+			with self.subTest(days=days), self.assertRaises(frappe.ValidationError) as caught:
+				api.purge(reason="bad retention", older_than_days=days, dry_run=False)
+			self.assertEqual(caught.exception.http_status_code, 422)
+			self.assertIn("older_than_days must be a number from 1 to 36500", str(caught.exception))
+			frappe.clear_messages()
+		frappe.set_user("Administrator")
 
 	def test_a_missing_job_answers_404_and_is_logged(self):
 		frappe.set_user(OPERATOR)

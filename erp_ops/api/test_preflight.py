@@ -11,6 +11,10 @@ from erp_ops.api import preflight as api
 from erp_ops.api.test_jobs import http
 from erp_ops.api.test_signals import api_token, ensure_user
 from erp_ops.core.preflight.models import Verdict
+from erp_ops.site.testdata import cleanup_hooks
+
+# What this module's tests create in the site goes when they are done (not the Ops Action Log).
+setUpModule, tearDownModule = cleanup_hooks()
 
 VIEWER = "erp-ops-viewer@example.com"
 MANAGER = "erp-ops-manager@example.com"

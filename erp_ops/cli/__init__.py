@@ -8,16 +8,18 @@
     erp-ops exporter --redis URL --bench-id ID [--listen 127.0.0.1:9726] [--bench-path PATH]
 
 Exit codes: 0 nothing critical, 2 something critical (dead worker, unserved or stale queue, Redis
-unreachable, scheduler down) or an action refused, 64 bad usage.
+unreachable, scheduler down) or an action refused, 64 bad usage. Any error is one line on stderr;
+`--debug` (anywhere on the line) shows its traceback instead.
 """
 
 import argparse
 import os
 import sys
 from collections.abc import Sequence
-from urllib.parse import urlparse
+from urllib.parse import parse_qsl, urlparse
 
 from erp_ops import __version__
+from erp_ops.core.bounds import argtype
 
 EXIT_OK = 0
 EXIT_CRITICAL = 2
@@ -25,19 +27,55 @@ EXIT_USAGE = 64
 
 
 class _Parser(argparse.ArgumentParser):
+	"""argparse with exit 64 for bad usage and `--debug` on every (sub-)command."""
+
+	def __init__(self, *args, **kwargs):
+		super().__init__(*args, **kwargs)
+		# SUPPRESS: a sub-command that is not given --debug leaves the top level's answer alone.
+		self.add_argument(
+			"--debug", action="store_true", default=argparse.SUPPRESS, help="show the traceback of an error"
+		)
+
 	def error(self, message: str):  # argparse exits 2, which here means "critical"
 		self.print_usage(sys.stderr)
 		self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
 
 
+def redis_url(text: str) -> str:
+	"""argparse type of `--redis`: a URL redis-py reads as written (port and db are numbers).
+
+	redis-py reads `redis://host/abc` as db 0 and fails late on a port that is not a number.
+	"""
+	parsed = urlparse(text)
+	if parsed.scheme not in ("redis", "rediss", "unix"):
+		raise argparse.ArgumentTypeError(f"needs a redis:// URL (the bench's redis_queue), got {text!r}")
+	try:
+		parsed.port  # noqa: B018 (urllib checks the port when it is read)
+	except ValueError:
+		raise argparse.ArgumentTypeError(f"{text!r}: the port must be a number from 0 to 65535") from None
+	if parsed.scheme != "unix" and not parsed.hostname:
+		raise argparse.ArgumentTypeError(f"{text!r} names no host")
+	dbs = [] if parsed.scheme == "unix" else [parsed.path.strip("/")]
+	dbs += [v for k, v in parse_qsl(parsed.query, keep_blank_values=True) if k == "db"]
+	for db in dbs:
+		if db and not (db.isascii() and db.isdigit()):
+			raise argparse.ArgumentTypeError(
+				f"{text!r}: the database must be a number (redis://host:port/13)"
+			)
+	return text
+
+
+def redis_option(parser: argparse.ArgumentParser, help: str = "redis_queue URL (or ERP_OPS_REDIS)") -> None:
+	parser.add_argument("--redis", type=redis_url, default=os.environ.get("ERP_OPS_REDIS"), help=help)
+
+
 def build_parser() -> argparse.ArgumentParser:
 	parser = _Parser(prog="erp-ops", description="Operations signals for a Frappe bench, without Frappe.")
+	parser.set_defaults(debug=False)
 	parser.add_argument("--version", action="version", version=f"erp-ops {__version__}")
 	commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 	status = commands.add_parser("status", help="print the snapshot; exit 2 when something is critical")
-	status.add_argument(
-		"--redis", default=os.environ.get("ERP_OPS_REDIS"), help="redis_queue URL (or ERP_OPS_REDIS)"
-	)
+	redis_option(status)
 	status.add_argument(
 		"--bench-id",
 		default=os.environ.get("ERP_OPS_BENCH_ID"),
@@ -48,12 +86,15 @@ def build_parser() -> argparse.ArgumentParser:
 	status.add_argument("--json", action="store_true", help="print the snapshot as JSON")
 	status.add_argument(
 		"--oldest-job-critical",
-		type=float,
+		type=argtype("oldest_job_critical_s"),
 		metavar="SECONDS",
 		help="oldest queued job age that is critical (default 1800)",
 	)
 	status.add_argument(
-		"--cache-seconds", type=float, default=0, help="reuse a snapshot this recent (default 0: read now)"
+		"--cache-seconds",
+		type=argtype("cache_seconds"),
+		default=0,
+		help="reuse a snapshot this recent (default 0: read now)",
 	)
 	for module in _capabilities().values():
 		module.add_parser(commands)
@@ -61,10 +102,50 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-	args = build_parser().parse_args(argv)
-	if args.command == "status":
-		return status(args)
-	return _capabilities()[args.command].run(args)
+	try:
+		parser = build_parser()  # imports the core: an unsupported rq is refused here
+	except Exception as exc:
+		if "--debug" in (sys.argv[1:] if argv is None else argv):
+			raise
+		code, message = explain(exc)
+		print(f"erp-ops: error: {message}", file=sys.stderr)
+		return code
+	args = parser.parse_args(argv)
+	try:
+		if args.command == "status":
+			return status(args)
+		return _capabilities()[args.command].run(args)
+	except Exception as exc:
+		if args.debug:
+			raise
+		code, message = explain(exc)
+		print(f"erp-ops {args.command}: error: {message}", file=sys.stderr)
+		return code
+
+
+def explain(exc: BaseException) -> tuple[int, str]:
+	"""(exit code, one line) for an error no command handled itself: never a traceback."""
+	from redis.exceptions import ConnectionError as RedisConnectionError
+	from redis.exceptions import RedisError
+	from redis.exceptions import TimeoutError as RedisTimeoutError
+
+	from erp_ops.core.errors import ErpOpsError, InvalidInput
+
+	text = " ".join(str(exc).split()) or type(exc).__name__
+	if isinstance(exc, InvalidInput):
+		return EXIT_USAGE, text
+	if isinstance(exc, ErpOpsError):
+		return EXIT_CRITICAL, text
+	if isinstance(exc, (RedisConnectionError, RedisTimeoutError)):
+		return EXIT_CRITICAL, f"Redis did not answer: {text}"
+	if isinstance(exc, RedisError):
+		return (
+			EXIT_CRITICAL,
+			f"Redis refused a read ({type(exc).__name__}: {text}); a key is not what RQ writes",
+		)
+	if isinstance(exc, OSError):
+		return EXIT_CRITICAL, f"{type(exc).__name__}: {text}"
+	return EXIT_CRITICAL, f"{type(exc).__name__}: {text} (--debug shows where)"
 
 
 def _capabilities() -> dict:
@@ -89,7 +170,7 @@ def status(args: argparse.Namespace) -> int:
 
 	from erp_ops.core.signals import Thresholds, snapshot
 
-	if not args.redis or urlparse(args.redis).scheme not in ("redis", "rediss", "unix"):
+	if not args.redis:
 		return _usage("--redis needs a redis:// URL (the bench's redis_queue), e.g. redis://127.0.0.1:11000")
 	if not args.bench_id:
 		return _usage(

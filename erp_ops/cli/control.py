@@ -23,14 +23,19 @@ import json
 import os
 import socket
 import sys
-from datetime import datetime, timedelta, timezone
-from urllib.parse import urlparse
+from datetime import datetime, timezone
+
+from erp_ops.cli import redis_option
+from erp_ops.core.bounds import argtype, retention
+from erp_ops.core.control.jobs import ACCEPTS
 
 EXIT_OK = 0
 EXIT_REFUSED = 2
 EXIT_USAGE = 64
 
 SINGLE = ("requeue", "retry", "cancel", "quarantine", "release")
+# The states an operator can have seen a job in (what `--expected` names).
+STATES = tuple(sorted({s.value for states in ACCEPTS.values() for s in states}))
 
 
 def add_parser(subparsers) -> None:
@@ -39,9 +44,7 @@ def add_parser(subparsers) -> None:
 	actions = jobs.add_subparsers(dest="jobs_command", required=True, parser_class=type(jobs))
 
 	def common(p: argparse.ArgumentParser) -> None:
-		p.add_argument(
-			"--redis", default=os.environ.get("ERP_OPS_REDIS"), help="redis_queue URL (or ERP_OPS_REDIS)"
-		)
+		redis_option(p)
 		p.add_argument(
 			"--bench-id",
 			default=os.environ.get("ERP_OPS_BENCH_ID"),
@@ -56,16 +59,20 @@ def add_parser(subparsers) -> None:
 		p = actions.add_parser(name, help=f"{name} one job")
 		p.add_argument("job_id")
 		p.add_argument("--reason", required=True, help="why (kept with the action)")
-		p.add_argument("--expected", help="the state you saw (failed, queued, …): act only if it still is")
+		p.add_argument(
+			"--expected",
+			choices=STATES,
+			help="the state you saw (failed, queued, …): act only if it still is",
+		)
 		common(p)
 		if name == "cancel":
 			p.add_argument(
-				"--wait", type=float, default=10.0, help="seconds to wait for a started job to stop"
+				"--wait", type=argtype("wait"), default=10.0, help="seconds to wait for a started job to stop"
 			)
 		if name == "quarantine":
 			p.add_argument("--raw", action="store_true", help="print the payload unredacted")
 	purge = actions.add_parser("purge", help="delete finished/failed jobs older than a retention (dry run)")
-	purge.add_argument("--older-than-days", type=float, required=True)
+	purge.add_argument("--older-than-days", type=argtype("older_than_days"), required=True)
 	purge.add_argument("--registry", action="append", choices=["finished", "failed"], help="default: both")
 	purge.add_argument("--queue", action="append", help="short queue name (default: all of the bench's)")
 	purge.add_argument("--execute", action="store_true", help="delete for real (default: dry run)")
@@ -81,11 +88,14 @@ def add_parser(subparsers) -> None:
 	bulk.add_argument("--reason")
 	bulk.add_argument("--by", default=_me(), help="who asks or approves (default: user@host)")
 	bulk.add_argument(
-		"--approval-above", type=int, default=500, help="four eyes above this many jobs (-1: off)"
+		"--approval-above",
+		type=argtype("approval_above"),
+		default=500,
+		help="four eyes above this many jobs (-1: off)",
 	)
 	bulk.add_argument("--execute", metavar="TOKEN", help="act on a previewed token")
 	bulk.add_argument("--approve", metavar="TOKEN", help="approve someone else's token")
-	bulk.add_argument("--batch", type=int, default=500)
+	bulk.add_argument("--batch", type=argtype("batch"), default=500)
 	common(bulk)
 
 
@@ -97,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
 
 	from erp_ops.core.errors import ErpOpsError, InvalidInput
 
-	if not args.redis or urlparse(args.redis).scheme not in ("redis", "rediss", "unix"):
+	if not args.redis:
 		return _usage("--redis needs a redis:// URL (the bench's redis_queue)")
 	if not args.bench_id:
 		return _usage("--bench-id is required: Frappe names queues <bench id>:<queue>")
@@ -149,7 +159,7 @@ def _dispatch(conn, args: argparse.Namespace):
 		return jobs.purge(
 			conn,
 			bench,
-			older_than=timedelta(days=args.older_than_days),
+			older_than=retention("older_than_days", args.older_than_days),
 			registries=registries,
 			queues=args.queue,
 			dry_run=not args.execute,

@@ -22,6 +22,8 @@ import os
 import sys
 from collections.abc import Sequence
 
+from erp_ops.core.bounds import argtype
+
 EXIT_OK = 0
 EXIT_FAILED = 2
 EXIT_NOT_VERIFIED = 3
@@ -62,7 +64,10 @@ def add_parser(subparsers) -> None:
 		"--time-zone", help="the site's time zone (backup names are local time), e.g. Asia/Kolkata"
 	)
 	drill.add_argument(
-		"--tolerance", type=float, default=0.02, help="relative row-count tolerance (default 0.02)"
+		"--tolerance",
+		type=argtype("tolerance"),
+		default=0.02,
+		help="relative row-count tolerance (default 0.02)",
 	)
 	drill.add_argument(
 		"--expect-counts",

@@ -15,7 +15,9 @@ import json
 import os
 import sys
 from collections.abc import Sequence
-from urllib.parse import urlparse
+
+from erp_ops.cli import redis_option
+from erp_ops.core.bounds import argtype
 
 EXIT_OK = 0
 EXIT_BLOCKED = 2
@@ -32,7 +34,9 @@ def add_parser(subparsers) -> None:
 
 def configure(parser: argparse.ArgumentParser) -> None:
 	parser.add_argument("--bench", required=True, help="bench folder (holds apps/ and sites/)")
-	parser.add_argument("--target", required=True, type=int, help="target Frappe major version, e.g. 16")
+	parser.add_argument(
+		"--target", required=True, type=argtype("target"), help="target Frappe major version, e.g. 16"
+	)
 	fmt = parser.add_mutually_exclusive_group()
 	fmt.add_argument("--json", action="store_true", help="print the report as JSON")
 	fmt.add_argument(
@@ -41,16 +45,16 @@ def configure(parser: argparse.ArgumentParser) -> None:
 	parser.add_argument(
 		"--site", help="site folder under sites/: its database is read (read-only) for pending patches"
 	)
-	parser.add_argument(
-		"--redis", default=os.environ.get("ERP_OPS_REDIS"), help="redis_queue URL: checks jobs in flight"
-	)
+	redis_option(parser, "redis_queue URL: checks jobs in flight")
 	parser.add_argument(
 		"--bench-id", default=os.environ.get("ERP_OPS_BENCH_ID"), help="queue-name prefix (with --redis)"
 	)
 	parser.add_argument(
 		"--site-facts", metavar="FILE", help="JSON SiteFacts (pending patches, customizations, ...)"
 	)
-	parser.add_argument("--db-size-mb", type=float, help="database size, for the disk headroom check")
+	parser.add_argument(
+		"--db-size-mb", type=argtype("db_size_mb"), help="database size, for the disk headroom check"
+	)
 	parser.add_argument(
 		"--db-path", help="MariaDB data folder: free space (and size when --db-size-mb is absent)"
 	)
@@ -79,8 +83,6 @@ def run(args: argparse.Namespace) -> int:
 	from erp_ops.core.preflight.models import RuntimeVersions
 	from erp_ops.core.preflight.sitedb import read_site_config, site_names
 
-	if args.redis and urlparse(args.redis).scheme not in ("redis", "rediss", "unix"):
-		return _usage("--redis needs a redis:// URL (the bench's redis_queue)")
 	if args.redis and not args.bench_id:
 		return _usage("--bench-id is required with --redis: Frappe names queues <bench id>:<queue>")
 	site_facts = None

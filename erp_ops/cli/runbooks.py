@@ -20,7 +20,9 @@ import json
 import os
 import sys
 from datetime import date
-from urllib.parse import urlparse
+
+from erp_ops.cli import redis_option
+from erp_ops.core.bounds import argtype, checked
 
 EXIT_OK = 0
 EXIT_CRITICAL = 2
@@ -35,7 +37,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 	search = commands.add_parser("search", help="ranked search over the runbooks")
 	search.add_argument("query")
 	search.add_argument("--file", help="a runbook seed file (default: the runbooks shipped with erp_ops)")
-	search.add_argument("--limit", type=int, default=5)
+	search.add_argument("--limit", type=argtype("limit"), default=5)
 	search.add_argument("--json", action="store_true")
 
 	review = commands.add_parser("review", help="runbooks past their review date; exit 2 when any")
@@ -46,9 +48,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 	alerts = commands.add_parser(
 		"alerts", help="evaluate alert rules on a fresh snapshot; exit 2 when critical"
 	)
-	alerts.add_argument(
-		"--redis", default=os.environ.get("ERP_OPS_REDIS"), help="redis_queue URL (or ERP_OPS_REDIS)"
-	)
+	redis_option(alerts)
 	alerts.add_argument("--bench-id", default=os.environ.get("ERP_OPS_BENCH_ID"), help="queue-name prefix")
 	alerts.add_argument("--rules", help="an alert rules file (default: the rules shipped with erp_ops)")
 	alerts.add_argument(
@@ -80,8 +80,6 @@ def run(args: argparse.Namespace) -> int:
 def _search(args: argparse.Namespace) -> int:
 	from erp_ops.core.runbooks.search import SearchIndex
 
-	if args.limit < 1:
-		return _usage("--limit must be at least 1")
 	hits = SearchIndex.build(_runbooks(args.file)).search(args.query, args.limit)
 	if args.json:
 		print(json.dumps([h.model_dump(mode="json") for h in hits], indent=2))
@@ -117,19 +115,16 @@ def _alerts(args: argparse.Namespace) -> int:
 	from erp_ops.core.alerts.models import AlertSeverity, AlertStatus
 	from erp_ops.core.signals import read
 
-	if not args.redis or urlparse(args.redis).scheme not in ("redis", "rediss", "unix"):
+	if not args.redis:
 		return _usage("--redis needs a redis:// URL (the bench's redis_queue), e.g. redis://127.0.0.1:11000")
 	if not args.bench_id:
 		return _usage("--bench-id is required: Frappe names queues <bench id>:<queue>")
 	facts = {}
 	for item in args.fact:
 		name, sep, value = item.partition("=")
-		try:
-			facts[name.strip()] = float(value)
-		except ValueError:
-			return _usage(f"--fact {item!r}: write NAME=NUMBER")
 		if not sep or not name.strip():
 			return _usage(f"--fact {item!r}: write NAME=NUMBER")
+		facts[name.strip()] = checked("fact", value, f"--fact {name.strip()}")
 	if args.bench_path and not os.path.isdir(args.bench_path):
 		return _usage(f"--bench-path {args.bench_path!r} is not a folder")
 	rules = load_rules(args.rules) if args.rules else load_rules()

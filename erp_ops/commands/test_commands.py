@@ -9,6 +9,11 @@ import sys
 import frappe
 from frappe.tests.utils import FrappeTestCase
 
+from erp_ops.site.testdata import cleanup_hooks
+
+# What this module's tests create in the site goes when they are done (not the Ops Action Log).
+setUpModule, tearDownModule = cleanup_hooks()
+
 
 def bench(*args: str) -> subprocess.CompletedProcess:
 	"""`bench --site <this site> <args>`, through the same entry point the bench CLI uses."""

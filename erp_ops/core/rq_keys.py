@@ -5,12 +5,40 @@ jobs and fires failure callbacks in the caller's process. Everything in erp_ops 
 reads the keys named here directly.
 """
 
+import re
 from datetime import datetime, timezone
 from enum import Enum
 
 from rq.version import VERSION as RQ_VERSION
 
-RQ_MAJOR = int(RQ_VERSION.split(".")[0])
+from erp_ops.core.errors import ErpOpsError
+
+# The rq releases erp_ops is tested with: Frappe v15 pins rq ~=1.15.1, v16 rq 2.6.1; CI also runs
+# the core with the newest rq below 2.8. rq 2.1 refuses ":" in a job id (Frappe v16 writes
+# "<site>||<id>"), rq 2.8 refuses anything but letters, digits, "_" and "-": "||" too.
+RQ_SUPPORTED = (1, 15, 1), (2, 8, 0)  # from, up to (excluded); pyproject.toml says the same
+RQ_SUPPORTED_TEXT = "rq>=1.15.1,<2.8"
+
+
+class UnsupportedDependency(ErpOpsError):
+	"""An installed library outside the range erp_ops works with: refused at import."""
+
+
+def check_rq_version(version: str) -> tuple[int, int, int]:
+	"""The version as a tuple, or UnsupportedDependency naming the range and why."""
+	parts = [int(p) for p in re.findall(r"\d+", version)[:3]]
+	found = tuple(parts + [0] * (3 - len(parts)))
+	low, high = RQ_SUPPORTED
+	if not low <= found < high:
+		raise UnsupportedDependency(
+			f"erp_ops needs {RQ_SUPPORTED_TEXT}, but rq {version} is installed"
+			+ (" (rq 2.8 and later refuse Frappe's job ids, <site>||<id>)" if found >= high else "")
+			+ f": pip install '{RQ_SUPPORTED_TEXT}' (a bench has the rq its Frappe pins)"
+		)
+	return found
+
+
+RQ_MAJOR = check_rq_version(RQ_VERSION)[0]
 RQ_STARTED_MEMBERS_ARE_COMPOSITE = RQ_MAJOR >= 2
 
 QUEUES_SET = "rq:queues"
@@ -90,7 +118,8 @@ def queue_short_name(queue: str, bench_id: str) -> str:
 def as_text(value: bytes | str) -> str:
 	"""Redis replies are bytes unless the connection decodes them; accept both.
 
-	Bytes that are not UTF-8 (nothing RQ writes) come back escaped rather than raising.
+	Bytes that are not UTF-8 (RQ never writes them; a broken key may hold them) keep their escapes
+	(`\\xff`) rather than failing the whole read.
 	"""
 	return value.decode(errors="backslashreplace") if isinstance(value, bytes) else str(value)
 

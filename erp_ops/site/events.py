@@ -82,6 +82,19 @@ def fast_path() -> FastPath:
 	return FastPath(frappe.cache, f"{get_bench_id()}:{frappe.local.site}")
 
 
+def clear_answer_cache() -> None:
+	"""`clear_cache` hook: drop the site's cached event answers.
+
+	`bench restore` (through install_app) and `bench clear-cache` clear the site's cache: a restored
+	database must not be answered from a cache of the one it replaced. Never raises: clearing a
+	cache must not fail a restore; `ingest` confirms every cached answer against its row anyway.
+	"""
+	try:
+		fast_path().clear()
+	except Exception:
+		frappe.logger("erp_ops").warning("could not clear the cached event answers", exc_info=True)
+
+
 def store() -> FrappeEventStore:
 	return FrappeEventStore()
 

@@ -8,10 +8,14 @@ from frappe.tests.utils import FrappeTestCase
 from frappe.utils import now_datetime
 from frappe.utils.background_jobs import get_redis_conn
 
-from erp_ops.site.alert_facts import site_alert_facts
 from erp_ops.core.alerts import store
-from erp_ops.site.drills import site_time_to_utc
+from erp_ops.site.alert_facts import site_alert_facts
 from erp_ops.site.alerts import ALERT_DOCTYPE, collect_facts, core_rule, evaluate_site, state_scope
+from erp_ops.site.drills import site_time_to_utc
+from erp_ops.site.testdata import cleanup_hooks
+
+# What this module's tests create in the site goes when they are done (not the Ops Action Log).
+setUpModule, tearDownModule = cleanup_hooks()
 
 RULE = "restore-drill-failed"
 

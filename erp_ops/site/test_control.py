@@ -9,14 +9,18 @@ from frappe.tests.utils import FrappeTestCase
 from frappe.utils import get_bench_id
 from frappe.utils.background_jobs import get_redis_conn
 
-from erp_ops.site import control as site_control
 from erp_ops.api.test_jobs import MANAGER, ROLES, enqueue_failing, wait_for_state
 from erp_ops.api.test_signals import ensure_user
 from erp_ops.core.control import autoretry
 from erp_ops.core.control import jobs as core_jobs
 from erp_ops.core.control.models import JobState, RetryRule
-from erp_ops.site.evidence import flush_evidence
 from erp_ops.erp_ops.doctype.ops_settings.ops_settings import get_control_settings
+from erp_ops.site import control as site_control
+from erp_ops.site.evidence import flush_evidence
+from erp_ops.site.testdata import cleanup_hooks
+
+# What this module's tests create in the site goes when they are done (not the Ops Action Log).
+setUpModule, tearDownModule = cleanup_hooks()
 
 METHOD = "erp_ops.api.test_jobs.failing_job"
 RETRIED = "erp_ops.site.test_control.retried_job"

@@ -6,8 +6,12 @@ from frappe.tests.utils import FrappeTestCase
 from frappe.utils import get_bench_id
 from frappe.utils.background_jobs import get_redis_conn
 
-from erp_ops.site import preflight as preflight_facts
 from erp_ops.core.preflight import pending_patches
+from erp_ops.site import preflight as preflight_facts
+from erp_ops.site.testdata import cleanup_hooks
+
+# What this module's tests create in the site goes when they are done (not the Ops Action Log).
+setUpModule, tearDownModule = cleanup_hooks()
 
 
 class TestPreflightFacts(FrappeTestCase):

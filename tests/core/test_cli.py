@@ -79,7 +79,7 @@ def _url(conn) -> str:
 
 def test_bad_input_exits_64_with_a_line():
 	for args, needle in [
-		(["status", "--bench-id", "b", "--redis", "http://x"], "--redis needs a redis:// URL"),
+		(["status", "--bench-id", "b", "--redis", "http://x"], "argument --redis: needs a redis:// URL"),
 		(["status", "--redis", "redis://127.0.0.1:1/0"], "--bench-id is required"),
 		(
 			[
@@ -115,3 +115,18 @@ def test_unreachable_redis_is_critical_not_a_crash():
 	result = erp_ops("status", "--redis", "redis://127.0.0.1:1/0", "--bench-id", "b")
 	assert result.returncode == 2, result.stderr
 	assert "REDIS UNREACHABLE" in result.stdout
+
+
+def test_an_error_is_one_line_and_debug_shows_its_traceback(redis_conn, redis_url):
+	redis_conn.set("rq:job:site1.local::broken", "not a hash")  # a job key of the wrong type
+	redis_conn.hset("rq:job:site1.local::broken2", "origin", f"{BENCH}:default")
+	redis_conn.set(f"rq:queue:{BENCH}:default", "not a list")
+	for args in (
+		("runbooks", "alerts", "--redis", "redis://127.0.0.1:1/0", "--bench-id", BENCH),
+		("jobs", "state", "site1.local::broken2", "--redis", redis_url, "--bench-id", BENCH),
+	):
+		result = erp_ops(*args)
+		assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+		assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+		debug = erp_ops(*args, "--debug")
+		assert debug.returncode == 1 and "Traceback (most recent call last)" in debug.stderr, debug.stderr

@@ -1,4 +1,4 @@
-"""`erp-ops runbooks ...` through `cli_runbooks.run`, in a fresh interpreter, against a real Redis."""
+"""`erp-ops runbooks ...` through `erp_ops.cli.main`, in a fresh interpreter, against a real Redis."""
 
 import json
 import os
@@ -10,13 +10,7 @@ from tests.support.webhook_receiver import Receiver
 
 BENCH = "bench-cli-rb"
 M = "tests.support.frappe_like"
-HARNESS = (
-	"import argparse, sys\n"
-	"from erp_ops.cli import runbooks as cli_runbooks\n"
-	"parser = argparse.ArgumentParser(prog='erp-ops')\n"
-	"cli_runbooks.add_parser(parser.add_subparsers(dest='command', required=True))\n"
-	"sys.exit(cli_runbooks.run(parser.parse_args(sys.argv[1:])))\n"
-)
+HARNESS = "import sys\nfrom erp_ops.cli import main\nsys.exit(main(sys.argv[1:]))\n"
 
 
 def erp_ops(*args: str) -> subprocess.CompletedProcess:

@@ -30,7 +30,10 @@ def seed_failed(
 ) -> list[str]:
 	"""`n` jobs in the failed registry with a failure result, like a worker leaves them."""
 	queue = qname(bench_id, short)
-	ended = (ended_at or datetime.now(timezone.utc)).replace(tzinfo=None)
+	ended_aware = ended_at or datetime.now(timezone.utc)
+	ended = ended_aware.replace(tzinfo=None)
+	# Still in the registry for a week from now: a failure TTL that long, counted from `ended`.
+	ttl = max(0, int((datetime.now(timezone.utc) - ended_aware).total_seconds())) + 7 * 86400
 	registry = FailedJobRegistry(queue, connection=conn)
 	ids = []
 	for start in range(0, n, chunk):
@@ -38,11 +41,14 @@ def seed_failed(
 		for i in range(start, min(n, start + chunk)):
 			job = _job(conn, queue, method, site, {"n": i, **(kwargs or {})})
 			job.ended_at = ended
+			job.failure_ttl = ttl
 			job.started_at = ended - timedelta(seconds=1)
 			job.enqueued_at = ended - timedelta(seconds=2)
+			job.created_at = ended - timedelta(seconds=3)
 			job._status = JobStatus.FAILED
 			job.save(pipeline=pipe)
-			registry.add(job, ttl=7 * 86400, pipeline=pipe)
+			# As the worker that failed it at `ended` scored it: that moment plus the failure TTL.
+			pipe.zadd(registry.key, {job.id: ended_aware.timestamp() + ttl})
 			Result.create_failure(
 				job, 7 * 86400, exc_string=f"Traceback (most recent call last):\n{exc}\n", pipeline=pipe
 			)

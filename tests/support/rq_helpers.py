@@ -1,5 +1,6 @@
 """Enqueue Frappe-shaped jobs and run real RQ workers in their own processes."""
 
+import atexit
 import os
 import signal
 import subprocess
@@ -7,6 +8,7 @@ import sys
 import time
 import uuid
 from pathlib import Path
+from typing import ClassVar
 
 import psutil
 from redis import Redis
@@ -70,7 +72,13 @@ def _rq_major() -> int:
 
 
 class WorkerProcess:
-	"""A real `rq` worker in its own process group, killable like a crashed worker."""
+	"""A real `rq` worker in its own process group, killable like a crashed worker.
+
+	Every one started is stopped at the end of its test at the latest (`stop_all`, an autouse
+	fixture in tests/conftest.py), even when the test failed before its own `finally`.
+	"""
+
+	live: ClassVar[set["WorkerProcess"]] = set()
 
 	def __init__(self, redis_url: str, queues: list[str], *, burst: bool = False, name: str | None = None):
 		self.name = name or f"w-{uuid.uuid4().hex[:8]}"
@@ -81,6 +89,16 @@ class WorkerProcess:
 		self.proc = subprocess.Popen(
 			args, cwd=ROOT, env=env, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
 		)
+		WorkerProcess.live.add(self)
+
+	@classmethod
+	def stop_all(cls) -> int:
+		"""Stop every worker a test started and left running; how many there were."""
+		running = [w for w in cls.live if w.proc.poll() is None]
+		for worker in running:
+			worker.stop()
+		cls.live.clear()
+		return len(running)
 
 	@property
 	def pid(self) -> int:
@@ -132,6 +150,9 @@ class WorkerProcess:
 				self.proc.wait(timeout=15)
 			except (ProcessLookupError, subprocess.TimeoutExpired):
 				self.kill()
+
+
+atexit.register(WorkerProcess.stop_all)
 
 
 def wait_for(predicate, timeout: float = 30, interval: float = 0.05, what: str = "condition"):

@@ -6,7 +6,7 @@ written and the caller gets `JobConflict` (409). There is no window in which a j
 places or in none. The same steps (`Step`) are what a bulk batch runs inside MULTI/EXEC.
 """
 
-import pickle
+import math
 import time
 import uuid
 from collections.abc import Iterable
@@ -15,10 +15,12 @@ from datetime import datetime, timedelta, timezone
 
 from redis import Redis
 from rq.command import send_command
+from rq.defaults import DEFAULT_FAILURE_TTL, DEFAULT_RESULT_TTL
 from rq.job import Job
 from rq.serializers import DefaultSerializer
 
 from erp_ops.core import rq_keys
+from erp_ops.core.bounds import checked
 from erp_ops.core.control import keys, scripts
 from erp_ops.core.control.errors import JobConflict, JobNotFound
 from erp_ops.core.control.models import (
@@ -33,7 +35,7 @@ from erp_ops.core.control.payload import decode_meta, latest_exc_info, payload_f
 from erp_ops.core.errors import InvalidInput
 from erp_ops.core.evidence.capture import ATTEMPT
 from erp_ops.core.evidence.capture import META_ATTEMPT_BASE, META_RETRY_OF
-from erp_ops.core.rq_keys import Registry, as_text, rq_time
+from erp_ops.core.rq_keys import Registry, as_text, parse_rq_time, rq_time
 
 # The states each action accepts, in the order they are tried.
 ACCEPTS: dict[Action, tuple[JobState, ...]] = {
@@ -487,6 +489,11 @@ def release_payload(
 	as stored: JSON types, which is what Frappe passes to its jobs.
 	"""
 	queue = payload.queue or ""
+	if any(u.field == "data" for u in payload.unreadable):
+		raise InvalidInput(
+			f"the stored payload of {payload.job_id} was unreadable when it was quarantined (only its digest"
+			" is kept): it can be released only from erp_ops' Redis copy"
+		)
 	if not queue.startswith(f"{bench_id}:") or not payload.function:
 		raise InvalidInput(f"payload of {payload.job_id} names no queue of bench {bench_id!r} or no function")
 	now = time.time() if now is None else now
@@ -526,17 +533,19 @@ def purge(
 	sample_size: int = 20,
 	now: datetime | None = None,
 ) -> PurgeResult:
-	"""Delete finished or failed jobs that ended before `now - older_than` (a dry run by default).
+	"""Delete finished or failed jobs last seen before `now - older_than` (a dry run by default).
 
-	A job that ended again after it was read (its registry score changed) is kept.
+	A job's age is that of the newest time known for it (`job_age_at`): a job RQ's cleanup moved
+	to failed a second ago, with no `ended_at`, is one second old. A job with no time at all is
+	kept and reported (`undated`). A job that ended again after it was read (its registry score
+	changed) is kept.
 	"""
-	if batch < 1:
-		raise InvalidInput("batch must be at least 1")
+	checked("older_than_days", older_than.total_seconds() / 86_400, "older_than_days")
+	checked("batch", batch)
 	registry_of = {JobState.FINISHED: Registry.FINISHED, JobState.FAILED: Registry.FAILED}
 	chosen = [registry_of[JobState(r)] for r in registries if JobState(r) in registry_of]
 	now = now or datetime.now(timezone.utc)
 	cutoff = now - older_than
-	cutoff_text = rq_time(cutoff)
 	names = bench_queues(conn, bench_id, queues)
 	pipe = conn.pipeline(transaction=False)
 	slots = [(q, r) for q in names for r in chosen]
@@ -544,15 +553,20 @@ def purge(
 		pipe.zrange(r.key(q), 0, -1, withscores=True)
 	members = pipe.execute()
 	candidates: list[tuple[str, Registry, str, float]] = []
+	undated: list[str] = []
 	pipe = conn.pipeline(transaction=False)
 	flat = [(q, r, as_text(m), s) for (q, r), entries in zip(slots, members, strict=True) for m, s in entries]
 	for _q, _r, job_id, _s in flat:
-		pipe.hget(rq_keys.job_key(job_id), "ended_at")
-	ended = pipe.execute() if flat else []
-	for (q, r, job_id, score), ended_at in zip(flat, ended, strict=True):
-		# RQ writes `ended_at` in a fixed format, so the strings compare as times; a hash that is
-		# gone leaves a dangling member, which goes too.
-		if ended_at is None or as_text(ended_at) < cutoff_text:
+		pipe.hmget(rq_keys.job_key(job_id), *AGE_FIELDS)
+	found = pipe.execute(raise_on_error=False) if flat else []
+	for (q, r, job_id, score), fields in zip(flat, found, strict=True):
+		if isinstance(fields, Exception):  # not a hash: not RQ's job, not ours to delete
+			undated.append(job_id)
+			continue
+		seen = job_age_at(r, dict(zip(AGE_FIELDS, fields, strict=True)), score)
+		if seen is None:
+			undated.append(job_id)
+		elif seen < cutoff:
 			candidates.append((q, r, job_id, score))
 	by_registry: dict[str, int] = {}
 	deleted = 0
@@ -581,7 +595,48 @@ def purge(
 		by_registry=by_registry,
 		sample=[c[2] for c in candidates[:sample_size]],
 		cutoff=cutoff,
+		kept_undated=len(undated),
+		undated_sample=undated[:sample_size],
 	)
+
+
+# What a job hash says about when the job was last seen, and the TTLs behind its registry score.
+AGE_FIELDS = (
+	"ended_at",
+	"started_at",
+	"enqueued_at",
+	"last_heartbeat",
+	"created_at",
+	"failure_ttl",
+	"result_ttl",
+)
+
+
+def job_age_at(registry: Registry, fields: dict, score: float) -> datetime | None:
+	"""The newest moment known for a job in the finished or failed registry, or None.
+
+	Times of the hash (ended, started, enqueued, heartbeat, created), and the moment it entered
+	the registry: RQ scores these registries with that moment plus the job's TTL (its
+	`failure_ttl` / `result_ttl`, else RQ's default); an infinite TTL says nothing.
+	"""
+	moments = [parse_rq_time(fields.get(name)) for name in AGE_FIELDS[:5]]
+	ttl_field, default_ttl = (
+		("failure_ttl", DEFAULT_FAILURE_TTL)
+		if registry is Registry.FAILED
+		else ("result_ttl", DEFAULT_RESULT_TTL)
+	)
+	try:
+		raw_ttl = fields.get(ttl_field)
+		ttl = float(as_text(raw_ttl)) if raw_ttl not in (None, b"", "") else float(default_ttl)
+	except ValueError:
+		ttl = float(default_ttl)
+	if ttl >= 0 and math.isfinite(score) and math.isfinite(ttl):
+		try:
+			moments.append(datetime.fromtimestamp(score - ttl, timezone.utc))
+		except (OverflowError, OSError, ValueError):
+			pass
+	known = [m for m in moments if m is not None]
+	return max(known) if known else None
 
 
 def bench_queues(conn: Redis, bench_id: str, shorts: Iterable[str] | None = None) -> list[str]:

@@ -56,8 +56,23 @@ class ActionResult(BaseModel):
 	detail: str | None = None
 
 
+class UnreadableField(BaseModel):
+	"""A field of the job hash that could not be decoded: kept as evidence by digest and size."""
+
+	model_config = ConfigDict(frozen=True)
+
+	field: str  # "data" (function and arguments) or "meta"
+	sha256: str  # of the raw bytes in Redis
+	size: int
+	error: str
+
+
 class JobPayload(BaseModel):
-	"""Everything needed to run a job again, as RQ stored it (values decoded, not redacted)."""
+	"""Everything needed to run a job again, as RQ stored it (values decoded, not redacted).
+
+	A field that cannot be decoded (not a pickle, or one that fails to load) is listed in
+	`unreadable` with its digest, and the decoded values it would have given stay empty.
+	"""
 
 	model_config = ConfigDict(frozen=True)
 
@@ -74,6 +89,7 @@ class JobPayload(BaseModel):
 	enqueued_at: datetime | None = None
 	ended_at: datetime | None = None
 	timeout: int | None = None
+	unreadable: list[UnreadableField] = Field(default_factory=list)
 
 
 class QuarantineResult(BaseModel):
@@ -92,6 +108,8 @@ class PurgeResult(BaseModel):
 	by_registry: dict[str, int] = Field(default_factory=dict)
 	sample: list[str] = Field(default_factory=list)
 	cutoff: datetime
+	kept_undated: int = 0  # jobs with no time known at all: kept, never judged old
+	undated_sample: list[str] = Field(default_factory=list)
 
 
 class BulkFilter(BaseModel):

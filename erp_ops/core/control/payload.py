@@ -5,6 +5,7 @@ has none of the bench's apps on its path, so globals that do not import are kept
 names instead of failing the whole read.
 """
 
+import hashlib
 import io
 import pickle
 import zlib
@@ -15,7 +16,7 @@ from typing import Any
 from redis import Redis
 from rq.results import Result
 
-from erp_ops.core.control.models import JobPayload
+from erp_ops.core.control.models import JobPayload, UnreadableField
 from erp_ops.core.rq_keys import as_text, parse_rq_time, split_frappe_job_id
 
 EXECUTE_JOB_SUFFIX = ".execute_job"  # Frappe wraps every job in background_jobs.execute_job
@@ -53,13 +54,11 @@ def decode_data(raw: bytes | None) -> tuple[str | None, list, dict]:
 
 
 def decode_meta(raw: bytes | None) -> dict:
-	if not raw:
-		return {}
+	"""RQ's `meta` field, or {} when it does not decode."""
 	try:
-		meta = safe_loads(raw)
+		return strict_meta(raw)
 	except Exception:
 		return {}
-	return meta if isinstance(meta, dict) else {}
 
 
 def frappe_method(function: str | None, kwargs: dict) -> str | None:
@@ -103,17 +102,34 @@ def exc_from_result_entries(conn: Redis, job_id: str, entries: list) -> str | No
 
 
 def payload_from_hash(job_id: str, raw: dict, exc_info: str | None = None) -> JobPayload:
-	"""A JSON-safe payload from a job hash as HGETALL returns it."""
+	"""A JSON-safe payload from a job hash as HGETALL returns it.
+
+	Never fails on the hash's content: a `data` or `meta` that does not decode is reported in
+	`unreadable` (SHA-256 and size of the raw bytes), so a quarantine of such a job completes.
+	"""
 	fields = {as_text(k): v for k, v in raw.items()}
-	function, args, kwargs = decode_data(fields.get("data"))
+	unreadable: list[UnreadableField] = []
+	try:
+		function, args, kwargs = decode_data(fields.get("data"))
+	except Exception as exc:  # any bytes can sit there; unpickling them can raise anything
+		function, args, kwargs = None, [], {}
+		unreadable.append(unreadable_field("data", fields.get("data"), exc))
+	try:
+		meta = strict_meta(fields.get("meta"))
+	except Exception as exc:
+		meta = {}
+		unreadable.append(unreadable_field("meta", fields.get("meta"), exc))
 	if exc_info is None and fields.get("erp_ops_exc_info"):
 		exc_info = as_text(fields["erp_ops_exc_info"])
 	if exc_info is None and fields.get("exc_info"):
 		try:
 			exc_info = zlib.decompress(fields["exc_info"]).decode()
-		except zlib.error:
+		except (zlib.error, UnicodeDecodeError):
 			exc_info = as_text(fields["exc_info"]) or None
-	timeout = fields.get("timeout")
+	try:
+		timeout = int(float(as_text(fields["timeout"]))) if fields.get("timeout") not in (None, b"") else None
+	except (ValueError, OverflowError):
+		timeout = None
 	return JobPayload(
 		job_id=job_id,
 		queue=_text(fields.get("origin")),
@@ -122,12 +138,33 @@ def payload_from_hash(job_id: str, raw: dict, exc_info: str | None = None) -> Jo
 		method=frappe_method(function, kwargs),
 		args=jsonable(args),
 		kwargs=jsonable(kwargs),
-		meta=jsonable(decode_meta(fields.get("meta"))),
+		meta=jsonable(meta),
 		exc_info=exc_info or None,
 		status=_text(fields.get("status")),
 		enqueued_at=parse_rq_time(fields.get("enqueued_at")),
 		ended_at=parse_rq_time(fields.get("ended_at")),
-		timeout=int(float(timeout)) if timeout not in (None, b"") else None,
+		timeout=timeout,
+		unreadable=unreadable,
+	)
+
+
+def strict_meta(raw: bytes | None) -> dict:
+	"""RQ's `meta` field decoded; raises when it is there but is not a pickled dict."""
+	if not raw:
+		return {}
+	meta = safe_loads(raw)
+	if not isinstance(meta, dict):
+		raise pickle.UnpicklingError(f"meta is a {type(meta).__name__}, not a dict")
+	return meta
+
+
+def unreadable_field(name: str, raw: bytes | str | None, exc: BaseException) -> UnreadableField:
+	data = raw.encode() if isinstance(raw, str) else (raw or b"")
+	return UnreadableField(
+		field=name,
+		sha256=hashlib.sha256(data).hexdigest(),
+		size=len(data),
+		error=f"{type(exc).__name__}: {exc}"[:500],
 	)
 
 

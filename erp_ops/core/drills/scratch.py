@@ -6,7 +6,7 @@ Safety rules, each enforced here and proven by tests:
 - the dump may not switch databases (`USE`, `CREATE/DROP DATABASE` at the start of a line end the
   restore before the statement reaches the server; the client also runs with `--one-database`);
 - the drop runs in `finally`, with SIGTERM/SIGINT turned into an exception while a drill runs, and
-  `sweep_stale_scratch` removes what a SIGKILL left behind.
+  the next drill's sweep drops what a SIGKILL left behind (only databases marked with its owner).
 """
 
 import getpass

@@ -6,8 +6,11 @@ Key layout (one namespace per site, e.g. `<bench_id>:<site>`):
 
 Every answer given from Redis is one the database would give: the lock only turns a concurrent
 duplicate into "in progress" without a database round trip (the database says the same while the
-claim lives), and a done entry is written after the commit and dropped by replay. When Redis is
-empty, flushed or down, every call falls through to the database: slower, never different.
+claim lives), and a done entry is written after the commit, dropped by replay, and confirmed
+against its row before it is given (`ingest`): a database restored from an older backup, which
+lacks the row, gets the event processed again, not a cached "duplicate". `clear` drops every done
+entry of the namespace (the site's clear-cache hook, so a restore's cache clear empties it too).
+When Redis is empty, flushed or down, every call falls through to the database: slower, never different.
 """
 
 import json
@@ -103,6 +106,22 @@ class FastPath:
 	def remember(self, digest: str, record: EventRecord, ttl_s: float) -> None:
 		"""Cache a completed event's answer; only final statuses, which only a replay changes."""
 		self.end(digest, None, record.payload_hash or "", record, ttl_s)
+
+	def clear(self) -> int:
+		"""Drop every cached answer of the namespace; how many there were."""
+		dropped = 0
+		try:
+			batch = []
+			for key in self.conn.scan_iter(match=self._key(DONE, "*"), count=1000):
+				batch.append(key)
+				if len(batch) >= 1000:
+					dropped += self.conn.delete(*batch)
+					batch = []
+			if batch:
+				dropped += self.conn.delete(*batch)
+		except RedisError:
+			log.warning("erp_ops events: could not clear the cached answers", exc_info=True)
+		return dropped
 
 	def forget(self, digest: str) -> None:
 		try:

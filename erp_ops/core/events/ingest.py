@@ -10,7 +10,8 @@ Processing = one transaction that locks the event row (or, for a new key deliver
 it), checks that our claim token still holds, applies the conflict policy on the locked ordering
 row, runs the handler on the same connection and sets the final status. A worker killed before the commit leaves no effect and a claim that
 expires; a worker whose claim was taken over finds another token and rolls back. Redis (fastpath)
-is consulted first and may only answer what the database would.
+is consulted first and may only answer what the database would: a cached answer is confirmed
+against its row (one point read by primary key) before it is given.
 """
 
 import json
@@ -92,7 +93,11 @@ def ingest(
 	if fast is not None:
 		state, value = fast.begin(digest, token, checked.payload_hash, settings.inflight_lock_s)
 		if state == Begin.DONE and value[0] == checked.payload_hash:
-			return value[1]
+			if _confirmed(store, value[1], checked):
+				return value[1]
+			# The database no longer has what the cache says (restored from an older backup, the
+			# row purged): the cache is wrong, the database decides and the event is processed.
+			fast.forget(digest)
 		if state == Begin.HELD and value == checked.payload_hash:
 			raise InProgress(f"event {checked.name} is being processed", event_name=checked.name)
 		# A cached answer or a holder with another payload hash: the database records the conflict.
@@ -124,6 +129,19 @@ def ingest(
 		if fast is not None and (locked or final is not None):
 			ttl = _cache_ttl(final, settings, now) if final is not None else 0
 			fast.end(digest, token if locked else None, checked.payload_hash, final, ttl)
+
+
+def _confirmed(store: EventStore, answer: IngestResult, checked: CheckedEvent) -> bool:
+	"""The cached answer's row is in the database, final, for this key and payload (one point read)."""
+	record = store.get(answer.name)
+	return (
+		record is not None
+		and record.status == answer.status
+		and record.status in (EventStatus.PROCESSED, EventStatus.SUPERSEDED)
+		and record.payload_hash == checked.payload_hash
+		and record.idempotency_key == checked.request.idempotency_key
+		and record.source == checked.request.source
+	)
 
 
 def process(

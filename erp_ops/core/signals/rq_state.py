@@ -431,9 +431,9 @@ def _worker_info(
 				cpu_times = proc.cpu_times()
 				lifetime = max(1e-3, now - proc.create_time())
 				cpu = round(100.0 * (cpu_times.user + cpu_times.system) / lifetime, 2)
-		except psutil.NoSuchProcess:
+		except (psutil.NoSuchProcess, ValueError, OverflowError):  # gone, or not a pid at all
 			status, reason = WorkerStatus.DEAD, f"process {pid} is not running on {local_hostname}"
-		except (psutil.AccessDenied, ValueError, OverflowError):
+		except psutil.AccessDenied:
 			pass
 	return WorkerInfo(
 		name=name,

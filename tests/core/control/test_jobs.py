@@ -1,8 +1,11 @@
 """Single-job actions against a real Redis and real RQ workers: effects, conflicts, races."""
 
+import hashlib
 import subprocess
 import sys
 import threading
+import time
+import zlib
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -13,6 +16,7 @@ from erp_ops.core import rq_keys
 from erp_ops.core.control import jobs
 from erp_ops.core.control.errors import JobConflict, JobNotFound
 from erp_ops.core.control.models import Action, JobPayload, JobState
+from erp_ops.core.errors import InvalidInput
 from erp_ops.core.evidence import stream
 from erp_ops.core.evidence.capture import META_ATTEMPT_BASE, META_RETRY_OF
 from erp_ops.core.evidence.records import EvidenceRecord
@@ -332,6 +336,52 @@ def test_purge_deletes_only_what_ended_before_the_retention_and_dry_run_nothing(
 	assert jobs.purge(redis_conn, BENCH, older_than=timedelta(days=7), dry_run=False).deleted == 0
 
 
+def test_purge_keeps_a_job_abandoned_seconds_ago_by_a_killed_worker(redis_conn, redis_url):
+	"""RQ's own cleanup moves a dead worker's job to failed with no `ended_at`: it is seconds old."""
+	from rq.registry import StartedJobRegistry
+
+	job = enqueue(redis_conn, BENCH, "default", f"{M}.hang", seconds=600)
+	worker = WorkerProcess(redis_url, [DEFAULT])
+	try:
+		wait_for(lambda: places(redis_conn, BENCH, DEFAULT, job.id) == ["started"], what="the job to start")
+	finally:
+		worker.kill()
+	# The cleanup every worker runs, as it runs once the job's started-registry entry expires.
+	StartedJobRegistry(DEFAULT, connection=redis_conn).cleanup(timestamp=time.time() + 3600)
+	assert places(redis_conn, BENCH, DEFAULT, job.id) == ["failed"]
+	assert redis_conn.hget(rq_keys.job_key(job.id), "ended_at") in (None, b"")
+	result = jobs.purge(redis_conn, BENCH, older_than=timedelta(days=7), dry_run=False)
+	assert (result.matched, result.deleted, result.kept_undated) == (0, 0, 0)
+	assert places(redis_conn, BENCH, DEFAULT, job.id) == ["failed"]
+	# Eight days on, the same job is old enough.
+	later = datetime.now(timezone.utc) + timedelta(days=8)
+	result = jobs.purge(redis_conn, BENCH, older_than=timedelta(days=7), dry_run=False, now=later)
+	assert (result.matched, result.deleted) == (1, 1) and not redis_conn.exists(rq_keys.job_key(job.id))
+
+
+def test_purge_keeps_and_reports_a_job_with_no_time_known(redis_conn):
+	"""No time in its hash, an infinite failure TTL (score +inf): its age is unknown, so it stays."""
+	(job_id,) = seed_failed(redis_conn, BENCH, 1, ended_at=datetime.now(timezone.utc) - timedelta(days=30))
+	key = rq_keys.job_key(job_id)
+	redis_conn.hdel(key, "ended_at", "started_at", "enqueued_at", "created_at", "last_heartbeat")
+	redis_conn.hset(key, "failure_ttl", -1)
+	redis_conn.zadd(f"rq:failed:{DEFAULT}", {job_id: float("inf")})
+	(dangling,) = seed_failed(redis_conn, BENCH, 1, ended_at=datetime.now(timezone.utc) - timedelta(days=30))
+	redis_conn.delete(rq_keys.job_key(dangling))  # hash gone: the registry score still dates it
+	result = jobs.purge(redis_conn, BENCH, older_than=timedelta(days=7), dry_run=False)
+	assert (result.kept_undated, result.undated_sample) == (1, [job_id])
+	assert (result.matched, result.deleted, result.sample) == (1, 1, [dangling])
+	assert places(redis_conn, BENCH, DEFAULT, job_id) == ["failed"]
+
+
+@pytest.mark.parametrize("days", [-1, 0, 0.5, 1e6])
+def test_purge_refuses_a_retention_out_of_range(redis_conn, days):
+	seed_failed(redis_conn, BENCH, 2, ended_at=datetime.now(timezone.utc) - timedelta(days=10))
+	with pytest.raises(InvalidInput, match=r"older_than_days must be a number from 1 to 36500"):
+		jobs.purge(redis_conn, BENCH, older_than=timedelta(days=days), dry_run=False)
+	assert redis_conn.zcard(f"rq:failed:{DEFAULT}") == 2
+
+
 def test_purge_keeps_a_job_that_failed_again_after_it_was_read(redis_conn):
 	(job_id,) = seed_failed(redis_conn, BENCH, 1, ended_at=datetime.now(timezone.utc) - timedelta(days=10))
 	score = redis_conn.zscore(f"rq:failed:{DEFAULT}", job_id)
@@ -346,6 +396,27 @@ def test_purge_keeps_a_job_that_failed_again_after_it_was_read(redis_conn):
 	)
 	assert places(redis_conn, BENCH, DEFAULT, job_id) == ["failed"]
 	assert Action.PURGE.value == "purge"
+
+
+def test_quarantine_of_a_job_whose_data_cannot_be_unpickled_completes_with_its_digest(redis_conn):
+	(job_id,) = seed_failed(redis_conn, BENCH, 1)
+	key = rq_keys.job_key(job_id)
+	broken = zlib.compress(
+		b"\x80\x05\x95\x10\x00\x00\x00\x00\x00\x00\x00not a pickle"
+	)  # what RQ stores, but broken
+	redis_conn.hset(key, mapping={"data": broken, "meta": b"\x80\x04K\x01."})  # meta: a pickled int
+	outcome = jobs.quarantine(redis_conn, BENCH, job_id)
+	assert outcome.result.state_after is JobState.QUARANTINED
+	assert places(redis_conn, BENCH, DEFAULT, job_id) == ["quarantined"]
+	data, meta = outcome.payload.unreadable
+	assert (data.field, data.sha256, data.size) == ("data", hashlib.sha256(broken).hexdigest(), len(broken))
+	assert (meta.field, meta.size) == ("meta", 5) and "not a dict" in meta.error
+	assert (outcome.payload.function, outcome.payload.args, outcome.payload.queue) == (None, [], DEFAULT)
+	stored = JobPayload.model_validate_json(outcome.payload.model_dump_json())  # the Quarantine record
+	with pytest.raises(InvalidInput, match="unreadable"):
+		jobs.release_payload(redis_conn, BENCH, stored)
+	jobs.release(redis_conn, BENCH, job_id)  # the Redis copy goes back byte for byte
+	assert redis_conn.hget(key, "data") == broken and places(redis_conn, BENCH, DEFAULT, job_id) == ["queued"]
 
 
 def test_release_from_the_stored_payload_when_the_redis_copy_is_gone(redis_conn, redis_url):

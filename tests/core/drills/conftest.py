@@ -9,7 +9,7 @@ import pytest
 from erp_ops.core.drills.client import MariaDBClient, MariaDBTarget
 from erp_ops.core.drills.discovery import latest_backup_set
 from erp_ops.core.drills.manifest import record_manifest
-from tests.conftest import mysql_kwargs
+from tests.conftest import mysql_kwargs, scratch_database_name
 from tests.support.frappe_backup import create_site_schema, scratch_databases, take_backup
 
 SITE = "erp.example.com"
@@ -22,7 +22,7 @@ def client(mariadb_url) -> MariaDBClient:
 
 def make_site_db(mariadb_url: str, **fill) -> tuple[dict, str]:
 	kwargs = mysql_kwargs(mariadb_url)
-	name = f"erp_ops_test_{uuid.uuid4().hex[:12]}"
+	name = scratch_database_name()
 	conn = pymysql.connect(**kwargs, autocommit=True)
 	with conn.cursor() as cur:
 		cur.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")

@@ -1,6 +1,7 @@
 """The ingest protocol against a real MariaDB (and Redis in front): each delivery's answer and effect."""
 
 import json
+import subprocess
 import threading
 import time
 from datetime import datetime, timedelta
@@ -66,12 +67,50 @@ def test_new_key_is_processed_once_and_duplicates_get_the_stored_answer(store, h
 	)
 
 
-def test_duplicate_from_cache_without_the_database(store, handlers, fast, redis_conn):
+def test_duplicate_from_cache_after_its_row_confirms_it(store, handlers, fast, redis_conn):
 	ingest(store, handlers, order("k1", {"order_id": "SO-1", "amount": 10}), fast=fast)
 	assert redis_conn.keys("erp_ops:*:event-done:*")
-	store.conn.close()  # a database round trip would now fail: the answer must come from Redis
 	again = ingest(store, handlers, order("k1", {"amount": 10, "order_id": "SO-1"}), fast=fast)
 	assert again.duplicate and again.status == EventStatus.PROCESSED and again.result == {"order": "SO-1"}
+	assert effects(store) == 1
+
+
+def _mysql_args(kwargs: dict) -> list[str]:
+	args = ["-h", kwargs["host"], "-P", str(kwargs["port"]), "-u", kwargs["user"]]
+	return args + ([f"-p{kwargs['password']}"] if kwargs["password"] else [])
+
+
+def test_a_database_restored_from_an_older_backup_processes_a_resend_again(
+	store, handlers, fast, redis_conn, mariadb_db, tmp_path
+):
+	"""The row is gone (a restore), the cache still says Processed: the database decides."""
+	kwargs, database = mariadb_db
+	ingest(store, handlers, order("k0", {"order_id": "SO-0", "amount": 1}), fast=fast)
+	backup = tmp_path / "before.sql"
+	with backup.open("wb") as out:  # a real dump, taken before the event arrives
+		subprocess.run(
+			["mariadb-dump", *_mysql_args(kwargs), "--single-transaction", database], stdout=out, check=True
+		)
+	first = ingest(store, handlers, order("k1", {"order_id": "SO-1", "amount": 10}), fast=fast)
+	assert (first.status, first.duplicate, effects(store)) == (EventStatus.PROCESSED, False, 2)
+	assert len(redis_conn.keys("erp_ops:*:event-done:*")) == 2
+	with backup.open("rb") as dump:
+		subprocess.run(["mariadb", *_mysql_args(kwargs), database], stdin=dump, check=True)
+	assert store.get(first.name) is None and effects(store) == 1  # the restore lost the event and its effect
+	again = ingest(store, handlers, order("k1", {"order_id": "SO-1", "amount": 10}), fast=fast)
+	assert (again.status, again.duplicate, again.attempts) == (EventStatus.PROCESSED, False, 1)
+	assert effects(store) == 2 and store.get(first.name).status == EventStatus.PROCESSED
+	# The event that survived the restore is still answered from the cache, confirmed by its row.
+	assert ingest(store, handlers, order("k0", {"order_id": "SO-0", "amount": 1}), fast=fast).duplicate
+
+
+def test_clear_drops_every_cached_answer_of_the_namespace_only(store, handlers, fast, redis_conn):
+	for n in range(3):
+		ingest(store, handlers, order(f"k{n}", {"order_id": f"SO-{n}", "amount": n + 1}), fast=fast)
+	other = FastPath(redis_conn, "bench-ev:site2.local")
+	redis_conn.set("erp_ops:bench-ev:site2.local:event-done:x", "{}")
+	assert fast.clear() == 3 and not redis_conn.keys("erp_ops:bench-ev:site1.local:event-done:*")
+	assert redis_conn.exists("erp_ops:bench-ev:site2.local:event-done:x") and other.namespace
 
 
 def test_a_cached_answer_is_the_answer_the_database_gives(store, fast):

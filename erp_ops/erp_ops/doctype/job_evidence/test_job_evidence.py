@@ -25,6 +25,10 @@ from erp_ops.site.evidence import (
 	insert_new,
 	purge_evidence,
 )
+from erp_ops.site.testdata import cleanup_hooks
+
+# What this module's tests create in the site goes when they are done (not the Ops Action Log).
+setUpModule, tearDownModule = cleanup_hooks()
 
 TEST_QUEUE = "short"
 JOB_WAIT_S = 90

@@ -87,6 +87,7 @@ class OpsSettings(Document):
 	# end: auto-generated types
 
 	def validate(self) -> None:
+		self.validate_numbers()
 		if self.oldest_job_critical_s < self.oldest_job_warning_s:
 			frappe.throw(_("The critical age of the oldest queued job must not be below its warning age."))
 		if self.disk_free_critical_pct > self.disk_free_warning_pct:
@@ -99,6 +100,22 @@ class OpsSettings(Document):
 			if not 0 <= (rule.jitter or 0) <= 1:
 				frappe.throw(_("Retry rule {0}: jitter is a share between 0 and 1.").format(rule.idx))
 		self.validate_restore_drills()
+
+	def validate_numbers(self) -> None:
+		"""Every number within its range (erp_ops.core.bounds, as the CLI and API check them)."""
+		from erp_ops.core.bounds import BOUNDS, checked
+		from erp_ops.core.errors import InvalidInput
+
+		rows = [(self, None)] + [(rule, rule.idx) for rule in self.retry_rules]
+		for doc, row in rows:
+			for df in doc.meta.fields:
+				if df.fieldname not in BOUNDS or doc.get(df.fieldname) is None:
+					continue
+				label = _(df.label) if row is None else _("Retry rule {0}: {1}").format(row, _(df.label))
+				try:
+					checked(df.fieldname, doc.get(df.fieldname), label)
+				except InvalidInput as exc:
+					frappe.throw(str(exc), title=_("Value out of range"))
 
 	def validate_restore_drills(self) -> None:
 		from erp_ops.core.drills import drill_due

@@ -40,3 +40,28 @@ class TestOpsSettings(FrappeTestCase):
 		settings.reload()
 		settings.failure_rate_warning = 1.5
 		self.assertRaises(frappe.ValidationError, settings.save)
+
+	def test_numbers_out_of_range_are_refused_naming_the_field_and_range(self):
+		for field, value, needle in (
+			(
+				"purge_retention_days",
+				-1,
+				"Purge Jobs Older Than (days) must be a whole number from 1 to 36500",
+			),
+			("oldest_job_critical_s", float("nan"), "Oldest Queued Job: Critical (seconds) must be a number"),
+			("snapshot_cache_seconds", float("inf"), "from 0 to 3600"),
+			("event_retention_days", 10**12, "from 1 to 36500"),
+		):
+			with self.subTest(field=field, value=value):
+				settings = frappe.get_single("Ops Settings")
+				settings.set(field, value)
+				with self.assertRaises(frappe.ValidationError) as caught:
+					settings.save()
+				self.assertIn(needle, str(caught.exception))
+		settings = frappe.get_single("Ops Settings")
+		settings.append(
+			"retry_rules", {"method": "x.y", "max_attempts": 3, "jitter": 0.5, "factor": float("nan")}
+		)
+		with self.assertRaises(frappe.ValidationError) as caught:
+			settings.save()
+		self.assertIn("Retry rule 1: Backoff Factor must be a number from 1 to 100", str(caught.exception))

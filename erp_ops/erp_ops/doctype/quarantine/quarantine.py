@@ -30,6 +30,9 @@ class Quarantine(Document):
 		method: DF.Data | None
 		payload_raw: DF.Code | None
 		payload_redacted: DF.Code | None
+		payload_sha256: DF.Data | None
+		payload_size: DF.Int
+		payload_unreadable: DF.Check
 		quarantine_log: DF.Link | None
 		quarantined_at: DF.Datetime | None
 		quarantined_by: DF.Data | None
@@ -58,8 +61,12 @@ def create_record(
 	state_before: str | None,
 	extra_keys: list[str] | tuple[str, ...] = (),
 ) -> str:
-	"""Store a quarantined job's payload: raw (for release) and redacted (for everyone else)."""
+	"""Store a quarantined job's payload: raw (for release) and redacted (for everyone else).
+
+	A job whose data did not decode is stored as unreadable: the digest and size of its bytes.
+	"""
 	raw = payload.model_dump(mode="json")
+	data = next((u for u in payload.unreadable if u.field == "data"), None)
 	doc = frappe.get_doc(
 		{
 			"doctype": "Quarantine",
@@ -77,6 +84,9 @@ def create_record(
 			"exc_info": redact(payload.exc_info or "", extra_keys) or None,
 			"payload_redacted": json.dumps(redact(raw, extra_keys), indent=1, default=str),
 			"payload_raw": json.dumps(raw, indent=1, default=str),
+			"payload_unreadable": 1 if data else 0,
+			"payload_sha256": data.sha256 if data else None,
+			"payload_size": data.size if data else 0,
 		}
 	)
 	doc.insert(ignore_permissions=True)

@@ -1,12 +1,14 @@
 # Copyright (c) 2026, erp_ops developers and contributors
 # For license information, please see license.txt
 
+import hashlib
 import json
 
 import frappe
 from frappe.tests.utils import FrappeTestCase
 
 from erp_ops.core.control.models import JobPayload
+from erp_ops.core.control.payload import payload_from_hash
 from erp_ops.erp_ops.doctype.quarantine.quarantine import create_record, mark_released, open_record
 
 PAYLOAD = JobPayload(
@@ -52,3 +54,19 @@ class TestQuarantine(FrappeTestCase):
 		self.assertIsNone(open_record(PAYLOAD.job_id))
 		frappe.delete_doc("Quarantine", name, ignore_permissions=True)
 		self.assertFalse(frappe.db.exists("Quarantine", name))
+
+	def test_an_unreadable_payload_is_stored_as_its_digest_and_size(self):
+		raw = b"\x80\x05not a pickle"
+		payload = payload_from_hash(
+			"erp.localhost::erp-ops-quarantine-unreadable",
+			{b"data": raw, b"origin": b"root-frappe-bench:short", b"status": b"failed"},
+		)
+		name = create_record(
+			payload, reason="unit", user="Administrator", log_name=None, state_before="failed"
+		)
+		doc = frappe.get_doc("Quarantine", name)
+		self.assertEqual(
+			(doc.payload_unreadable, doc.payload_sha256, doc.payload_size),
+			(1, hashlib.sha256(raw).hexdigest(), len(raw)),
+		)
+		self.assertEqual(json.loads(doc.payload_raw)["unreadable"][0]["field"], "data")
