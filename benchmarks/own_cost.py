@@ -10,7 +10,10 @@ jobs, as hooks.py scheduled them before, and waits for them. Worker time is what
 each job (ended_at - started_at: Frappe's init and connect, the step, commit, teardown); the horse's
 fork is the same for every job and not in it. Each tick round clears the minute's bench claim so
 that the tick does the bench-wide sweep too (the worst case: the site that wins the minute).
-Last line: tick_jobs=1 tick_worker_s=… baseline_jobs=6 baseline_worker_s=… ratio=…
+Each round also runs one `frappe.ping` job: the floor, what any Frappe job costs this bench's
+worker (init, connect, commit, teardown) whatever it does; and reads the tick's own duration as it
+recorded it (`erp_ops_tick_duration_seconds{task="tick"}`), the part erp_ops's code spends.
+Last line: tick_jobs=1 tick_worker_s=… tick_own_s=… frappe_job_floor_s=… baseline_jobs=6 baseline_worker_s=… ratio=…
 """
 
 import argparse
@@ -59,25 +62,37 @@ def main() -> None:
 	frappe.connect()
 	from frappe.utils.background_jobs import get_redis_conn
 
+	from erp_ops.core.signals import ticks
 	from erp_ops.tasks import BENCH_MINUTE_KEY
 
 	conn = get_redis_conn()
 	bench_id = frappe.utils.get_bench_id()
-	tick, baseline = [], []
+	tick, own, floor, baseline = [], [], [], []
+	site = frappe.local.site
 	try:
 		for _ in range(args.rounds):
 			minute = frappe.utils.now_datetime().strftime("%Y%m%d%H%M")
 			conn.delete(BENCH_MINUTE_KEY.format(bench=bench_id, minute=minute))
 			tick.append(run_jobs(("erp_ops.tasks.tick",)))
+			own.append(
+				next(t.duration_s for t in ticks.read(conn, bench_id) if (t.site, t.task) == (site, "tick"))
+			)
+			floor.append(run_jobs(("frappe.ping",)))
 			baseline.append(run_jobs(BASELINE))
 	finally:
 		frappe.destroy()
 	t, b = statistics.median(tick), statistics.median(baseline)
-	print(f"rounds={args.rounds} tick_worker_s per round: {[round(x, 3) for x in tick]}")
-	print(f"baseline_worker_s per round: {[round(x, 3) for x in baseline]}")
+	o, f = statistics.median(own), statistics.median(floor)
+	for name, values in (
+		("tick_worker_s", tick),
+		("tick_own_s", own),
+		("frappe_job_floor_s", floor),
+		("baseline_worker_s", baseline),
+	):
+		print(f"{name} per round: {[round(x, 3) for x in values]}")
 	print(
-		f"tick_jobs=1 tick_worker_s={t:.3f} baseline_jobs={len(BASELINE)} baseline_worker_s={b:.3f} "
-		f"ratio={b / t if t else float('inf'):.1f}"
+		f"tick_jobs=1 tick_worker_s={t:.3f} tick_own_s={o:.3f} frappe_job_floor_s={f:.3f} "
+		f"baseline_jobs={len(BASELINE)} baseline_worker_s={b:.3f} ratio={b / t if t else float('inf'):.1f}"
 	)
 
 
