@@ -67,7 +67,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _capabilities() -> dict:
 	"""Sub-command name → module with `add_parser(subparsers)` and `run(args) -> int`."""
-	from erp_ops.cli import control as cli_control, drills as cli_drills, preflight as cli_preflight, runbooks as cli_runbooks
+	from erp_ops.cli import (
+		control as cli_control,
+		drills as cli_drills,
+		preflight as cli_preflight,
+		runbooks as cli_runbooks,
+	)
 
 	return {"jobs": cli_control, "drill": cli_drills, "preflight": cli_preflight, "runbooks": cli_runbooks}
 
