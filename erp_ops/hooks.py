@@ -14,6 +14,11 @@ app_license = "mit"
 # Frappe is implied; listing it here makes `bench install-app` try to install it again.
 required_apps = []
 
+# Desk
+# ----
+# One small plain file (no build): `erp_ops.allowed()`, the server's permissions for Desk's buttons.
+app_include_js = "/assets/erp_ops/js/erp_ops.js"
+
 # Installation
 # ------------
 
@@ -61,7 +66,8 @@ scheduler_events = {
 			"erp_ops.tasks.evaluate_alerts",
 		],
 		# Integration events: re-enqueue events never picked up or whose worker died (docs/events.md).
-		"*/5 * * * *": ["erp_ops.tasks.recover_integration_events"],
+		# Denials by users without an Ops role: counted per window, summarised once it closed.
+		"*/5 * * * *": ["erp_ops.tasks.recover_integration_events", "erp_ops.tasks.summarise_denials"],
 	},
 	"daily": ["erp_ops.tasks.verify_action_log", "erp_ops.tasks.mark_runbooks_for_review"],
 	"daily_long": [

@@ -40,6 +40,14 @@ def sync_quarantine_records() -> None:
 	sync_quarantine()
 
 
+def summarise_denials() -> None:
+	"""Every 5 minutes: one Ops Action Log row per user without an Ops role for each closed window
+	in which they were denied more than once (their first denial has its own row)."""
+	from erp_ops.api import summarise_denials as summarise
+
+	summarise()
+
+
 def purge_job_evidence() -> int:
 	"""Daily: delete Job Evidence older than Ops Settings' retention; return how many rows."""
 	days = get_retention_days()

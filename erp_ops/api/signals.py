@@ -5,7 +5,7 @@ from frappe import _
 from frappe.utils import add_to_date, format_duration, now_datetime
 from werkzeug.wrappers import Response
 
-from erp_ops.api import READERS, require_roles
+from erp_ops.api import require_permission
 from erp_ops.core.evidence.models import FAILED_OUTCOMES
 from erp_ops.core.signals import prometheus
 from erp_ops.core.signals.models import WorkerStatus
@@ -18,14 +18,14 @@ def snapshot(fresh: bool = False) -> dict:
 
 	Served from a cache a few seconds old (Ops Settings) unless `fresh` is set.
 	"""
-	require_roles(*READERS)
+	require_permission("view")
 	return site_snapshot(cache_seconds=0 if fresh else None).model_dump(mode="json")
 
 
 @frappe.whitelist(methods=["GET"])
 def metrics() -> Response:
 	"""Prometheus text exposition of the snapshot; scrape with an API key of an Ops Viewer."""
-	require_roles(*READERS)
+	require_permission("view")
 	response = Response(prometheus.render(site_snapshot()))
 	response.headers["Content-Type"] = prometheus.CONTENT_TYPE
 	return response
@@ -37,7 +37,7 @@ def metrics() -> Response:
 
 @frappe.whitelist(methods=["GET", "POST"])
 def queued_jobs(filters: str | dict | list | None = None) -> dict:
-	require_roles(*READERS)
+	require_permission("view")
 	snap = site_snapshot()
 	return {
 		"value": sum(q.queued for q in snap.queues),
@@ -49,7 +49,7 @@ def queued_jobs(filters: str | dict | list | None = None) -> dict:
 
 @frappe.whitelist(methods=["GET", "POST"])
 def oldest_queued_job_age(filters: str | dict | list | None = None) -> str:
-	require_roles(*READERS)
+	require_permission("view")
 	ages = [q.oldest_queued_age_s for q in site_snapshot().queues if q.oldest_queued_age_s is not None]
 	if not ages:
 		return _("None waiting")
@@ -58,7 +58,7 @@ def oldest_queued_job_age(filters: str | dict | list | None = None) -> str:
 
 @frappe.whitelist(methods=["GET", "POST"])
 def failed_jobs_last_hour(filters: str | dict | list | None = None) -> dict:
-	require_roles(*READERS)
+	require_permission("view")
 	since = add_to_date(now_datetime(), hours=-1)
 	outcomes = sorted(outcome.value for outcome in FAILED_OUTCOMES)
 	count = frappe.db.count("Job Evidence", {"outcome": ("in", outcomes), "ended_at": (">=", since)})
@@ -72,7 +72,7 @@ def failed_jobs_last_hour(filters: str | dict | list | None = None) -> dict:
 
 @frappe.whitelist(methods=["GET", "POST"])
 def workers_alive(filters: str | dict | list | None = None) -> dict:
-	require_roles(*READERS)
+	require_permission("view")
 	workers = site_snapshot().workers
 	return {
 		"value": sum(1 for w in workers if w.status is WorkerStatus.ALIVE),
@@ -83,7 +83,7 @@ def workers_alive(filters: str | dict | list | None = None) -> dict:
 
 @frappe.whitelist(methods=["GET", "POST"])
 def scheduler_status(filters: str | dict | list | None = None) -> str:
-	require_roles(*READERS)
+	require_permission("view")
 	site = frappe.local.site
 	scheduler = next((s for s in site_snapshot().schedulers if s.site == site), None)
 	return _(scheduler.status.value.title()) if scheduler else _("Unknown")

@@ -411,7 +411,10 @@ def test_scheduled_and_event_hooks_resolve():
 
 	hooks = runpy.run_path(str(APP.package / "hooks.py"))
 	events = hooks["scheduler_events"]
-	assert events["cron"]["*/5 * * * *"] == ["erp_ops.tasks.recover_integration_events"]
+	assert events["cron"]["*/5 * * * *"] == [
+		"erp_ops.tasks.recover_integration_events",
+		"erp_ops.tasks.summarise_denials",
+	]
 	assert "erp_ops.tasks.purge_integration_events" in events["daily_long"]
 	paths = [p for key, value in events.items() if key != "cron" for p in value]
 	paths += [p for value in events["cron"].values() for p in value]

@@ -184,7 +184,8 @@ def execute(
 
 	plan, record = conn.transaction(claim, key, value_from_callable=True)
 	if record["state"] == BulkState.DONE.value:
-		return BulkResult.model_validate_json(record["result"])
+		stored = BulkResult.model_validate_json(record["result"])
+		return stored.model_copy(update={"replayed": True})
 	action = Action(plan["action"])
 	items = plan["items"]
 	start = int(record.get("next") or 0)

@@ -152,7 +152,9 @@ def test_bulk_preview_is_the_sites_own_whatever_the_filter_and_tokens_stay_on_th
 	assert dump_db(redis_conn) == before
 	assert bulk.plan_site(redis_conn, BENCH, preview.token) == ("requeue", A)
 	result = bulk.execute(redis_conn, BENCH, preview.token, site=A)
-	assert result.moved == 4
+	assert (result.moved, result.replayed) == (4, False)
+	again = bulk.execute(redis_conn, BENCH, preview.token, site=A)  # the stored answer, marked as such
+	assert again.replayed and again.model_copy(update={"replayed": False}) == result
 	assert all(places(redis_conn, BENCH, DEFAULT, j) == ["failed"] for j in theirs)
 	# A bench-wide preview (no site) is not a token any site may act on.
 	wide = bulk.preview(redis_conn, BENCH, Action.REQUEUE, BulkFilter(), requested_by="bench", reason="r")
@@ -210,3 +212,20 @@ def test_finish_stopped_of_one_site_leaves_another_sites_stopped_job(redis_conn)
 	assert [r.job_id for r in done] == [stopped[A]]
 	assert places(redis_conn, BENCH, DEFAULT, stopped[A]) == ["canceled"]
 	assert places(redis_conn, BENCH, DEFAULT, stopped[B]) == ["failed"]
+
+
+def test_request_ids_are_each_sites_own(redis_conn):
+	from erp_ops.core.control import idempotency
+	from erp_ops.core.control.models import PurgeResult
+
+	calls = []
+
+	def act(site):
+		calls.append(site)
+		return PurgeResult(dry_run=True, matched=len(calls), deleted=0, cutoff=datetime.now(timezone.utc))
+
+	first = idempotency.once(redis_conn, BENCH, "req-1", "fp-a", PurgeResult, lambda: act(A), site=A)
+	# Another site with the same id and another fingerprint: its own request, not a 409.
+	other = idempotency.once(redis_conn, BENCH, "req-1", "fp-b", PurgeResult, lambda: act(B), site=B)
+	again = idempotency.once(redis_conn, BENCH, "req-1", "fp-a", PurgeResult, lambda: act(A), site=A)
+	assert calls == [A, B] and again == first and other.matched == 2

@@ -1,9 +1,8 @@
 // Copyright (c) 2026, erp_ops developers and contributors
 // For license information, please see license.txt
 
-// Buttons follow the roles table: only operators and managers see them, and only the actions the
-// job's current state allows. The server checks again; this only keeps unusable buttons away.
-const JOB_OPERATORS = ["Ops Operator", "Ops Manager", "System Manager"];
+// Buttons follow what the server allows this user (per action) and what the job's current state
+// allows. The server checks again; this only keeps unusable buttons away.
 const JOB_ACTIONS_BY_STATE = {
 	failed: ["retry", "requeue", "quarantine"],
 	queued: ["cancel", "quarantine"],
@@ -23,11 +22,11 @@ frappe.ui.form.on("Job Evidence", {
 				type: "GET",
 				args: { job_id: frm.doc.job_id },
 			})
-			.then(({ message }) => {
+			.then(({ message }) => Promise.all([message, erp_ops.allowed()]))
+			.then(([message, allowed]) => {
 				const state = message.state;
 				frm.dashboard.set_headline(__("In Redis this job is now: {0}", [__(state)]));
-				if (!frappe.user.has_role(JOB_OPERATORS)) return;
-				for (const action of JOB_ACTIONS_BY_STATE[state] || []) {
+				for (const action of (JOB_ACTIONS_BY_STATE[state] || []).filter((a) => allowed[a])) {
 					frm.add_custom_button(
 						__(frappe.utils.to_title_case(action)),
 						() => erp_ops_job_action(frm, action, state),
