@@ -22,7 +22,7 @@ from redis import Redis
 from rq import Queue
 from rq.job import Job
 
-from erp_ops.core.evidence.append import stream_key
+from erp_ops.core.evidence.capture import stream_key
 from erp_ops.core.signals.models import WorkerStatus
 from erp_ops.core.signals.rq_state import read_rq_state
 

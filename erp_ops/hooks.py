@@ -53,21 +53,12 @@ fixtures = [
 
 scheduler_events = {
 	"cron": {
-		# Evidence waits in a Redis stream on the workers' hot path; move it to the database
-		# every minute so lists stay fresh and the stream stays short.
-		# The flush also applies the poison rule and retry policy to the failures it stored:
-		# evaluating them in the worker's after_job would load pydantic into every work horse.
-		"* * * * *": [
-			"erp_ops.tasks.flush_job_evidence",
-			"erp_ops.tasks.run_due_retries",
-			"erp_ops.tasks.finish_stopped_cancels",
-			"erp_ops.tasks.sync_quarantine_records",
-			# Alert rules over the snapshot the workspace reads (cached): no extra heavy reads.
-			"erp_ops.tasks.evaluate_alerts",
-		],
-		# Integration events: re-enqueue events never picked up or whose worker died (docs/events.md).
-		# Denials by users without an Ops role: counted per window, summarised once it closed.
-		"*/5 * * * *": ["erp_ops.tasks.recover_integration_events", "erp_ops.tasks.summarise_denials"],
+		# ONE erp_ops job per site and minute (erp_ops.tasks.tick): flush Job Evidence (the
+		# worker only appends to a Redis stream) and apply the poison rule and retry policy to the
+		# failures it stored, due retries, cancels, quarantine records, alert rules over the cached
+		# snapshot, restore drills (lost ones settled, Ops Settings' cron), and every 5 minutes
+		# integration events never picked up. The bench-wide sweep runs once per bench and minute.
+		"* * * * *": ["erp_ops.tasks.tick"],
 	},
 	"daily": ["erp_ops.tasks.verify_action_log", "erp_ops.tasks.mark_runbooks_for_review"],
 	"daily_long": [
@@ -77,8 +68,6 @@ scheduler_events = {
 		# Integration events past Ops Settings' retention (their keys may be used again).
 		"erp_ops.tasks.purge_integration_events",
 	],
-	# Restore drills: the cron lives in Ops Settings, so every tick asks whether a drill is due.
-	"all": ["erp_ops.tasks.maybe_start_restore_drill"],
 	# Restore drills: v15 has no after-backup hook; manifests for new backup sets.
 	"hourly_long": ["erp_ops.tasks.record_backup_manifests"],
 }

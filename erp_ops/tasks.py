@@ -1,4 +1,14 @@
-"""Scheduler entry points (see `scheduler_events` in hooks.py): thin calls into the app."""
+"""Scheduler entry points (see `scheduler_events` in hooks.py): thin calls into the app.
+
+Every minute the site runs ONE erp_ops job, `tick`: it does the per-minute work that is due, each
+step in its own transaction (a failing step is logged and rolled back, the others still run), and
+the bench-wide part (reading RQ's started registries for abandoned jobs) once per bench per minute,
+by whichever site's tick claims that minute first. The daily and hourly tasks stay separate jobs.
+"""
+
+import time
+from collections.abc import Callable
+from datetime import datetime
 
 import frappe
 
@@ -6,12 +16,78 @@ from erp_ops.site.evidence import flush_evidence, purge_evidence
 from erp_ops.erp_ops.doctype.ops_settings.ops_settings import get_retention_days
 
 
-def flush_job_evidence() -> None:
-	"""Every minute: move Job Evidence from the bench's Redis stream into the database, then
-	apply the poison rule and the retry policy to the failures it brought in."""
+# The tick's steps, in order: the failure policy reads what the flush stored. Each is (name, every
+# how many minutes, function).
+TICK_STEPS: tuple[tuple[str, int, str], ...] = (
+	("evidence", 1, "flush_job_evidence"),
+	("retries", 1, "run_due_retries"),
+	("cancels", 1, "finish_stopped_cancels"),
+	("quarantine", 1, "sync_quarantine_records"),
+	("alerts", 1, "evaluate_alerts"),
+	("drills", 1, "maybe_start_restore_drill"),
+	# Events never picked up or whose worker died: every 5 minutes (docs/events.md).
+	("integrations", 5, "recover_integration_events"),
+	# Denials by users without an Ops role: each closed 10-minute window summarised in one row.
+	("denials", 5, "summarise_denials"),
+)
+# The bench-wide part of a minute is claimed by one site's tick (SET NX, kept past the minute).
+BENCH_MINUTE_KEY = "erp_ops:{bench}:tick:{minute}"
+# The last tick of each site: step durations and failures, for the snapshot and the exporter.
+TICK_STATS_KEY = "erp_ops:{bench}:tick-stats:{site}"
+
+
+def tick(now: datetime | None = None) -> dict[str, float]:
+	"""Every minute, the site's one erp_ops job: each due step, timed; returns seconds per step."""
+	from frappe.utils.background_jobs import get_redis_conn
+
+	now = now or frappe.utils.now_datetime()
+	conn = get_redis_conn()
+	bench_id = frappe.utils.get_bench_id()
+	minute = now.strftime("%Y%m%d%H%M")
+	bench_turn = bool(
+		conn.set(BENCH_MINUTE_KEY.format(bench=bench_id, minute=minute), frappe.local.site, nx=True, ex=180)
+	)
+	timings: dict[str, float] = {}
+	failed: list[str] = []
+	started = time.monotonic()
+	for name, every, function in TICK_STEPS:
+		if now.minute % every:
+			continue
+		step: Callable = globals()[function]
+		t0 = time.monotonic()
+		try:
+			step(sweep_bench=bench_turn) if name == "evidence" else step()
+			frappe.db.commit()  # each step its own transaction: a later step's failure keeps it
+		except Exception:
+			frappe.db.rollback()
+			failed.append(name)
+			frappe.log_error(title=f"erp_ops tick: {name} failed")
+		timings[name] = round(time.monotonic() - t0, 4)
+	timings["total"] = round(time.monotonic() - started, 4)
+	key = TICK_STATS_KEY.format(bench=bench_id, site=frappe.local.site)
+	pipe = conn.pipeline(transaction=False)
+	pipe.delete(key)
+	pipe.hset(
+		key,
+		mapping={
+			**{f"{k}_s": v for k, v in timings.items()},
+			"at": now.isoformat(),
+			"failed": ",".join(failed),
+			"bench_turn": int(bench_turn),
+		},
+	)
+	pipe.expire(key, 3600)
+	pipe.execute()
+	return timings
+
+
+def flush_job_evidence(sweep_bench: bool = True) -> None:
+	"""Move Job Evidence from the bench's Redis stream into the database (with `sweep_bench`, first
+	record the bench's abandoned jobs), then apply the poison rule and the retry policy to the
+	failures it brought in."""
 	from erp_ops.site.control import apply_failure_policy
 
-	result = flush_evidence()
+	result = flush_evidence(sweep_bench=sweep_bench)
 	if result and (result.inserted or result.malformed):
 		frappe.logger("erp_ops").info(f"Job Evidence flush: {result.model_dump_json()}")
 	applied = apply_failure_policy()
@@ -20,29 +96,29 @@ def flush_job_evidence() -> None:
 
 
 def run_due_retries() -> None:
-	"""Every minute: retry the failed jobs whose automatic retry is due."""
+	"""Retry the failed jobs whose automatic retry is due."""
 	from erp_ops.site.control import run_due_retries as run
 
 	run()
 
 
 def finish_stopped_cancels() -> None:
-	"""Every minute: complete cancels of started jobs that their worker has now stopped."""
+	"""Complete cancels of started jobs that their worker has now stopped."""
 	from erp_ops.site.control import finish_stopped_cancels as finish
 
 	finish()
 
 
 def sync_quarantine_records() -> None:
-	"""Every minute: a Quarantine record for every quarantined job that has none."""
+	"""A Quarantine record for every quarantined job that has none."""
 	from erp_ops.site.control import sync_quarantine
 
 	sync_quarantine()
 
 
 def summarise_denials() -> None:
-	"""Every 5 minutes: one Ops Action Log row per user without an Ops role for each closed window
-	in which they were denied more than once (their first denial has its own row)."""
+	"""One Ops Action Log row per user without an Ops role for each closed window in which they
+	were denied more than once (their first denial has its own row)."""
 	from erp_ops.api import summarise_denials as summarise
 
 	summarise()
@@ -81,7 +157,7 @@ def mark_runbooks_for_review() -> int:
 
 
 def maybe_start_restore_drill(now=None) -> str | None:
-	"""Every scheduler tick: settle drills that were lost (their job or worker gone), then queue a
+	"""Settle drills that were lost (their job or worker gone), then queue a
 	drill when Ops Settings' cron is due (system time zone) and no drill of the site holds its
 	lock; the Restore Drill queued, else None."""
 	from croniter import croniter
@@ -135,7 +211,7 @@ def process_integration_event(name: str) -> dict | None:
 
 
 def recover_integration_events() -> int:
-	"""Every 5 minutes: enqueue events never picked up and those whose worker died mid-way."""
+	"""Enqueue events never picked up and those whose worker died mid-way."""
 	from erp_ops.site.events import recover
 
 	names = recover()
@@ -156,7 +232,7 @@ def purge_integration_events() -> int:
 
 
 def evaluate_alerts() -> int:
-	"""Every minute: the site's alert rules over the cached snapshot; transitions become Ops Alerts
+	"""The site's alert rules over the cached snapshot; transitions become Ops Alerts
 	and notifications. Returns how many alerts are firing."""
 	from erp_ops.site.alerts import evaluate_site
 

@@ -6,7 +6,7 @@ from frappe.utils import add_to_date, format_duration, now_datetime
 from werkzeug.wrappers import Response
 
 from erp_ops.api import require_permission
-from erp_ops.core.evidence.models import FAILED_OUTCOMES
+from erp_ops.core.evidence.capture import FAILED_OUTCOMES
 from erp_ops.core.signals import prometheus
 from erp_ops.core.signals.models import WorkerStatus
 from erp_ops.site.signals import site_snapshot

@@ -41,7 +41,7 @@ class TestOpsCommands(FrappeTestCase):
 			self.skipTest("the scheduler's flush was running")
 		self.assertEqual(result.returncode, 0, result.stderr)
 		self.assertEqual(
-			set(json.loads(result.stdout)), {"read", "inserted", "duplicates", "malformed", "backlog"}
+			set(json.loads(result.stdout)), {"read", "inserted", "duplicates", "malformed", "skipped", "backlog"}
 		)
 
 

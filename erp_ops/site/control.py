@@ -26,7 +26,8 @@ from erp_ops.core.control.models import (
 	QuarantineResult,
 	RetryDecisionKind,
 )
-from erp_ops.core.evidence.models import FAILED_OUTCOMES, EvidenceRecord
+from erp_ops.core.evidence.capture import FAILED_OUTCOMES
+from erp_ops.core.evidence.records import EvidenceRecord
 from erp_ops.erp_ops.doctype.ops_settings.ops_settings import ControlSettings, get_control_settings
 from erp_ops.erp_ops.doctype.quarantine import quarantine as quarantine_records
 from erp_ops.site.audit import append_entry, new_entry

@@ -1,5 +1,5 @@
 """Job Evidence on the site: the flush from the Redis stream into `tabJob Evidence` (the sink the
-core's `evidence.flush` writes through), the time conversion, and retention."""
+core's `evidence.records.flush` writes through), the time conversion, and retention."""
 
 import logging
 from collections.abc import Iterable
@@ -10,8 +10,9 @@ from frappe.utils import convert_utc_to_timezone, get_bench_id, get_system_timez
 from frappe.utils.background_jobs import get_redis_conn
 from redis import Redis
 
-from erp_ops.core.evidence import flush as evidence_flush
-from erp_ops.core.evidence.models import EvidenceRecord
+from erp_ops.core import redis_lock
+from erp_ops.core.evidence import records as evidence_records
+from erp_ops.core.evidence.records import EvidenceRecord
 from erp_ops.core.rq_keys import queue_short_name
 from erp_ops.core.signals.rq_state import read_rq_state
 
@@ -70,7 +71,6 @@ _TEXT = frozenset(
 
 FLUSH_LOCK_KEY = "erp_ops:{bench}:evidence-flush-lock:{site}"
 FLUSH_LOCK_TTL_S = 300
-_RELEASE_LUA = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
 
 
 class JobEvidenceSink:
@@ -192,8 +192,15 @@ def to_site_time(value: datetime | None, time_zone: str) -> datetime | None:
 	return convert_utc_to_timezone(value, time_zone).replace(tzinfo=None)
 
 
-def flush_evidence(*, conn: Redis | None = None, commit: bool = True) -> evidence_flush.FlushResult | None:
-	"""Record abandoned jobs, then flush this site's evidence stream; None if a flush is running.
+# erp_ops's own scheduled work: counted by the worker, stored as rows only when Ops Settings says so.
+OWN_METHODS = ("erp_ops.tasks.",)
+
+
+def flush_evidence(
+	*, conn: Redis | None = None, commit: bool = True, sweep_bench: bool = True
+) -> evidence_records.FlushResult | None:
+	"""Record abandoned jobs (with `sweep_bench`: the tick does it once per bench and minute), then
+	flush this site's evidence stream; None if a flush is running.
 
 	A Redis lock (SET NX EX, released only by its holder) keeps one flush per site.
 	"""
@@ -201,18 +208,17 @@ def flush_evidence(*, conn: Redis | None = None, commit: bool = True) -> evidenc
 	bench_id = get_bench_id()
 	site = frappe.local.site
 	key = FLUSH_LOCK_KEY.format(bench=bench_id, site=site)
-	token = frappe.generate_hash(length=20)
-	if not conn.set(key, token, nx=True, ex=FLUSH_LOCK_TTL_S):
-		return None
-	try:
-		# Every site's task sweeps the whole bench; a marker in the core records each death once,
-		# in the stream of the site the job belonged to.
-		started_jobs = read_rq_state(conn, bench_id).started_jobs
-		evidence_flush.record_abandoned(conn, bench_id, started_jobs)
+	with redis_lock.held(conn, key, timeout_s=FLUSH_LOCK_TTL_S) as acquired:
+		if not acquired:
+			return None
+		if sweep_bench:
+			# The sweep covers the whole bench; a marker in the core records each death once, in
+			# the stream of the site the job belonged to.
+			started_jobs = read_rq_state(conn, bench_id).started_jobs
+			evidence_records.record_abandoned(conn, bench_id, started_jobs)
 		sink = JobEvidenceSink(bench_id=bench_id, commit=commit)
-		return evidence_flush.flush(conn, bench_id, site, sink)
-	finally:
-		conn.eval(_RELEASE_LUA, 1, key, token)
+		keep_own = frappe.db.get_single_value("Ops Settings", "keep_own_job_evidence")
+		return evidence_records.flush(conn, bench_id, site, sink, skip_methods=() if keep_own else OWN_METHODS)
 
 
 def purge_evidence(days: int, *, batch: int = 5000) -> int:

@@ -30,14 +30,14 @@ class TestInstall(FrappeTestCase):
 		self.assertEqual(frappe.db.get_single_value("Ops Settings", "evidence_retention_days"), 30)
 
 	def test_scheduler_events_are_synced(self):
-		flush = frappe.db.get_value(
-			"Scheduled Job Type",
-			"tasks.flush_job_evidence",
-			["method", "frequency", "cron_format"],
-			as_dict=True,
+		tick = frappe.db.get_value(
+			"Scheduled Job Type", "tasks.tick", ["method", "frequency", "cron_format"], as_dict=True
 		)
-		self.assertEqual(flush.method, "erp_ops.tasks.flush_job_evidence")
-		self.assertEqual((flush.frequency, flush.cron_format), ("Cron", "* * * * *"))
+		self.assertEqual(tick.method, "erp_ops.tasks.tick")
+		self.assertEqual((tick.frequency, tick.cron_format), ("Cron", "* * * * *"))
+		# One erp_ops job a minute: the steps the tick took over are no longer scheduled on their own.
+		for old in ("tasks.flush_job_evidence", "tasks.evaluate_alerts", "tasks.maybe_start_restore_drill"):
+			self.assertFalse(frappe.db.exists("Scheduled Job Type", old), old)
 		self.assertEqual(
 			frappe.db.get_value("Scheduled Job Type", "tasks.purge_job_evidence", "frequency"), "Daily Long"
 		)

@@ -70,7 +70,8 @@ def test_doctype_json_is_one_frappe_accepts(path):
 def test_job_evidence_contract():
 	doc = json.loads((APP.module_dir("ERP Ops") / "doctype/job_evidence/job_evidence.json").read_text())
 	fields = {f["fieldname"]: f for f in doc["fields"]}
-	from erp_ops.core.evidence.models import EvidenceRecord, Outcome
+	from erp_ops.core.evidence.capture import Outcome
+	from erp_ops.core.evidence.records import EvidenceRecord
 
 	# Every record field has a column, and the outcomes are exactly the core's.
 	assert set(EvidenceRecord.model_fields) <= set(fields)
@@ -113,13 +114,9 @@ def test_hooks_resolve_to_functions_of_the_app():
 	hooks = rules.hook_values(source)
 	assert hooks["before_job"] == ["erp_ops.job_hooks.before_job"]
 	assert hooks["after_job"] == ["erp_ops.job_hooks.after_job"]
-	assert hooks["scheduler_events"]["cron"]["* * * * *"] == [
-		"erp_ops.tasks.flush_job_evidence",  # first: the failure policy reads what it flushed
-		"erp_ops.tasks.run_due_retries",
-		"erp_ops.tasks.finish_stopped_cancels",
-		"erp_ops.tasks.sync_quarantine_records",
-		"erp_ops.tasks.evaluate_alerts",
-	]
+	# One erp_ops job per site and minute: the tick runs every per-minute step (issue 15).
+	assert hooks["scheduler_events"]["cron"] == {"* * * * *": ["erp_ops.tasks.tick"]}
+	assert "all" not in hooks["scheduler_events"]
 	assert hooks["scheduler_events"]["daily"] == [
 		"erp_ops.tasks.verify_action_log",
 		"erp_ops.tasks.mark_runbooks_for_review",
@@ -406,15 +403,33 @@ def test_integration_event_mirrors_the_core_record():
 	assert 'add_unique("Integration Event Order", ["source", "entity_key"]' in controller
 
 
+def _tick_steps() -> list[tuple]:
+	"""tasks.TICK_STEPS read from the source (tasks.py imports frappe); each step's function exists."""
+	tree = ast.parse((APP.package / "tasks.py").read_text())
+	functions = {node.name for node in tree.body if isinstance(node, ast.FunctionDef)}
+	steps = next(
+		ast.literal_eval(node.value)
+		for node in tree.body
+		if isinstance(node, ast.AnnAssign) and getattr(node.target, "id", None) == "TICK_STEPS"
+	)
+	assert steps and all(function in functions for _name, _every, function in steps), steps
+	return list(steps)
+
+
+def test_the_tick_runs_every_per_minute_step_once():
+	names = [name for name, _every, _function in _tick_steps()]
+	assert names[0] == "evidence"  # first: the failure policy reads what it flushed
+	assert set(names) >= {"evidence", "retries", "cancels", "quarantine", "alerts", "drills", "integrations"}
+	assert len(names) == len(set(names))
+
+
 def test_scheduled_and_event_hooks_resolve():
 	import runpy
 
 	hooks = runpy.run_path(str(APP.package / "hooks.py"))
 	events = hooks["scheduler_events"]
-	assert events["cron"]["*/5 * * * *"] == [
-		"erp_ops.tasks.recover_integration_events",
-		"erp_ops.tasks.summarise_denials",
-	]
+	assert ("integrations", 5, "recover_integration_events") in _tick_steps()
+	assert ("denials", 5, "summarise_denials") in _tick_steps()
 	assert "erp_ops.tasks.purge_integration_events" in events["daily_long"]
 	paths = [p for key, value in events.items() if key != "cron" for p in value]
 	paths += [p for value in events["cron"].values() for p in value]

@@ -113,8 +113,8 @@ HOOKS_BREAKS = [
 	('app_name = "erp_ops"', 'app_name = "erpops"', "app_name"),
 	(
 		'"hourly_long": ["erp_ops.tasks.record_backup_manifests"],',
-		'"hourly_long": ["erp_ops.tasks.record_backup_manifests", "erp_ops.other.tasks.flush_job_evidence"],',
-		"two scheduled methods end in 'tasks.flush_job_evidence'",
+		'"hourly_long": ["erp_ops.tasks.record_backup_manifests", "erp_ops.other.tasks.tick"],',
+		"two scheduled methods end in 'tasks.tick'",
 	),
 ]
 

@@ -10,7 +10,8 @@ from erp_ops.core.alerts.defaults import RULES_FILE, load_rules
 from erp_ops.core.alerts.errors import InvalidRule
 from erp_ops.core.alerts.models import AlertRule
 from erp_ops.core.alerts.report import coverage_report
-from erp_ops.core.evidence.models import EvidenceRecord, Outcome
+from erp_ops.core.evidence.capture import Outcome
+from erp_ops.core.evidence.records import EvidenceRecord
 from erp_ops.core.runbooks.seed import load_runbooks
 from erp_ops.core.signals.models import DiskUsage, HostInfo, QueueStats, Snapshot, WorkerInfo, WorkerStatus
 

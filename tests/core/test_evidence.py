@@ -9,9 +9,10 @@ import pytest
 from redis import Redis
 from rq.job import Job
 
-from erp_ops.core.evidence import flush as flush_mod
+from erp_ops.core.evidence import records as flush_mod
 from erp_ops.core.evidence import stream
-from erp_ops.core.evidence.models import EvidenceRecord, Outcome, evidence_name, kwargs_digest
+from erp_ops.core.evidence.capture import Outcome, evidence_name, kwargs_digest
+from erp_ops.core.evidence.records import EvidenceRecord
 from erp_ops.core.signals import read
 from tests.support.mariadb_sink import MariaDBSink
 from tests.support.rq_helpers import ROOT, WorkerProcess, enqueue, qname, wait_for
@@ -98,6 +99,25 @@ def test_flush_is_idempotent_and_empties_the_stream(redis_conn, redis_url, maria
 	# Storing the same records again (as after a lost ack) changes nothing.
 	assert sink.upsert(records) == 0 and len(sink.rows()) == 25
 	assert flush_mod.flush(redis_conn, BENCH, SITE, sink).read == 0
+
+
+def test_the_apps_own_ticks_are_counted_not_stored(redis_conn, redis_url, mariadb_db):
+	"""The flush leaves out records of the skipped methods (erp_ops's own ticks, in the site):
+	acknowledged and counted, so the stream empties and the operator's list shows the business's
+	jobs; the worker's outcome counters still count every job."""
+	kwargs, _db = mariadb_db
+	for i in range(3):
+		enqueue(redis_conn, BENCH, "default", f"{M}.work", n=i)
+	enqueue(redis_conn, BENCH, "default", f"{M}.fail")
+	run_burst(redis_url, "default")
+	methods = sorted(r.method for r in stream_records(redis_conn))
+	assert methods == [f"{M}.fail"] + [f"{M}.work"] * 3
+	sink = MariaDBSink(kwargs)
+	result = flush_mod.flush(redis_conn, BENCH, SITE, sink, skip_methods=(f"{M}.fail",))
+	assert (result.read, result.inserted, result.skipped, result.backlog) == (3, 3, 1, 0)
+	assert sorted(r["method"] for r in sink.rows()) == [f"{M}.work"] * 3
+	rates = {r.method: r for r in read(redis_conn, BENCH).failure_rates}
+	assert (rates[f"{M}.fail"].total_1h, rates[f"{M}.fail"].failed_1h) == (1, 1)
 
 
 def test_each_site_has_its_own_stream(redis_conn, redis_url, mariadb_db):

@@ -5,7 +5,7 @@ import time
 
 import pymysql
 
-from erp_ops.core.evidence.models import EvidenceRecord
+from erp_ops.core.evidence.records import EvidenceRecord
 
 COLUMNS = (
 	"job_id",
@@ -70,7 +70,7 @@ if __name__ == "__main__":
 	# python -m tests.support.mariadb_sink REDIS_URL BENCH SITE HOST PORT USER PASSWORD DB MARKER
 	from redis import Redis
 
-	from erp_ops.core.evidence.flush import flush
+	from erp_ops.core.evidence.records import flush
 
 	url, bench, site, host, port, user, password, db, marker = sys.argv[1:10]
 	sink = MariaDBSink(

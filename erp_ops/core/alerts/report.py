@@ -6,7 +6,7 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict
 
 from erp_ops.core.alerts.models import AlertRule
-from erp_ops.core.evidence.models import EvidenceRecord
+from erp_ops.core.evidence.records import EvidenceRecord
 from erp_ops.core.runbooks.coverage import FailureSignatureSummary, failure_signatures
 from erp_ops.core.runbooks.models import Runbook, RunbookStatus
 

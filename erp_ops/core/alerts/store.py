@@ -20,13 +20,13 @@ between redelivers: transition ids are stable, the `Ops Alert` insert ignores on
 """
 
 import hashlib
-import time
-import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import datetime
 
 from redis import Redis
 
+from erp_ops.core import redis_lock
 from erp_ops.core.alerts import engine
 from erp_ops.core.alerts.errors import EvaluationBusy
 from erp_ops.core.alerts.models import Alert, AlertRule, Evaluation, Transition
@@ -40,10 +40,6 @@ STATE_TTL_S = 7 * 86400
 OUTBOX_MAX = 10_000
 LOCK_MS = 60_000
 
-_RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
 # Trim the first n entries only if the n-th is still the one the drainer read.
 _TRIM_HEAD = """
 local n = tonumber(ARGV[1])
@@ -149,25 +145,16 @@ def _save(conn: Redis, bench_id: str, alerts: list[Alert], transitions: list[Tra
 	pipe.execute()
 
 
-class _locked:
-	"""The bench's evaluation lock: SET NX PX with a token, released only by its holder."""
-
-	def __init__(self, conn: Redis, bench_id: str, lock_ms: int, wait_s: float) -> None:
-		self.conn, self.key, self.lock_ms, self.wait_s = conn, LOCK.format(bench=bench_id), lock_ms, wait_s
-		self.token = uuid.uuid4().hex
-
-	def __enter__(self) -> None:
-		deadline = time.monotonic() + self.wait_s
-		while not self.conn.set(self.key, self.token, nx=True, px=self.lock_ms):
-			if time.monotonic() >= deadline:
-				holder = self.conn.pttl(self.key)
-				raise EvaluationBusy(
-					f"alert evaluation is running elsewhere (lock {self.key}, {holder} ms left)"
-				)
-			time.sleep(0.05)
-
-	def __exit__(self, *exc) -> None:
-		self.conn.eval(_RELEASE, 1, self.key, self.token)
+@contextmanager
+def _locked(conn: Redis, bench_id: str, lock_ms: int, wait_s: float) -> Iterator[None]:
+	"""The bench's evaluation lock; EvaluationBusy when another evaluation holds it past `wait_s`."""
+	key = LOCK.format(bench=bench_id)
+	with redis_lock.held(conn, key, timeout_s=lock_ms / 1000, wait_s=wait_s) as acquired:
+		if not acquired:
+			raise EvaluationBusy(
+				f"alert evaluation is running elsewhere (lock {key}, {conn.pttl(key)} ms left)"
+			)
+		yield
 
 
 def _digest(url: str) -> str:

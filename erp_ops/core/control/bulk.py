@@ -51,8 +51,7 @@ from erp_ops.core.control.payload import (
 	frappe_method,
 )
 from erp_ops.core.errors import InvalidInput
-from erp_ops.core.evidence.append import ATTEMPT
-from erp_ops.core.evidence.models import kwargs_digest
+from erp_ops.core.evidence.capture import ATTEMPT, kwargs_digest
 from erp_ops.core.rq_keys import Registry, as_text, parse_rq_time
 
 BATCH = 500

@@ -37,8 +37,7 @@ from erp_ops.core.control.models import (
 )
 from erp_ops.core.control.payload import decode_data, decode_meta, latest_exc_info, payload_from_hash
 from erp_ops.core.errors import InvalidInput
-from erp_ops.core.evidence.append import ATTEMPT
-from erp_ops.core.evidence.capture import META_ATTEMPT_BASE, META_RETRY_OF
+from erp_ops.core.evidence.capture import ATTEMPT, META_ATTEMPT_BASE, META_RETRY_OF
 from erp_ops.core.rq_keys import Registry, as_text, rq_time
 
 # The states each action accepts, in the order they are tried.

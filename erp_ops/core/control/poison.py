@@ -13,7 +13,8 @@ from redis import Redis
 from erp_ops.core.control import bulk, jobs, keys
 from erp_ops.core.control.errors import JobConflict, JobNotFound
 from erp_ops.core.control.models import BulkFilter, JobState, PoisonVerdict, QuarantineResult
-from erp_ops.core.evidence.models import FAILED_OUTCOMES, EvidenceRecord
+from erp_ops.core.evidence.capture import FAILED_OUTCOMES
+from erp_ops.core.evidence.records import EvidenceRecord
 
 THRESHOLD = 3
 WINDOW = timedelta(hours=1)

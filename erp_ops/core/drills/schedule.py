@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from croniter import croniter
 from pydantic import BaseModel, ConfigDict
 
+from erp_ops.core import redis_lock
 from erp_ops.core.drills.errors import DrillAlreadyRunning
 from erp_ops.core.errors import InvalidInput
 from erp_ops.core.signals.models import Severity
@@ -102,16 +103,12 @@ def drill_lock(conn, bench_id: str, site: str, time_limit_s: float) -> Iterator[
 	The lock expires after the time limit (plus a minute to drop the scratch database), so a
 	killed worker cannot block the next drill for longer than one drill could run.
 	"""
-	lock = conn.lock(LOCK.format(bench=bench_id, site=site), timeout=time_limit_s + 60, blocking=False)
-	if not lock.acquire(blocking=False):
-		raise DrillAlreadyRunning(f"a restore drill of {site} is already running")
-	try:
+	with redis_lock.held(
+		conn, LOCK.format(bench=bench_id, site=site), timeout_s=time_limit_s + 60
+	) as acquired:
+		if not acquired:
+			raise DrillAlreadyRunning(f"a restore drill of {site} is already running")
 		yield
-	finally:
-		try:
-			lock.release()
-		except Exception:  # expired and maybe taken by the next drill: not ours to release
-			pass
 
 
 def _days(delta: timedelta) -> str:

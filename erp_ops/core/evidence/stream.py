@@ -1,51 +1,17 @@
-"""The evidence stream beyond the worker's append: backlog, outcome counters, failure rates.
+"""The evidence stream read for signals: backlog and failure rates from the outcome counters.
 
-The keys and the append itself live in `append.py`, which a work horse imports on every job.
+The keys and the append itself live in `capture.py`, which a work horse imports on every job.
 """
-
-import time
-from datetime import datetime, timezone
 
 from redis import Redis
 
-from erp_ops.core.evidence.append import (
-	ATTEMPT_TTL_S,
-	NO_SITE,
+from erp_ops.core.evidence.capture import (
 	OUTCOMES,
-	STREAM,
-	STREAM_MAXLEN,
 	STREAM_SITES,
-	append_fields,
 	stream_key,
 )
-from erp_ops.core.evidence.models import FAILED_OUTCOMES, EvidenceRecord
 from erp_ops.core.rq_keys import as_text
 from erp_ops.core.signals.models import FailureRate
-
-ABANDONED_SEEN = "erp_ops:{bench}:abandoned:{job_id}"
-
-__all__ = ["ATTEMPT_TTL_S", "NO_SITE", "STREAM", "STREAM_SITES", "append", "stream_key"]
-
-
-def append(
-	conn: Redis,
-	bench_id: str,
-	record: EvidenceRecord,
-	*,
-	attempt_base: int = 0,
-	maxlen: int = STREAM_MAXLEN,
-	now: float | None = None,
-) -> tuple[str, int]:
-	"""Append a record model (off the hot path: the abandoned-job sweep); see `append_fields`."""
-	return append_fields(
-		conn,
-		bench_id,
-		record.to_fields(),
-		failed=record.outcome in FAILED_OUTCOMES,
-		attempt_base=attempt_base,
-		maxlen=maxlen,
-		now=now,
-	)
 
 
 def backlog(conn: Redis, bench_id: str, site: str | None) -> int:
@@ -99,7 +65,3 @@ def failure_rates(buckets: list[dict]) -> list[FailureRate]:
 		),
 		key=lambda r: (-r.failed_1h, r.method),
 	)
-
-
-def utc_from_timestamp(ts: float) -> datetime:
-	return datetime.fromtimestamp(ts, tz=timezone.utc)

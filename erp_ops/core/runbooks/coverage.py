@@ -6,7 +6,8 @@ from fnmatch import fnmatchcase
 
 from pydantic import BaseModel, ConfigDict
 
-from erp_ops.core.evidence.models import FAILED_OUTCOMES, EvidenceRecord, Outcome
+from erp_ops.core.evidence.capture import FAILED_OUTCOMES, Outcome
+from erp_ops.core.evidence.records import EvidenceRecord
 from erp_ops.core.runbooks.models import Runbook, RunbookStatus
 
 NO_EXCEPTION = {Outcome.TIMED_OUT: "JobTimeoutException", Outcome.ABANDONED: "Abandoned"}

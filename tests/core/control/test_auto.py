@@ -8,7 +8,7 @@ from redis import Redis
 from erp_ops.core.control import autoretry, jobs, poison
 from erp_ops.core.control.models import JobState
 from erp_ops.core.evidence import stream
-from erp_ops.core.evidence.models import EvidenceRecord
+from erp_ops.core.evidence.records import EvidenceRecord
 from tests.support.control_probe import places
 from tests.support.control_seed import seed_failed
 from tests.support.rq_helpers import WorkerProcess, enqueue, qname

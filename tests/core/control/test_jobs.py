@@ -15,7 +15,7 @@ from erp_ops.core.control.errors import JobConflict, JobNotFound
 from erp_ops.core.control.models import Action, JobPayload, JobState
 from erp_ops.core.evidence import stream
 from erp_ops.core.evidence.capture import META_ATTEMPT_BASE, META_RETRY_OF
-from erp_ops.core.evidence.models import EvidenceRecord
+from erp_ops.core.evidence.records import EvidenceRecord
 from tests.support.control_probe import places
 from tests.support.control_seed import frappe_job_id, seed_failed
 from tests.support.rq_helpers import ROOT, WorkerProcess, enqueue, qname, wait_for

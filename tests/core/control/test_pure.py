@@ -6,7 +6,8 @@ from datetime import datetime, timedelta, timezone
 from erp_ops.core.control import chain, poison, policy
 from erp_ops.core.control.models import RetryDecisionKind, RetryRule
 from erp_ops.core.control.redaction import MASK, redact
-from erp_ops.core.evidence.models import EvidenceRecord, Outcome, kwargs_digest
+from erp_ops.core.evidence.capture import Outcome, kwargs_digest
+from erp_ops.core.evidence.records import EvidenceRecord
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=timezone.utc)
 

@@ -2,7 +2,8 @@
 
 from datetime import datetime, timedelta, timezone
 
-from erp_ops.core.evidence.models import EvidenceRecord, Outcome
+from erp_ops.core.evidence.capture import Outcome
+from erp_ops.core.evidence.records import EvidenceRecord
 from erp_ops.core.runbooks.coverage import covers, failure_signatures
 from erp_ops.core.runbooks.models import Runbook
 from erp_ops.core.runbooks.seed import load_runbooks

@@ -7,7 +7,7 @@ import frappe
 from frappe.utils import cint, get_datetime, now_datetime
 
 from erp_ops.api import require_permission
-from erp_ops.core.evidence.models import Outcome
+from erp_ops.core.evidence.capture import Outcome
 
 DEFAULT_HOURS = 24
 MAX_HOURS = 24 * 14

@@ -6,7 +6,7 @@ import logging
 import frappe
 from frappe.model.document import Document
 
-from erp_ops.core.evidence.models import evidence_name
+from erp_ops.core.evidence.capture import evidence_name
 
 log = logging.getLogger(__name__)
 

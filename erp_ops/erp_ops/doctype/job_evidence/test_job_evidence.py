@@ -16,7 +16,8 @@ from rq import get_current_job
 from rq.job import Job
 
 from erp_ops.core.evidence import stream
-from erp_ops.core.evidence.models import EvidenceRecord, Outcome, evidence_name
+from erp_ops.core.evidence.capture import Outcome, evidence_name
+from erp_ops.core.evidence.records import EvidenceRecord
 from erp_ops.site.evidence import (
 	FLUSH_LOCK_KEY,
 	JobEvidenceSink,

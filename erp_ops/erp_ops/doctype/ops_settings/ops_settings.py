@@ -66,6 +66,7 @@ class OpsSettings(Document):
 		four_eyes: DF.Check
 		four_eyes_threshold: DF.Int
 		immutable_backups: DF.Check
+		keep_own_job_evidence: DF.Check
 		long_transaction_s: DF.Float
 		manifest_chain_head: DF.Data | None
 		manifest_chain_stamp: DF.Data | None

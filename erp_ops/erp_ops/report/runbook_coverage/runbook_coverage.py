@@ -13,7 +13,7 @@ from frappe import _
 from frappe.utils import add_days, cint, now_datetime
 
 from erp_ops.core.alerts.report import coverage_report
-from erp_ops.core.evidence.models import FAILED_OUTCOMES, Outcome
+from erp_ops.core.evidence.capture import FAILED_OUTCOMES, Outcome
 from erp_ops.core.runbooks.coverage import NO_EXCEPTION, covers
 from erp_ops.core.runbooks.models import Runbook, RunbookStatus
 from erp_ops.site.runbooks import RUNBOOK_DOCTYPE, as_core

@@ -1,24 +1,75 @@
-"""Move evidence from the stream into durable storage, at least once, idempotently.
+"""The evidence record as a model (for the flush, the sweep and the Frappe layer, never the
+worker), and its move from the stream into durable storage, at least once, idempotently.
 
 Protocol: entries are read through a consumer group, written to the sink (which upserts by
 record name, job id + attempt), and only then acknowledged and deleted. A flusher killed after
 the write but before the ack re-reads its pending entries on the next run and the sink ignores
 the duplicates; killed before the write, the entries are still in the stream. Either way nothing
-is lost and nothing is doubled.
+is lost and nothing is doubled. Jobs whose worker died are recorded as abandoned by the sweep.
 """
 
 import time
 from collections.abc import Iterable
+from datetime import datetime, timezone
 from typing import Protocol
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 from redis import Redis
 from redis.exceptions import ResponseError
 
 from erp_ops.core.evidence import stream
-from erp_ops.core.evidence.models import EvidenceRecord, Outcome
+from erp_ops.core.evidence.capture import (
+	ATTEMPT_TTL_S,
+	FAILED_OUTCOMES,
+	STREAM_MAXLEN,
+	Outcome,
+	append_fields,
+	evidence_name,
+	stream_key,
+)
 from erp_ops.core.rq_keys import as_text
 from erp_ops.core.signals.models import StartedJob
+
+
+class EvidenceRecord(BaseModel):
+	"""One execution of one job. `name` is stable for the same job and attempt."""
+
+	model_config = ConfigDict(frozen=True)
+
+	job_id: str
+	attempt: int = 1
+	site: str | None = None
+	method: str | None = None
+	queue: str | None = None
+	user: str | None = None
+	enqueued_at: datetime | None = None
+	started_at: datetime | None = None
+	ended_at: datetime | None = None
+	queue_wait_ms: float | None = None
+	duration_ms: float | None = None
+	outcome: Outcome
+	exc_type: str | None = None
+	exc_message: str | None = None
+	worker: str | None = None
+	kwargs_digest: str | None = None
+	retry_of: str | None = None
+	frappe_retries: int = 0
+	ref_doctype: str | None = None
+	ref_name: str | None = None
+
+	@property
+	def name(self) -> str:
+		return evidence_name(self.job_id, self.attempt)
+
+	def to_fields(self) -> dict[str, str]:
+		"""Flat string fields for XADD; empty values are left out to keep entries small."""
+		data = self.model_dump(mode="json", exclude={"attempt"})
+		return {k: str(v) for k, v in data.items() if v not in (None, "")}
+
+	@classmethod
+	def from_fields(cls, fields: dict[str, str]) -> "EvidenceRecord":
+		return cls.model_validate({k: v for k, v in fields.items() if v != ""})
+
 
 GROUP = "erp_ops-flush"
 CONSUMER = "flusher"  # one flush runs at a time per site (the caller holds a lock)
@@ -37,25 +88,36 @@ class FlushResult(BaseModel):
 	inserted: int = 0
 	duplicates: int = 0
 	malformed: int = 0
+	# Records left out by `skip_methods` (the app's own ticks): acknowledged, counted, not stored.
+	skipped: int = 0
 	backlog: int = 0
 
 
 def ensure_group(conn: Redis, bench_id: str, site: str) -> None:
 	try:
-		conn.xgroup_create(stream.stream_key(bench_id, site), GROUP, id="0", mkstream=True)
+		conn.xgroup_create(stream_key(bench_id, site), GROUP, id="0", mkstream=True)
 	except ResponseError as e:
 		if "BUSYGROUP" not in str(e):
 			raise
 
 
 def flush(
-	conn: Redis, bench_id: str, site: str, sink: EvidenceSink, *, batch: int = 500, max_batches: int = 100
+	conn: Redis,
+	bench_id: str,
+	site: str,
+	sink: EvidenceSink,
+	*,
+	batch: int = 500,
+	max_batches: int = 100,
+	skip_methods: tuple[str, ...] = (),
 ) -> FlushResult:
 	"""Flush up to `batch * max_batches` of one site's entries, pending ones (from a killed run) first.
 
-	The caller holds a lock so that one flush per site runs at a time.
+	Records whose method starts with one of `skip_methods` are acknowledged and counted in
+	`skipped` but not stored (their outcome was already counted by the worker's append). The
+	caller holds a lock so that one flush per site runs at a time.
 	"""
-	key = stream.stream_key(bench_id, site)
+	key = stream_key(bench_id, site)
 	ensure_group(conn, bench_id, site)
 	result = FlushResult()
 	# "0" re-delivers what this consumer read but never acknowledged; ">" reads new entries.
@@ -71,11 +133,14 @@ def flush(
 				if not fields:  # trimmed by MAXLEN while pending: nothing left to store
 					continue
 				try:
-					records.append(
-						EvidenceRecord.from_fields({as_text(k): as_text(v) for k, v in fields.items()})
-					)
+					record = EvidenceRecord.from_fields({as_text(k): as_text(v) for k, v in fields.items()})
 				except ValidationError:
 					result.malformed += 1
+					continue
+				if skip_methods and (record.method or "").startswith(skip_methods):
+					result.skipped += 1
+				else:
+					records.append(record)
 			inserted = sink.upsert(records) if records else 0
 			result.read += len(records)
 			result.inserted += inserted
@@ -103,10 +168,10 @@ def record_abandoned(
 	for job in started_jobs:
 		if not job.abandoned:
 			continue
-		marker = stream.ABANDONED_SEEN.format(bench=bench_id, job_id=job.job_id)
+		marker = ABANDONED_SEEN.format(bench=bench_id, job_id=job.job_id)
 		execution = job.started_at.isoformat() if job.started_at else "unknown"
 		# SET NX: the sweep runs every few minutes and must not number the same death twice.
-		if not conn.set(f"{marker}:{execution}", "1", nx=True, ex=stream.ATTEMPT_TTL_S):
+		if not conn.set(f"{marker}:{execution}", "1", nx=True, ex=ATTEMPT_TTL_S):
 			continue
 		record = EvidenceRecord(
 			job_id=job.job_id,
@@ -114,13 +179,41 @@ def record_abandoned(
 			method=job.method,
 			queue=job.queue,
 			started_at=job.started_at,
-			ended_at=stream.utc_from_timestamp(now),
+			ended_at=utc_from_timestamp(now),
 			duration_ms=round(job.elapsed_s * 1000, 3) if job.elapsed_s is not None else None,
 			outcome=Outcome.ABANDONED,
 			exc_type="WorkerDied",
 			exc_message=job.abandoned_reason,
 			worker=job.worker,
 		)
-		_entry, attempt = stream.append(conn, bench_id, record, now=now)
+		_entry, attempt = append_record(conn, bench_id, record, now=now)
 		recorded.append(record.model_copy(update={"attempt": attempt}))
 	return recorded
+
+
+ABANDONED_SEEN = "erp_ops:{bench}:abandoned:{job_id}"
+
+
+def append_record(
+	conn: Redis,
+	bench_id: str,
+	record: EvidenceRecord,
+	*,
+	attempt_base: int = 0,
+	maxlen: int = STREAM_MAXLEN,
+	now: float | None = None,
+) -> tuple[str, int]:
+	"""Append a record model (off the hot path: the abandoned-job sweep); see `append_fields`."""
+	return append_fields(
+		conn,
+		bench_id,
+		record.to_fields(),
+		failed=record.outcome in FAILED_OUTCOMES,
+		attempt_base=attempt_base,
+		maxlen=maxlen,
+		now=now,
+	)
+
+
+def utc_from_timestamp(ts: float) -> datetime:
+	return datetime.fromtimestamp(ts, tz=timezone.utc)
