@@ -744,13 +744,15 @@ class TestBulkRepeatAndDenialFlood(OpsUsersTestCase):
 
 		base = f"http://{frappe.local.site}:{frappe.conf.webserver_port or 8000}"
 		session = requests.Session()
-		login = session.post(f"{base}/api/method/login", data={"usr": PORTAL_USER, "pwd": password})
+		login = session.post(
+			f"{base}/api/method/login", data={"usr": PORTAL_USER, "pwd": password}, timeout=30
+		)
 		self.assertEqual(login.status_code, 200, login.text[:300])
 		statuses = {}
 		for i in range(1000):
 			path = ("requeue", "purge", "bulk_execute")[i % 3]
 			data = {"job_id": MISSING, "reason": "flood", "token": "0" * 40}
-			response = session.post(f"{base}/api/method/erp_ops.api.jobs.{path}", data=data)
+			response = session.post(f"{base}/api/method/erp_ops.api.jobs.{path}", data=data, timeout=30)
 			statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
 		self.assertEqual(statuses, {403: 1000})
 		frappe.db.commit()  # a fresh snapshot: the web server committed in its own transactions
