@@ -1,4 +1,8 @@
-"""Signals: the bench's snapshot as JSON, as Prometheus metrics, and as workspace number cards."""
+"""Signals: the bench's snapshot as JSON, as Prometheus metrics, and as workspace number cards.
+
+A site's users see the bench's queues, workers and host as aggregates, and job-level details
+(job ids, started jobs, abandoned-job findings, file locks) of their own site only (`site_view`).
+"""
 
 import frappe
 from frappe import _
@@ -7,9 +11,39 @@ from werkzeug.wrappers import Response
 
 from erp_ops.api import require_permission
 from erp_ops.core.evidence.capture import FAILED_OUTCOMES
+from erp_ops.core.rq_keys import split_frappe_job_id
 from erp_ops.core.signals import prometheus
-from erp_ops.core.signals.models import WorkerStatus
+from erp_ops.core.signals.models import Snapshot, WorkerStatus
 from erp_ops.site.signals import site_snapshot
+
+
+def site_view(snap: Snapshot, site: str | None = None) -> Snapshot:
+	"""The snapshot as one site's users may see it: counts stay the bench's; job ids, started
+	jobs, file locks and the findings naming them only where they are this site's."""
+	site = site or frappe.local.site
+
+	def ours(job_id: str | None) -> bool:
+		return bool(job_id) and split_frappe_job_id(job_id)[0] == site
+
+	started = [j for j in snap.started_jobs if j.site == site or (j.site is None and ours(j.job_id))]
+	locks = [lock for lock in snap.locks if lock.site == site]
+	hidden = {j.job_id for j in snap.started_jobs if j not in started}
+	hidden |= {lock.path for lock in snap.locks if lock not in locks}
+	return snap.model_copy(
+		update={
+			"queues": [
+				q if ours(q.oldest_queued_job_id) else q.model_copy(update={"oldest_queued_job_id": None})
+				for q in snap.queues
+			],
+			"workers": [
+				w if not w.current_job or ours(w.current_job) else w.model_copy(update={"current_job": None})
+				for w in snap.workers
+			],
+			"started_jobs": started,
+			"locks": locks,
+			"findings": [f for f in snap.findings if f.subject not in hidden],
+		}
+	)
 
 
 @frappe.whitelist(methods=["GET"])
@@ -19,14 +53,14 @@ def snapshot(fresh: bool = False) -> dict:
 	Served from a cache a few seconds old (Ops Settings) unless `fresh` is set.
 	"""
 	require_permission("view")
-	return site_snapshot(cache_seconds=0 if fresh else None).model_dump(mode="json")
+	return site_view(site_snapshot(cache_seconds=0 if fresh else None)).model_dump(mode="json")
 
 
 @frappe.whitelist(methods=["GET"])
 def metrics() -> Response:
 	"""Prometheus text exposition of the snapshot; scrape with an API key of an Ops Viewer."""
 	require_permission("view")
-	response = Response(prometheus.render(site_snapshot()))
+	response = Response(prometheus.render(site_view(site_snapshot())))
 	response.headers["Content-Type"] = prometheus.CONTENT_TYPE
 	return response
 

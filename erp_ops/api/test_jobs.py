@@ -672,6 +672,50 @@ class TestSiteScope(OpsUsersTestCase):
 		frappe.set_user("Administrator")
 		self.assertEqual({job_id: redis_record(conn, job_id) for job_id in self.ids}, before)
 
+	def test_the_snapshot_shows_another_sites_jobs_and_locks_only_as_counts(self):
+		from erp_ops.api.signals import site_view
+		from erp_ops.core.signals.models import (
+			FileLock,
+			Finding,
+			QueueStats,
+			Severity,
+			Snapshot,
+			StartedJob,
+			WorkerInfo,
+		)
+
+		site, queue = frappe.local.site, f"{get_bench_id()}:short"
+		ours = f"{site}::{uuid.uuid4()}"
+		snap = Snapshot(
+			taken_at=datetime.now(timezone.utc),
+			bench_id=get_bench_id(),
+			queues=[QueueStats(name=queue, short_name="short", queued=3, oldest_queued_job_id=self.failed)],
+			workers=[WorkerInfo(name="w1", current_job=self.failed), WorkerInfo(name="w2", current_job=ours)],
+			started_jobs=[
+				StartedJob(job_id=self.failed, queue=queue, site=OTHER_SITE, abandoned=True),
+				StartedJob(job_id=ours, queue=queue, site=site),
+			],
+			locks=[
+				FileLock(
+					site=OTHER_SITE, name="SINV-9", path="/their/lock", kind="document", age_s=9, stale=True
+				),
+				FileLock(site=site, name="SINV-1", path="/our/lock", kind="document", age_s=9, stale=True),
+			],
+			findings=[
+				Finding(code="job_abandoned", severity=Severity.CRITICAL, message="x", subject=self.failed),
+				Finding(code="stale_lock", severity=Severity.WARNING, message="x", subject="/their/lock"),
+				Finding(code="stale_lock", severity=Severity.WARNING, message="x", subject="/our/lock"),
+				Finding(code="queue_unserved", severity=Severity.CRITICAL, message="x", subject=queue),
+			],
+		)
+		view = site_view(snap)
+		self.assertNotIn(OTHER_SITE, view.model_dump_json())
+		self.assertEqual(view.queues[0].queued, 3)  # counts stay the bench's
+		self.assertEqual([w.current_job for w in view.workers], [None, ours])
+		self.assertEqual([j.job_id for j in view.started_jobs], [ours])
+		self.assertEqual([lock.path for lock in view.locks], ["/our/lock"])
+		self.assertEqual([f.subject for f in view.findings], ["/our/lock", queue])
+
 	def test_the_same_request_id_on_two_sites_does_not_collide(self):
 		from erp_ops.core.control import idempotency
 
