@@ -16,15 +16,19 @@ const JOB_ACTIONS_BY_STATE = {
 frappe.ui.form.on("Job Evidence", {
 	refresh(frm) {
 		if (frm.is_new() || !frm.doc.job_id) return;
-		frappe
-			.call({
-				method: "erp_ops.api.jobs.job_state",
-				type: "GET",
-				args: { job_id: frm.doc.job_id },
+		// A job that is no longer in Redis (or is another site's) is a 404: shown as "missing",
+		// without frappe.call's "Not found" dialog on every refresh.
+		const url = `/api/method/erp_ops.api.jobs.job_state?job_id=${encodeURIComponent(
+			frm.doc.job_id
+		)}`;
+		fetch(url, { headers: { Accept: "application/json" } })
+			.then((r) => {
+				if (r.ok) return r.json().then((d) => d.message.state);
+				return r.status === 404 ? "missing" : null;
 			})
-			.then(({ message }) => Promise.all([message, erp_ops.allowed()]))
-			.then(([message, allowed]) => {
-				const state = message.state;
+			.then((state) => Promise.all([state, erp_ops.allowed()]))
+			.then(([state, allowed]) => {
+				if (!state) return;
 				frm.dashboard.set_headline(__("In Redis this job is now: {0}", [__(state)]));
 				for (const action of (JOB_ACTIONS_BY_STATE[state] || []).filter((a) => allowed[a])) {
 					frm.add_custom_button(
