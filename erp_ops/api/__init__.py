@@ -82,7 +82,7 @@ def has_roles(*roles: str) -> bool:
 def can(action: str, user: str | None = None) -> bool:
 	"""Whether the user (default: the session's) holds the DocType permission `action` needs."""
 	doctype, ptype = PERMISSIONS[action]
-	return bool(frappe.has_permission(doctype, ptype, user=user, raise_exception=False))
+	return bool(frappe.has_permission(doctype, ptype, user=user))
 
 
 def require_permission(action: str, attempt: Attempt | None = None) -> None:
