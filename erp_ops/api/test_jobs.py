@@ -239,7 +239,7 @@ class TestRoleMatrix(OpsUsersTestCase):
 			pages = [p.name for p in get_workspace_sidebar_items()["pages"]]
 			self.assertEqual("Operations" in pages, visible, user)
 			page = frappe.get_doc("Page", "failed-jobs")
-			self.assertEqual(page.is_permitted(), visible, user)
+			self.assertEqual(bool(page.is_permitted()), visible, user)
 			chart = frappe.get_doc("Dashboard Chart", "Job Outcomes per Hour")
 			self.assertEqual(bool({r.role for r in chart.roles} & set(frappe.get_roles(user))), visible)
 		frappe.set_user("Administrator")

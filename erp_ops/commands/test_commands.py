@@ -102,6 +102,7 @@ class TestOpsJobCommands(FrappeTestCase):
 		)
 		self.assertEqual(wide.returncode, 0, wide.stderr)
 		self.assertEqual(json.loads(wide.stdout)["result"]["scope"], "bench")
+		frappe.db.commit()  # a fresh snapshot: the command committed its row in its own process
 		row = frappe.get_all(
 			"Ops Action Log",
 			filters={"action": "purge", "user": "Administrator"},
