@@ -14,6 +14,11 @@ app_license = "mit"
 # Frappe is implied; listing it here makes `bench install-app` try to install it again.
 required_apps = []
 
+# Desk
+# ----
+# One small plain file (no build): `erp_ops.allowed()`, the server's permissions for Desk's buttons.
+app_include_js = "/assets/erp_ops/js/erp_ops.js"
+
 # Installation
 # ------------
 

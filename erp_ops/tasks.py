@@ -29,6 +29,8 @@ TICK_STEPS: tuple[tuple[str, int, str], ...] = (
 	("drills", 1, "maybe_start_restore_drill"),
 	# Events never picked up or whose worker died: every 5 minutes (docs/events.md).
 	("integrations", 5, "recover_integration_events"),
+	# Denials by users without an Ops role: each closed 10-minute window summarised in one row.
+	("denials", 5, "summarise_denials"),
 )
 # The bench-wide part of a minute is claimed by one site's tick (SET NX, kept past the minute).
 BENCH_MINUTE_KEY = "erp_ops:{bench}:tick:{minute}"
@@ -102,6 +104,14 @@ def sync_quarantine_records() -> None:
 	from erp_ops.site.control import sync_quarantine
 
 	sync_quarantine()
+
+
+def summarise_denials() -> None:
+	"""One Ops Action Log row per user without an Ops role for each closed window in which they
+	were denied more than once (their first denial has its own row)."""
+	from erp_ops.api import summarise_denials as summarise
+
+	summarise()
 
 
 def purge_job_evidence() -> int:

@@ -1,9 +1,17 @@
-"""Whitelisted endpoints of erp_ops: check the role, call the core, map its errors.
+"""Whitelisted endpoints of erp_ops: check the permission, call the core, map its errors.
 
-`@frappe.whitelist()` only means "logged in". Every endpoint here starts with `require_roles(...)`
-so the check is visible in the function itself and a contract test can verify it is first.
+`@frappe.whitelist()` only means "logged in". Every endpoint here starts with
+`require_permission(...)` (or, for capabilities not moved to DocType permissions yet,
+`require_roles(...)`) so the check is visible in the function itself and a contract test can
+verify it is first.
+
+Job control is gated on DocType permissions (`PERMISSIONS`), so a System Manager changes who may
+do what in Role Permission Manager; the shipped rows of `Ops Job Action` equal the role matrix
+that was hard-coded before. A denial is logged in the Ops Action Log; denials by users without
+any Ops role (portal users, scripts) are counted and summarised, not chained one row each.
 """
 
+import time
 from dataclasses import dataclass, field
 
 import frappe
@@ -25,10 +33,34 @@ OPS_OPERATOR = "Ops Operator"
 OPS_MANAGER = "Ops Manager"
 SYSTEM_MANAGER = "System Manager"
 
-# Who may do what (docs: ARCHITECTURE.md, "Roles").
+# Who may do what in the capabilities still gated by role (drills, preflight, events, runbooks,
+# alerts); job control uses `PERMISSIONS` below. docs/security.md has the table.
 READERS = (OPS_VIEWER, OPS_OPERATOR, OPS_MANAGER, SYSTEM_MANAGER)
 OPERATORS = (OPS_OPERATOR, OPS_MANAGER, SYSTEM_MANAGER)
 MANAGERS = (OPS_MANAGER, SYSTEM_MANAGER)
+OPS_ROLES = READERS  # a user with none of these is "without any Ops role" (denials rate-limited)
+
+# Job control, action → (DocType, permission type). `Ops Job Action` is a Single with no data:
+# its permission rows are the switchboard (read: see jobs; write: act on one job; create:
+# release a quarantined job and bulk actions; delete: purge). Shipped: read for Ops Viewer and
+# up, write for Ops Operator and up, create and delete for Ops Manager and System Manager.
+JOB_ACTION = "Ops Job Action"
+PERMISSIONS: dict[str, tuple[str, str]] = {
+	"view": (JOB_ACTION, "read"),
+	"requeue": (JOB_ACTION, "write"),
+	"retry": (JOB_ACTION, "write"),
+	"cancel": (JOB_ACTION, "write"),
+	"quarantine": (JOB_ACTION, "write"),
+	"release": (JOB_ACTION, "create"),
+	"bulk": (JOB_ACTION, "create"),
+	"purge": (JOB_ACTION, "delete"),
+	"verify_log": ("Ops Action Log", "read"),
+}
+# Denials by users without an Ops role: one chained row for the first of each window, the rest
+# counted in the site's cache and summarised in one row when the window has closed.
+DENIAL_WINDOW_S = 600
+DENIAL_COUNT = "erp_ops:{site}:denied:{window}:{user}"  # hash: action → count
+DENIAL_USERS = "erp_ops:{site}:denied-users:{window}"  # set of users denied in the window
 
 
 @dataclass(frozen=True)
@@ -47,16 +79,41 @@ def has_roles(*roles: str) -> bool:
 	return user == "Administrator" or bool(set(roles).intersection(frappe.get_roles(user)))
 
 
+def can(action: str, user: str | None = None) -> bool:
+	"""Whether the user (default: the session's) holds the DocType permission `action` needs."""
+	doctype, ptype = PERMISSIONS[action]
+	return bool(frappe.has_permission(doctype, ptype, user=user))
+
+
+def require_permission(action: str, attempt: Attempt | None = None) -> None:
+	"""Raise `frappe.PermissionError` (HTTP 403) unless the session user may do `action`.
+
+	With `attempt`, a denial is first logged (see `log_denied`) and committed: the request's
+	rollback on the 403 must not take the evidence of the attempt with it.
+	"""
+	if can(action):
+		return
+	doctype, ptype = PERMISSIONS[action]
+	need = f"{ptype} permission on {doctype}"
+	if attempt is not None:
+		log_denied(attempt, need)
+	frappe.throw(
+		_("Not permitted: this needs {0} permission on {1}.").format(_(ptype), _(doctype)),
+		frappe.PermissionError,
+		title=_("Insufficient Permission"),
+	)
+
+
 def require_roles(*roles: str, attempt: Attempt | None = None) -> None:
 	"""Raise `frappe.PermissionError` (HTTP 403) unless the session user has one of `roles`.
 
-	With `attempt`, a denial is first written to the Ops Action Log and committed: the request's
+	With `attempt`, a denial is first logged (see `log_denied`) and committed: the request's
 	rollback on the 403 must not take the evidence of the attempt with it.
 	"""
 	if has_roles(*roles):
 		return
 	if attempt is not None:
-		log_denied(attempt, roles)
+		log_denied(attempt, f"one of the roles {', '.join(roles)}")
 	frappe.throw(
 		_("Not permitted: this needs one of the roles {0}.").format(", ".join(_(r) for r in roles)),
 		frappe.PermissionError,
@@ -64,10 +121,21 @@ def require_roles(*roles: str, attempt: Attempt | None = None) -> None:
 	)
 
 
-def log_denied(attempt: Attempt, roles: tuple[str, ...]) -> None:
+def log_denied(attempt: Attempt, need: str) -> None:
+	"""A chained Ops Action Log row for a denied attempt by an Ops user; for a user without any Ops
+	role, only the first denial of the window is chained and the others are counted."""
+	if not has_roles(*OPS_ROLES) and not count_denial(attempt):
+		return
 	from erp_ops.core.control.models import ActionOutcome
 	from erp_ops.site.audit import append_entry, new_entry
 
+	error = f"needs {need}"
+	if not has_roles(*OPS_ROLES):
+		until = _window_start(_window() + 1)
+		error += (
+			f"; no Ops role: further denials of this user until {until:%H:%M} UTC are counted and "
+			"summarised in one row"
+		)
 	entry = new_entry(
 		attempt.action,
 		attempt.targets,
@@ -75,10 +143,109 @@ def log_denied(attempt: Attempt, roles: tuple[str, ...]) -> None:
 		ActionOutcome.DENIED,
 		dry_run=attempt.dry_run,
 		request_id=attempt.request_id,
-		error=f"needs one of the roles {', '.join(roles)}",
+		error=error,
 	)
 	append_entry(entry)
 	frappe.db.commit()  # nosemgrep: the 403 that follows rolls the request back
+
+
+def count_denial(attempt: Attempt, user: str | None = None) -> bool:
+	"""Count a denial of a user without any Ops role; True for the first one of its window.
+
+	One pipelined round trip to the site's cache, no database write, no chain lock: a script
+	hammering an endpoint costs the log one row per window (and one summary, `summarise_denials`).
+	"""
+	user = user or frappe.session.user
+	window = _window()
+	site = frappe.local.site
+	counts = DENIAL_COUNT.format(site=site, window=window, user=user)
+	users = DENIAL_USERS.format(site=site, window=window)
+	pipe = frappe.cache.pipeline(transaction=True)
+	pipe.hincrby(counts, attempt.action, 1)
+	pipe.hlen(counts)
+	pipe.sadd(users, user)
+	for key in (counts, users):
+		pipe.expire(key, 4 * DENIAL_WINDOW_S)
+	after, kinds, *_rest = pipe.execute()
+	return after == 1 and kinds == 1
+
+
+def summarise_denials(now: float | None = None) -> list[str]:
+	"""One chained row per user for each closed window in which a user without an Ops role was
+	denied more than once (the first denial has its own row); returns the rows' names.
+
+	Run by the scheduler every few minutes; each window's counts are taken (and deleted) in one
+	transaction, so two runs never summarise a window twice.
+	"""
+	from erp_ops.core.control.models import ActionOutcome
+	from erp_ops.site.audit import append_entry, new_entry
+
+	site, current = frappe.local.site, _window(now)
+	windows = list(range(current - 3, current))
+	pipe = frappe.cache.pipeline(transaction=False)  # raw keys: RedisWrapper's own methods prefix them
+	for window in windows:
+		pipe.smembers(DENIAL_USERS.format(site=site, window=window))
+	names = []
+	for window, members in zip(windows, pipe.execute(), strict=True):
+		users_key = DENIAL_USERS.format(site=site, window=window)
+		for raw_user in sorted(members or ()):
+			user = raw_user.decode() if isinstance(raw_user, bytes) else str(raw_user)
+			counts_key = DENIAL_COUNT.format(site=site, window=window, user=user)
+			pipe = frappe.cache.pipeline(transaction=True)
+			pipe.hgetall(counts_key)
+			pipe.delete(counts_key)
+			pipe.srem(users_key, raw_user)
+			raw_counts = pipe.execute()[0]
+			counts = {
+				(k.decode() if isinstance(k, bytes) else k): int(v) for k, v in (raw_counts or {}).items()
+			}
+			total = sum(counts.values())
+			if total <= 1:
+				continue  # the one denial has its own row
+			start, end = _window_start(window), _window_start(window + 1)
+			names.append(
+				append_entry(
+					new_entry(
+						max(counts, key=counts.get),
+						[f"{action}: {n}" for action, n in sorted(counts.items())],
+						f"{total} denied calls between {start:%Y-%m-%d %H:%M} and {end:%H:%M} UTC",
+						ActionOutcome.DENIED,
+						user=user,
+						error=(
+							f"no Ops role: {total} denials rate-limited (the first one has its own row); "
+							"per action in targets"
+						),
+					)
+				)
+			)
+			frappe.db.commit()
+	return names
+
+
+def _window(now: float | None = None) -> int:
+	return int((time.time() if now is None else now) // DENIAL_WINDOW_S)
+
+
+def _window_start(window: int):
+	from datetime import datetime, timezone
+
+	return datetime.fromtimestamp(window * DENIAL_WINDOW_S, timezone.utc)
+
+
+@frappe.whitelist(methods=["GET"])
+def permissions() -> dict[str, bool]:
+	"""What the session user may do, action by action, as the server decides it (for Desk's buttons)."""
+	require_permission("view")
+	allowed = {action: can(action) for action in PERMISSIONS}
+	# Capabilities still gated by role.
+	allowed.update(
+		drill=has_roles(*MANAGERS),
+		preflight=has_roles(*MANAGERS),
+		retention=has_roles(*MANAGERS),
+		review=has_roles(*MANAGERS),
+		acknowledge=has_roles(*OPERATORS),
+	)
+	return allowed
 
 
 def text_card(text: str, route: list[str] | None = None) -> dict | str:

@@ -1,4 +1,8 @@
-"""Signals: the bench's snapshot as JSON, as Prometheus metrics, and as workspace number cards."""
+"""Signals: the bench's snapshot as JSON, as Prometheus metrics, and as workspace number cards.
+
+A site's users see the bench's queues, workers and host as aggregates, and job-level details
+(job ids, started jobs, abandoned-job findings, file locks) of their own site only (`site_view`).
+"""
 
 from datetime import datetime, timezone
 
@@ -8,11 +12,41 @@ from frappe.utils import add_to_date, format_duration, get_bench_id, now_datetim
 from frappe.utils.background_jobs import get_redis_conn
 from werkzeug.wrappers import Response
 
-from erp_ops.api import READERS, require_roles
+from erp_ops.api import require_permission
 from erp_ops.core.evidence.capture import FAILED_OUTCOMES
+from erp_ops.core.rq_keys import split_frappe_job_id
 from erp_ops.core.signals import exporter, prometheus, ticks
-from erp_ops.core.signals.models import WorkerStatus
+from erp_ops.core.signals.models import Snapshot, WorkerStatus
 from erp_ops.site.signals import site_snapshot
+
+
+def site_view(snap: Snapshot, site: str | None = None) -> Snapshot:
+	"""The snapshot as one site's users may see it: counts stay the bench's; job ids, started
+	jobs, file locks and the findings naming them only where they are this site's."""
+	site = site or frappe.local.site
+
+	def ours(job_id: str | None) -> bool:
+		return bool(job_id) and split_frappe_job_id(job_id)[0] == site
+
+	started = [j for j in snap.started_jobs if j.site == site or (j.site is None and ours(j.job_id))]
+	locks = [lock for lock in snap.locks if lock.site == site]
+	hidden = {j.job_id for j in snap.started_jobs if j not in started}
+	hidden |= {lock.path for lock in snap.locks if lock not in locks}
+	return snap.model_copy(
+		update={
+			"queues": [
+				q if ours(q.oldest_queued_job_id) else q.model_copy(update={"oldest_queued_job_id": None})
+				for q in snap.queues
+			],
+			"workers": [
+				w if not w.current_job or ours(w.current_job) else w.model_copy(update={"current_job": None})
+				for w in snap.workers
+			],
+			"started_jobs": started,
+			"locks": locks,
+			"findings": [f for f in snap.findings if f.subject not in hidden],
+		}
+	)
 
 
 @frappe.whitelist(methods=["GET"])
@@ -21,17 +55,17 @@ def snapshot(fresh: bool = False) -> dict:
 
 	Served from a cache a few seconds old (Ops Settings) unless `fresh` is set.
 	"""
-	require_roles(*READERS)
-	return site_snapshot(cache_seconds=0 if fresh else None).model_dump(mode="json")
+	require_permission("view")
+	return site_view(site_snapshot(cache_seconds=0 if fresh else None)).model_dump(mode="json")
 
 
 @frappe.whitelist(methods=["GET"])
 def metrics() -> Response:
 	"""Prometheus text exposition: the collector of `erp-ops exporter` with this site's scope (its
-	scheduler diagnosis, drills, preflight, integration events, migrate). Scrape with an API key of
-	an Ops Viewer (docs/monitoring.md)."""
-	require_roles(*READERS)
-	response = Response(prometheus.render(site_snapshot(), site_metric_facts()))
+	scheduler diagnosis, drills, preflight, integration events, migrate; job ids only of this site).
+	Scrape with an API key of an Ops Viewer (docs/monitoring.md)."""
+	require_permission("view")
+	response = Response(prometheus.render(site_view(site_snapshot()), site_metric_facts()))
 	response.headers["Content-Type"] = prometheus.CONTENT_TYPE
 	return response
 
@@ -98,7 +132,7 @@ def site_metric_facts() -> prometheus.MetricFacts:
 
 @frappe.whitelist(methods=["GET", "POST"])
 def queued_jobs(filters: str | dict | list | None = None) -> dict:
-	require_roles(*READERS)
+	require_permission("view")
 	snap = site_snapshot()
 	return {
 		"value": sum(q.queued for q in snap.queues),
@@ -110,7 +144,7 @@ def queued_jobs(filters: str | dict | list | None = None) -> dict:
 
 @frappe.whitelist(methods=["GET", "POST"])
 def oldest_queued_job_age(filters: str | dict | list | None = None) -> str:
-	require_roles(*READERS)
+	require_permission("view")
 	ages = [q.oldest_queued_age_s for q in site_snapshot().queues if q.oldest_queued_age_s is not None]
 	if not ages:
 		return _("None waiting")
@@ -119,7 +153,7 @@ def oldest_queued_job_age(filters: str | dict | list | None = None) -> str:
 
 @frappe.whitelist(methods=["GET", "POST"])
 def failed_jobs_last_hour(filters: str | dict | list | None = None) -> dict:
-	require_roles(*READERS)
+	require_permission("view")
 	since = add_to_date(now_datetime(), hours=-1)
 	outcomes = sorted(outcome.value for outcome in FAILED_OUTCOMES)
 	count = frappe.db.count("Job Evidence", {"outcome": ("in", outcomes), "ended_at": (">=", since)})
@@ -133,7 +167,7 @@ def failed_jobs_last_hour(filters: str | dict | list | None = None) -> dict:
 
 @frappe.whitelist(methods=["GET", "POST"])
 def workers_alive(filters: str | dict | list | None = None) -> dict:
-	require_roles(*READERS)
+	require_permission("view")
 	workers = site_snapshot().workers
 	return {
 		"value": sum(1 for w in workers if w.status is WorkerStatus.ALIVE),
@@ -144,7 +178,7 @@ def workers_alive(filters: str | dict | list | None = None) -> dict:
 
 @frappe.whitelist(methods=["GET", "POST"])
 def scheduler_status(filters: str | dict | list | None = None) -> str:
-	require_roles(*READERS)
+	require_permission("view")
 	site = frappe.local.site
 	scheduler = next((s for s in site_snapshot().schedulers if s.site == site), None)
 	return _(scheduler.status.value.title()) if scheduler else _("Unknown")

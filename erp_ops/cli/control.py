@@ -12,6 +12,10 @@
     erp-ops jobs bulk --approve TOKEN --by OTHER                   (above --approval-above jobs)
     erp-ops jobs bulk --execute TOKEN
 
+Bench-wide: these commands run with the bench's own access to its Redis and act on every site's
+jobs (purge and bulk previews cover all sites' queues; `bulk --site S` narrows a preview). Site
+users act through `erp_ops.api.jobs` and `bench --site S ops jobs …`, which see only their site.
+
 Every command takes `--redis URL --bench-id ID` (or ERP_OPS_REDIS / ERP_OPS_BENCH_ID) and `--json`.
 Exit codes: 0 done, 2 refused (the job changed state, approval missing, Redis down), 64 bad usage.
 Payloads are printed redacted unless `--raw` is given.
@@ -40,7 +44,11 @@ STATES = tuple(sorted({s.value for states in ACCEPTS.values() for s in states}))
 
 def add_parser(subparsers) -> None:
 	"""Add `jobs` and its subcommands to the `erp-ops` parser."""
-	jobs = subparsers.add_parser("jobs", help="retry, requeue, cancel, quarantine, release, purge jobs")
+	jobs = subparsers.add_parser(
+		"jobs",
+		help="retry, requeue, cancel, quarantine, release, purge jobs (bench-wide: every site's jobs)",
+		description="Bench-wide: acts on every site's jobs in the bench's queues, with the bench's access.",
+	)
 	actions = jobs.add_subparsers(dest="jobs_command", required=True, parser_class=type(jobs))
 
 	def common(p: argparse.ArgumentParser) -> None:
@@ -71,7 +79,9 @@ def add_parser(subparsers) -> None:
 			)
 		if name == "quarantine":
 			p.add_argument("--raw", action="store_true", help="print the payload unredacted")
-	purge = actions.add_parser("purge", help="delete finished/failed jobs older than a retention (dry run)")
+	purge = actions.add_parser(
+		"purge", help="delete finished/failed jobs of every site older than a retention (dry run)"
+	)
 	purge.add_argument("--older-than-days", type=argtype("older_than_days"), required=True)
 	purge.add_argument("--registry", action="append", choices=["finished", "failed"], help="default: both")
 	purge.add_argument("--queue", action="append", help="short queue name (default: all of the bench's)")
@@ -210,6 +220,8 @@ def _print(result, as_json: bool) -> None:
 		print(f"dry run: nothing changed; {hint}run `erp-ops jobs bulk --execute {data['token']}`")
 	elif data.get("dry_run"):
 		print("dry run: nothing deleted; add --execute to delete")
+	if "matched" in data or data.get("token"):
+		print("scope: bench-wide (every site's jobs in the bench's queues)")
 
 
 def _when(text: str) -> datetime:

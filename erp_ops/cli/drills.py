@@ -20,7 +20,6 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Sequence
 
 from erp_ops.core.bounds import argtype
 

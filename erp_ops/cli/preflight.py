@@ -14,7 +14,6 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Sequence
 
 from erp_ops.cli import redis_option
 from erp_ops.core.bounds import argtype

@@ -207,26 +207,28 @@ def job_state_command(context, job_id: str) -> None:
 @click.option("--registry", "registries", multiple=True, type=click.Choice(["finished", "failed"]))
 @click.option("--queue", "queues", multiple=True, help="Short queue name (default: all).")
 @click.option("--execute", is_flag=True, help="Delete for real (default: dry run).")
+@click.option(
+	"--all-sites",
+	is_flag=True,
+	help="Bench-wide: every site's jobs in the bench's queues (logged in this site's Ops Action Log).",
+)
 @pass_context
 def purge_command(
-	context, reason: str, older_than_days=None, registries=(), queues=(), execute=False
+	context, reason: str, older_than_days=None, registries=(), queues=(), execute=False, all_sites=False
 ) -> None:
-	"""Delete finished/failed jobs older than a retention; a dry run unless --execute."""
+	"""Delete this site's finished/failed jobs older than a retention (every site's with
+	--all-sites); a dry run unless --execute."""
 	from erp_ops.api import jobs as api
 
-	_echo(
-		_with_site(
-			context,
-			None,
-			lambda: api.purge(
-				reason=reason,
-				older_than_days=older_than_days,
-				registries=list(registries) or None,
-				queues=list(queues) or None,
-				dry_run=not execute,
-			),
+	def call() -> dict:
+		# The bench CLI runs with the bench's own access (as Administrator); a site user's
+		# endpoint never reaches the bench-wide form.
+		scope = None if all_sites else frappe.local.site
+		return api.purge_jobs(
+			reason, older_than_days, list(registries) or None, list(queues) or None, not execute, None, scope
 		)
-	)
+
+	_echo(_with_site(context, None, call))
 
 
 @jobs_group.command("bulk")

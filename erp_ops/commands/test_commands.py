@@ -46,7 +46,8 @@ class TestOpsCommands(FrappeTestCase):
 			self.skipTest("the scheduler's flush was running")
 		self.assertEqual(result.returncode, 0, result.stderr)
 		self.assertEqual(
-			set(json.loads(result.stdout)), {"read", "inserted", "duplicates", "malformed", "skipped", "backlog"}
+			set(json.loads(result.stdout)),
+			{"read", "inserted", "duplicates", "malformed", "skipped", "backlog"},
 		)
 
 
@@ -78,9 +79,9 @@ class TestOpsJobCommands(FrappeTestCase):
 
 	def test_job_actions_are_logged_and_refusals_exit_2(self):
 		job_id = f"{frappe.local.site}::erp-ops-command-test-missing"
-		state = bench("ops", "jobs", "state", job_id)
-		self.assertEqual(state.returncode, 0, state.stderr)
-		self.assertEqual(json.loads(state.stdout)["state"], "missing")
+		state = bench("ops", "jobs", "state", job_id)  # as the API answers: 404, like another site's
+		self.assertEqual(state.returncode, 2, state.stderr)
+		self.assertIn("refused (404)", state.stderr)
 		result = bench("ops", "jobs", "requeue", job_id, "--reason", "command test")
 		self.assertEqual(result.returncode, 2)
 		self.assertIn("refused (404)", result.stderr)
@@ -100,6 +101,21 @@ class TestOpsJobCommands(FrappeTestCase):
 		result = bench("ops", "jobs", "purge", "--reason", "command test", "--older-than-days", "36500")
 		self.assertEqual(result.returncode, 0, result.stderr)
 		self.assertTrue(json.loads(result.stdout)["result"]["dry_run"])
+		self.assertEqual(json.loads(result.stdout)["result"]["scope"], frappe.local.site)
+		wide = bench(
+			"ops", "jobs", "purge", "--reason", "command test", "--older-than-days", "36500", "--all-sites"
+		)
+		self.assertEqual(wide.returncode, 0, wide.stderr)
+		self.assertEqual(json.loads(wide.stdout)["result"]["scope"], "bench")
+		frappe.db.commit()  # a fresh snapshot: the command committed its row in its own process
+		row = frappe.get_all(
+			"Ops Action Log",
+			filters={"action": "purge", "user": "Administrator"},
+			fields=["targets", "state_after"],
+			order_by="seq desc",
+			limit=1,
+		)[0]
+		self.assertIn("bench-wide", row.targets)
 
 
 class TestOpsPreflightCommand(FrappeTestCase):

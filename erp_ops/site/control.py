@@ -3,6 +3,9 @@ that finished stopping, Quarantine records for jobs quarantined without one.
 
 The worker's `after_job` hook only appends evidence (no pydantic in the work horse); the retry
 policy and the poison rule are applied here, every minute, to the evidence the flush just stored.
+
+Every site's scheduler runs these for its own site only (`site=frappe.local.site` in each core
+call): its due retries, its stopped cancels, its quarantined jobs, its poison verdicts.
 """
 
 import logging
@@ -12,13 +15,12 @@ from frappe.utils import add_to_date, get_bench_id, now_datetime
 from frappe.utils.background_jobs import get_redis_conn
 from redis import Redis
 
-from erp_ops.core.control import autoretry, bulk, jobs, poison, policy
+from erp_ops.core.control import autoretry, jobs, poison, policy
 from erp_ops.core.control.errors import JobConflict, JobNotFound
 from erp_ops.core.control.models import (
 	Action,
 	ActionOutcome,
 	ActionResult,
-	BulkFilter,
 	JobState,
 	PoisonVerdict,
 	QuarantineResult,
@@ -26,9 +28,9 @@ from erp_ops.core.control.models import (
 )
 from erp_ops.core.evidence.capture import FAILED_OUTCOMES
 from erp_ops.core.evidence.records import EvidenceRecord
-from erp_ops.site.audit import append_entry, new_entry
 from erp_ops.erp_ops.doctype.ops_settings.ops_settings import ControlSettings, get_control_settings
 from erp_ops.erp_ops.doctype.quarantine import quarantine as quarantine_records
+from erp_ops.site.audit import append_entry, new_entry
 from erp_ops.site.notifications import notify_managers
 
 log = logging.getLogger(__name__)
@@ -41,7 +43,7 @@ DECIDED_KEY = "erp_ops:{bench}:policy-decided:{name}"  # one decision per eviden
 def run_due_retries(conn: Redis | None = None) -> list[ActionResult]:
 	"""Retry the failed jobs whose automatic retry is due; one log row each."""
 	conn = conn or get_redis_conn()
-	done = autoretry.run_due(conn, get_bench_id())
+	done = autoretry.run_due(conn, get_bench_id(), site=frappe.local.site)
 	for result in done:
 		_log(
 			Action.RETRY,
@@ -57,7 +59,7 @@ def run_due_retries(conn: Redis | None = None) -> list[ActionResult]:
 
 def finish_stopped_cancels(conn: Redis | None = None) -> list[ActionResult]:
 	"""Move canceled started jobs whose worker has now stopped them to the canceled registry."""
-	return jobs.finish_stopped(conn or get_redis_conn(), get_bench_id())
+	return jobs.finish_stopped(conn or get_redis_conn(), get_bench_id(), site=frappe.local.site)
 
 
 def sync_quarantine(conn: Redis | None = None) -> list[str]:
@@ -66,15 +68,14 @@ def sync_quarantine(conn: Redis | None = None) -> list[str]:
 	bench_id = get_bench_id()
 	settings = get_control_settings()
 	created = []
-	for job_id in jobs.quarantined_ids(conn, bench_id):
+	site = frappe.local.site
+	for job_id in jobs.quarantined_ids(conn, bench_id, site=site):  # another site's: its own scheduler
 		if quarantine_records.open_record(job_id):
 			continue
 		try:
-			payload = jobs.quarantined_payload(conn, bench_id, job_id)
+			payload = jobs.quarantined_payload(conn, bench_id, job_id, site=site)
 		except JobNotFound:
 			continue
-		if payload.site and payload.site != frappe.local.site:
-			continue  # another site's job: that site's scheduler records it
 		created.append(
 			quarantine_records.create_record(
 				payload,
@@ -138,16 +139,7 @@ def check_poison(conn: Redis, settings: ControlSettings) -> list[QuarantineResul
 def quarantine_site_poison(conn: Redis, bench_id: str, verdict: PoisonVerdict) -> list[QuarantineResult]:
 	"""`poison.quarantine_poison` limited to this site's jobs: the verdict comes from this site's
 	evidence, and another site's job with the same method and arguments is not ours to judge."""
-	flt = BulkFilter(
-		methods=[verdict.method], kwargs_digests=[verdict.kwargs_digest], sites=[frappe.local.site]
-	)
-	moved = []
-	for match in bulk.select(conn, bench_id, JobState.FAILED, flt):
-		try:
-			moved.append(jobs.quarantine(conn, bench_id, match["job_id"], expected=JobState.FAILED))
-		except (JobConflict, JobNotFound):
-			continue  # moved by someone else meanwhile
-	return moved
+	return poison.quarantine_poison(conn, bench_id, [verdict], site=frappe.local.site)
 
 
 def decide_retries(conn: Redis, settings: ControlSettings) -> tuple[int, int]:
@@ -176,10 +168,14 @@ def decide_retries(conn: Redis, settings: ControlSettings) -> tuple[int, int]:
 	for row in fresh:
 		decision = policy.decide(settings.retry_rules, row.method, row.exc_type, row.attempt or 1)
 		if decision.decision is RetryDecisionKind.RETRY:
-			retries += autoretry.schedule_retry(conn, bench_id, row.job_id, decision.delay_s)
+			retries += autoretry.schedule_retry(
+				conn, bench_id, row.job_id, decision.delay_s, site=frappe.local.site
+			)
 		elif decision.decision is RetryDecisionKind.QUARANTINE:
 			try:
-				moved = jobs.quarantine(conn, bench_id, row.job_id, expected=JobState.FAILED)
+				moved = jobs.quarantine(
+					conn, bench_id, row.job_id, expected=JobState.FAILED, site=frappe.local.site
+				)
 			except (JobConflict, JobNotFound):
 				continue
 			reason = f"retries exhausted: attempt {decision.attempt} of {decision.rule.max_attempts} failed"

@@ -9,7 +9,14 @@ from frappe.tests.utils import FrappeTestCase
 from frappe.utils import get_bench_id
 from frappe.utils.background_jobs import get_redis_conn
 
-from erp_ops.api.test_jobs import MANAGER, ROLES, enqueue_failing, wait_for_state
+from erp_ops.api.test_jobs import (
+	MANAGER,
+	ROLES,
+	enqueue_failing,
+	other_sites_job,
+	redis_record,
+	wait_for_state,
+)
 from erp_ops.api.test_signals import ensure_user
 from erp_ops.core.control import autoretry
 from erp_ops.core.control import jobs as core_jobs
@@ -100,7 +107,7 @@ class TestSiteControl(FrappeTestCase):
 		rule = RetryRule(method=RETRIED, max_attempts=2, base_delay_s=0, jitter=0)
 		settings = dataclasses.replace(get_control_settings(), retry_rules=(rule,), poison_threshold=99)
 		self.assertGreaterEqual(site_control.decide_retries(self.conn, settings)[0], 1)
-		self.assertIsNotNone(self.conn.zscore(autoretry.due_key(self.bench_id), job_id))
+		self.assertIsNotNone(self.conn.zscore(autoretry.due_key(self.bench_id, frappe.local.site), job_id))
 		self.assertEqual(site_control.decide_retries(self.conn, settings), (0, 0))  # decided once
 		(retried,) = [r for r in site_control.run_due_retries(self.conn) if r.job_id == job_id]
 		new_id = retried.new_job_id
@@ -112,3 +119,43 @@ class TestSiteControl(FrappeTestCase):
 		self.assertGreaterEqual(quarantined, 1)
 		self.assertEqual(core_jobs.job_state(self.conn, self.bench_id, new_id), JobState.QUARANTINED)
 		self.assertIn("retries exhausted", frappe.db.get_value("Quarantine", {"job_id": new_id}, "reason"))
+
+
+class TestSiteTicksKeepToTheirSite(FrappeTestCase):
+	"""The minute's tasks of this site leave another site's jobs in the same queues alone."""
+
+	def setUp(self):
+		self.conn, self.bench_id = get_redis_conn(), get_bench_id()
+		self.ids = []
+
+	def tearDown(self):
+		from erp_ops.core.control import keys as control_keys
+
+		queue = f"{self.bench_id}:short"
+		for job_id in self.ids:
+			self.conn.delete(f"rq:job:{job_id}", control_keys.quarantined_job_key(self.bench_id, job_id))
+			for registry in ("failed", "deferred", "canceled"):
+				self.conn.zrem(f"rq:{registry}:{queue}", job_id)
+			self.conn.zrem(control_keys.quarantine_key(self.bench_id), job_id)
+			self.conn.zrem(autoretry.due_key(self.bench_id, frappe.local.site), job_id)
+
+	def theirs(self, state: str = "failed") -> str:
+		job_id = other_sites_job(self.conn, self.bench_id, state)
+		self.ids.append(job_id)
+		return job_id
+
+	def test_due_retries_stopped_cancels_and_quarantine_sync_skip_another_sites_jobs(self):
+		due, stopped, held = self.theirs(), self.theirs(), self.theirs()
+		# Hand-crafted states another site's scheduler would own: a retry due (put in this site's
+		# list, as a corrupted or forged entry would be), a job its worker stopped on a cancel,
+		# a job quarantined from the bench CLI without a record yet.
+		self.conn.zadd(autoretry.due_key(self.bench_id, frappe.local.site), {due: 0})
+		self.conn.hset(f"rq:job:{stopped}", mapping={"status": "stopped", "erp_ops_cancel": "1"})
+		core_jobs.quarantine(self.conn, self.bench_id, held)  # bench-wide, as `erp-ops jobs` does
+		before = {job_id: redis_record(self.conn, job_id) for job_id in (stopped, held)}
+		self.assertNotIn(due, [r.job_id for r in site_control.run_due_retries(self.conn)])
+		self.assertEqual(core_jobs.job_state(self.conn, self.bench_id, due), JobState.FAILED)
+		self.assertNotIn(stopped, [r.job_id for r in site_control.finish_stopped_cancels(self.conn)])
+		site_control.sync_quarantine(self.conn)
+		self.assertIsNone(frappe.db.get_value("Quarantine", {"job_id": held}))
+		self.assertEqual({job_id: redis_record(self.conn, job_id) for job_id in (stopped, held)}, before)

@@ -46,7 +46,7 @@ DICT_OF_DOTTED_HOOKS = (
 	"override_whitelisted_methods",
 	"override_doctype_dashboards",
 )
-PERMISSION_GATES = ("require_roles", "frappe.only_for", "only_for")
+PERMISSION_GATES = ("require_permission", "require_roles", "frappe.only_for", "only_for")
 FIELD_NAME = re.compile(r"^[a-z][a-z0-9_]*$")  # Frappe rejects \W; lowercase snake case by convention
 LAYOUT_TYPES = ("Section Break", "Column Break", "Tab Break")
 

@@ -436,6 +436,7 @@ def test_scheduled_and_event_hooks_resolve():
 	hooks = runpy.run_path(str(APP.package / "hooks.py"))
 	events = hooks["scheduler_events"]
 	assert ("integrations", 5, "recover_integration_events") in _tick_steps()
+	assert ("denials", 5, "summarise_denials") in _tick_steps()
 	assert "erp_ops.tasks.purge_integration_events" in events["daily_long"]
 	paths = [p for key, value in events.items() if key != "cron" for p in value]
 	paths += [p for value in events["cron"].values() for p in value]

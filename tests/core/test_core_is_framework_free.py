@@ -112,7 +112,8 @@ def test_the_standalone_cli_imports_without_frappe():
 		f"{path.relative_to(ROOT)}: {name}"
 		for path in CLI.rglob("*.py")
 		for name in _imported_names(path)
-		if name.split(".")[0] == "frappe" or name.startswith(("erp_ops.site", "erp_ops.api", "erp_ops.commands"))
+		if name.split(".")[0] == "frappe"
+		or name.startswith(("erp_ops.site", "erp_ops.api", "erp_ops.commands"))
 	]
 	assert offenders == []
 

@@ -10,6 +10,10 @@ run expires) or returns the stored result once done.
 
 Token record `erp_ops:<bench>:control:bulk:<token>` (hash): plan (JSON), state, approved_by,
 next (index of the first job not yet acted on), moved, skipped, batches, lease_until, result.
+
+Site scope: with `site`, a preview selects only that site's jobs and its plan records the site;
+approving, executing or reading a token of another site is `ForeignToken`, worded as an unknown
+token. `site=None` (the bench's own tools) previews every site's jobs.
 """
 
 import hashlib
@@ -24,7 +28,13 @@ from redis import Redis
 
 from erp_ops.core import rq_keys
 from erp_ops.core.control import jobs, keys
-from erp_ops.core.control.errors import ApprovalRequired, SelfApproval, TokenInvalid, TokenUsed
+from erp_ops.core.control.errors import (
+	ApprovalRequired,
+	ForeignToken,
+	SelfApproval,
+	TokenInvalid,
+	TokenUsed,
+)
 from erp_ops.core.control.models import (
 	Action,
 	BulkFilter,
@@ -41,8 +51,7 @@ from erp_ops.core.control.payload import (
 	frappe_method,
 )
 from erp_ops.core.errors import InvalidInput
-from erp_ops.core.evidence.capture import ATTEMPT
-from erp_ops.core.evidence.capture import kwargs_digest
+from erp_ops.core.evidence.capture import ATTEMPT, kwargs_digest
 from erp_ops.core.rq_keys import Registry, as_text, parse_rq_time
 
 BATCH = 500
@@ -74,6 +83,7 @@ def preview(
 	ttl_s: int = TOKEN_TTL_S,
 	sample_size: int = SAMPLE,
 	now: datetime | None = None,
+	site: str | None = None,
 ) -> BulkPreview:
 	"""Count and describe the jobs `flt` matches and store a token that confirms exactly them.
 
@@ -88,7 +98,7 @@ def preview(
 	if not reason or not reason.strip():
 		raise InvalidInput("every action needs a reason")
 	now = now or datetime.now(timezone.utc)
-	matched = select(conn, bench_id, SOURCES[action], flt)
+	matched = select(conn, bench_id, SOURCES[action], flt, site=site)
 	approval_required = approval_above is not None and len(matched) > approval_above
 	expires_at = now + timedelta(seconds=ttl_s)
 	plan = {
@@ -106,6 +116,8 @@ def preview(
 		"approval_required": approval_required,
 		"nonce": secrets.token_hex(16),
 	}
+	if site is not None:
+		plan["site"] = site
 	token = plan_digest(plan)
 	state = BulkState.PENDING_APPROVAL if approval_required else BulkState.READY
 	key = keys.bulk_key(bench_id, token)
@@ -116,12 +128,12 @@ def preview(
 	return _preview(token, plan, state, None, sample_size)
 
 
-def approve(conn: Redis, bench_id: str, token: str, *, approver: str) -> BulkPreview:
+def approve(conn: Redis, bench_id: str, token: str, *, approver: str, site: str | None = None) -> BulkPreview:
 	"""The second Ops Manager's approval; the requester cannot approve their own request."""
 	key = keys.bulk_key(bench_id, token)
 
 	def claim(pipe) -> BulkPreview:
-		plan, record = _load(pipe, key, token)
+		plan, record = _load(pipe, key, token, site)
 		state = BulkState(record["state"])
 		if state is not BulkState.PENDING_APPROVAL:
 			raise TokenUsed(f"bulk {token} is {state.value}" + _by(record.get("approved_by")))
@@ -142,6 +154,7 @@ def execute(
 	batch: int = BATCH,
 	lease_s: float = LEASE_S,
 	on_batch: Callable[[int, int], None] | None = None,
+	site: str | None = None,
 ) -> BulkResult:
 	"""Act on the token's jobs in atomic batches; a finished token returns its stored result.
 
@@ -153,7 +166,7 @@ def execute(
 	key = keys.bulk_key(bench_id, token)
 
 	def claim(pipe) -> tuple[dict, dict]:
-		plan, record = _load(pipe, key, token)
+		plan, record = _load(pipe, key, token, site)
 		state = BulkState(record["state"])
 		if state is BulkState.DONE:
 			return plan, record
@@ -170,7 +183,8 @@ def execute(
 
 	plan, record = conn.transaction(claim, key, value_from_callable=True)
 	if record["state"] == BulkState.DONE.value:
-		return BulkResult.model_validate_json(record["result"])
+		stored = BulkResult.model_validate_json(record["result"])
+		return stored.model_copy(update={"replayed": True})
 	action = Action(plan["action"])
 	items = plan["items"]
 	start = int(record.get("next") or 0)
@@ -198,21 +212,35 @@ def execute(
 	return _finish(conn, key, token, plan, new_ids)
 
 
-def status(conn: Redis, bench_id: str, token: str) -> BulkResult:
+def status(conn: Redis, bench_id: str, token: str, *, site: str | None = None) -> BulkResult:
 	"""Where a bulk action stands (also after its process died)."""
 	record = _decode(conn.hgetall(keys.bulk_key(bench_id, token)))
-	if not record:
+	if not record or "plan" not in record:
 		raise TokenInvalid(f"unknown or expired bulk token {token}")
+	plan = json.loads(record["plan"])
+	_check_site(plan, token, site)
 	if record.get("result"):
 		return BulkResult.model_validate_json(record["result"])
-	plan = json.loads(record["plan"])
 	return _result(token, plan, record, [])
 
 
-def select(conn: Redis, bench_id: str, source: JobState, flt: BulkFilter) -> list[dict]:
+def plan_site(conn: Redis, bench_id: str, token: str) -> tuple[str | None, str | None]:
+	"""(action, site) a stored token's plan names, (None, None) for an unknown token; for logging."""
+	raw = conn.hget(keys.bulk_key(bench_id, token), "plan") if token else None
+	try:
+		plan = json.loads(raw) if raw else {}
+	except ValueError:
+		plan = {}
+	return plan.get("action"), plan.get("site")
+
+
+def select(
+	conn: Redis, bench_id: str, source: JobState, flt: BulkFilter, *, site: str | None = None
+) -> list[dict]:
 	"""The bench's jobs in `source` (failed, queued or quarantined) that match the filter, oldest first.
 
-	Reads in a constant number of pipelined round trips whatever the number of jobs.
+	With `site`, only that site's jobs, whatever `flt.sites` says. Reads in a constant number of
+	pipelined round trips whatever the number of jobs.
 	"""
 	names = jobs.bench_queues(conn, bench_id, flt.queues or None)
 	if source is JobState.QUARANTINED:
@@ -258,8 +286,10 @@ def select(conn: Redis, bench_id: str, source: JobState, flt: BulkFilter) -> lis
 		digest = job_kwargs_digest(function, kwargs)
 		if flt.kwargs_digests and digest not in flt.kwargs_digests:
 			continue
-		site = rq_keys.split_frappe_job_id(job_id)[0] or kwargs.get("site")
-		if sites and site not in sites:
+		owner = jobs.site_of(job_id, data)
+		if site is not None and owner != site:
+			continue
+		if sites and owner not in sites:
 			continue
 		if methods and method not in methods:
 			continue
@@ -354,18 +384,25 @@ def _finish(conn: Redis, key: str, token: str, plan: dict, new_ids: list[str]) -
 	return conn.transaction(done, key, value_from_callable=True)
 
 
-def _load(pipe, key: str, token: str) -> tuple[dict, dict]:
+def _load(pipe, key: str, token: str, site: str | None = None) -> tuple[dict, dict]:
 	"""Read and check a token inside a WATCH (the caller's transaction fails if it changes)."""
 	record = _decode(pipe.hgetall(key))
 	if not record or "plan" not in record:
 		raise TokenInvalid(f"unknown or expired bulk token {token}: preview again")
 	plan = json.loads(record["plan"])
+	_check_site(plan, token, site)
 	if plan_digest(plan) != token:
 		raise TokenInvalid(f"bulk token {token} does not match its stored plan")
 	if record["state"] in (BulkState.PENDING_APPROVAL.value, BulkState.READY.value):
 		if datetime.fromisoformat(plan["expires_at"]) <= datetime.now(timezone.utc):
 			raise TokenInvalid(f"bulk token {token} expired: preview again")
 	return plan, record
+
+
+def _check_site(plan: dict, token: str, site: str | None) -> None:
+	"""A token previewed for another site (or for the whole bench) is unknown to `site`."""
+	if site is not None and plan.get("site") != site:
+		raise ForeignToken(f"unknown or expired bulk token {token}")
 
 
 def _decode(raw: dict) -> dict[str, str]:
@@ -419,4 +456,4 @@ def _sha(source: str) -> str:
 	return _SHAS[source]
 
 
-__all__ = ["APPROVAL_ABOVE", "BATCH", "approve", "execute", "preview", "select", "status"]
+__all__ = ["APPROVAL_ABOVE", "BATCH", "approve", "execute", "plan_site", "preview", "select", "status"]

@@ -18,6 +18,12 @@ class JobNotFound(ErpOpsError):
 	http_status = 404
 
 
+class ForeignJob(JobNotFound):
+	"""The job belongs to another site of the bench. Answered exactly like a job that does not
+	exist (404, same wording), so a caller learns nothing about other sites; the type lets the
+	caller record the attempt."""
+
+
 class RequestInFlight(Conflict):
 	"""The same request id is being acted on by another call right now."""
 
@@ -28,6 +34,10 @@ class RequestMismatch(Conflict):
 
 class TokenInvalid(InvalidInput):
 	"""The confirmation token is unknown or expired: preview again."""
+
+
+class ForeignToken(TokenInvalid):
+	"""The token was previewed on another site: answered exactly like an unknown token."""
 
 
 class TokenUsed(Conflict):

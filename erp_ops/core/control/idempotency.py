@@ -53,11 +53,15 @@ def once(
 	*,
 	ttl_s: int = RESULT_TTL_S,
 	lease_s: int = LEASE_S,
+	site: str | None = None,
 ) -> M:
-	"""Run `act` unless this request id already ran; return its (first) result either way."""
+	"""Run `act` unless this request id already ran; return its (first) result either way.
+
+	With `site`, request ids are that site's own: another site's id neither answers nor blocks it.
+	"""
 	if not request_id or len(request_id) > REQUEST_ID_MAX:
 		raise InvalidInput(f"request id must be 1 to {REQUEST_ID_MAX} characters")
-	key = keys.request_key(bench_id, request_id)
+	key = keys.request_key(bench_id, request_id, site)
 	reply = [
 		as_text(v) for v in conn.register_script(_CLAIM)(keys=[key], args=[request_fingerprint, lease_s])
 	]

@@ -4,12 +4,18 @@ Each action reads what it needs to build its arguments, then one Lua script deci
 the server (see `scripts.py`): if the job is no longer where the action needs it, nothing is
 written and the caller gets `JobConflict` (409). There is no window in which a job is in two
 places or in none. The same steps (`Step`) are what a bulk batch runs inside MULTI/EXEC.
+
+Site scope: a bench's queues hold every site's jobs. Given `site`, every read and action here
+sees only that site's jobs (`site_of`: the prefix of Frappe's job id, else the `site` its
+arguments name); another site's job is `ForeignJob`, a `JobNotFound` with the same message as a
+job that does not exist, so a caller cannot tell the two apart. `site=None` is the whole bench:
+for the bench's own tools (the standalone CLI, `bench ... --all-sites`), never for a site's users.
 """
 
 import math
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
@@ -22,7 +28,7 @@ from rq.serializers import DefaultSerializer
 from erp_ops.core import rq_keys
 from erp_ops.core.bounds import checked
 from erp_ops.core.control import keys, scripts
-from erp_ops.core.control.errors import JobConflict, JobNotFound
+from erp_ops.core.control.errors import ForeignJob, JobConflict, JobNotFound
 from erp_ops.core.control.models import (
 	Action,
 	ActionResult,
@@ -31,10 +37,9 @@ from erp_ops.core.control.models import (
 	PurgeResult,
 	QuarantineResult,
 )
-from erp_ops.core.control.payload import decode_meta, latest_exc_info, payload_from_hash
+from erp_ops.core.control.payload import decode_data, decode_meta, latest_exc_info, payload_from_hash
 from erp_ops.core.errors import InvalidInput
-from erp_ops.core.evidence.capture import ATTEMPT
-from erp_ops.core.evidence.capture import META_ATTEMPT_BASE, META_RETRY_OF
+from erp_ops.core.evidence.capture import ATTEMPT, META_ATTEMPT_BASE, META_RETRY_OF
 from erp_ops.core.rq_keys import Registry, as_text, parse_rq_time, rq_time
 
 # The states each action accepts, in the order they are tried.
@@ -148,22 +153,79 @@ def accepted_states(action: Action, expected: JobState | None) -> tuple[JobState
 	return (expected,)
 
 
-def queue_of(conn: Redis, bench_id: str, job_id: str) -> str:
-	"""The job's queue, from its hash or its quarantined copy; only this bench's queues count."""
+def queue_of(conn: Redis, bench_id: str, job_id: str, site: str | None = None) -> str:
+	"""The job's queue, from its hash or its quarantined copy; only this bench's queues count.
+
+	With `site`, a job of another site raises `ForeignJob` (a `JobNotFound` worded like one).
+	"""
 	pipe = conn.pipeline(transaction=False)
-	pipe.hget(rq_keys.job_key(job_id), "origin")
-	pipe.hget(keys.quarantined_job_key(bench_id, job_id), "origin")
-	live, quarantined = pipe.execute()
+	pipe.hmget(rq_keys.job_key(job_id), "origin", "data")
+	pipe.hmget(keys.quarantined_job_key(bench_id, job_id), "origin", "data")
+	(live, live_data), (quarantined, quarantined_data) = pipe.execute()
 	origin = as_text(live or quarantined or b"")
 	if not origin or not origin.startswith(f"{bench_id}:"):
-		raise JobNotFound(f"no job {job_id!r} on bench {bench_id!r}")
+		raise JobNotFound(not_found_message(bench_id, job_id, site))
+	if site is not None and site_of(job_id, live_data if live else quarantined_data) != site:
+		raise ForeignJob(not_found_message(bench_id, job_id, site))
 	return origin
 
 
-def job_state(conn: Redis, bench_id: str, job_id: str) -> JobState:
-	"""Where the job is now, by the queue or registry holding it."""
+def not_found_message(bench_id: str, job_id: str, site: str | None) -> str:
+	"""One wording for a missing job and, with `site`, for another site's job."""
+	return (
+		f"no job {job_id!r} on site {site!r}"
+		if site is not None
+		else f"no job {job_id!r} on bench {bench_id!r}"
+	)
+
+
+def site_of(job_id: str, data: bytes | str | None) -> str | None:
+	"""The Frappe site a job belongs to: its id's prefix (`<site>::` v15, `<site>||` v16), else the
+	`site` its kwargs name (what Frappe's `execute_job` connects to); None for a job of no site."""
+	site, _rest = rq_keys.split_frappe_job_id(job_id)
+	if site:
+		return site
+	if not data:
+		return None
 	try:
-		queue = queue_of(conn, bench_id, job_id)
+		_function, _args, kwargs = decode_data(data if isinstance(data, bytes) else data.encode())
+	except Exception:
+		return None  # an unreadable payload names no site: only the bench's tools reach it
+	named = kwargs.get("site")
+	return named if isinstance(named, str) and named else None
+
+
+def sites_of(
+	conn: Redis, job_ids: list[str], hash_key: Callable[[str], str] = rq_keys.job_key
+) -> dict[str, str | None]:
+	"""`site_of` for many jobs: ids without a site prefix cost one pipelined read of their data."""
+	found: dict[str, str | None] = {}
+	unprefixed = []
+	for job_id in job_ids:
+		prefix, _rest = rq_keys.split_frappe_job_id(job_id)
+		if prefix:
+			found[job_id] = prefix
+		else:
+			unprefixed.append(job_id)
+	if unprefixed:
+		pipe = conn.pipeline(transaction=False)
+		for job_id in unprefixed:
+			pipe.hget(hash_key(job_id), "data")
+		for job_id, data in zip(unprefixed, pipe.execute(), strict=True):
+			found[job_id] = site_of(job_id, data)
+	return found
+
+
+def job_state(conn: Redis, bench_id: str, job_id: str, *, site: str | None = None) -> JobState:
+	"""Where the job is now, by the queue or registry holding it.
+
+	A missing job is `MISSING`; with `site`, another site's job raises `ForeignJob` (the caller
+	answers it as it answers a missing job, and may record the attempt).
+	"""
+	try:
+		queue = queue_of(conn, bench_id, job_id, site)
+	except ForeignJob:
+		raise
 	except JobNotFound:
 		return JobState.MISSING
 	result = _eval(conn, scripts.LOCATE, job_keys(bench_id, job_id, queue), job_args(job_id, queue, (), 0.0))
@@ -211,10 +273,16 @@ def _accepted_of(step: Step) -> list[JobState]:
 
 
 def requeue(
-	conn: Redis, bench_id: str, job_id: str, *, expected: JobState | None = None, now: float | None = None
+	conn: Redis,
+	bench_id: str,
+	job_id: str,
+	*,
+	expected: JobState | None = None,
+	now: float | None = None,
+	site: str | None = None,
 ) -> ActionResult:
 	"""Put a failed job back on its queue under the same id (its evidence gets the next attempt)."""
-	queue = queue_of(conn, bench_id, job_id)
+	queue = queue_of(conn, bench_id, job_id, site)
 	return run_step(conn, move_step(Action.REQUEUE, bench_id, job_id, queue, expected=expected, now=now))
 
 
@@ -248,20 +316,21 @@ def retry(
 	expected: JobState | None = None,
 	now: float | None = None,
 	new_job_id: str | None = None,
+	site: str | None = None,
 ) -> ActionResult:
 	"""Enqueue a new attempt of a failed job; the failed one leaves the failed registry, marked.
 
 	The new job has the same function, arguments and meta, plus `erp_ops_retry_of` (the old id)
 	and `erp_ops_attempt_base` (the old attempt), so its Job Evidence continues the numbering.
 	"""
-	queue = queue_of(conn, bench_id, job_id)
+	queue = queue_of(conn, bench_id, job_id, site)
 	pipe = conn.pipeline(transaction=False)
 	pipe.hgetall(rq_keys.job_key(job_id))
 	pipe.get(ATTEMPT.format(bench=bench_id, job_id=job_id))
 	raw, seen = pipe.execute()
 	if not raw:
 		# Quarantined (or deleted) since its queue was read.
-		state = job_state(conn, bench_id, job_id)
+		state = job_state(conn, bench_id, job_id, site=site)
 		if state is JobState.MISSING:
 			raise JobNotFound(f"job {job_id} no longer exists")
 		raise JobConflict(job_id, state.value, f"job {job_id} is {state.value}; retry needs failed")
@@ -342,6 +411,7 @@ def cancel(
 	expected: JobState | None = None,
 	wait_s: float = CANCEL_WAIT_S,
 	now: float | None = None,
+	site: str | None = None,
 ) -> ActionResult:
 	"""Cancel a queued, deferred or scheduled job; stop a started one through its worker.
 
@@ -350,7 +420,7 @@ def cancel(
 	canceled registry. If that takes longer than `wait_s`, the result says `stopping` and
 	`finish_cancel` completes it later.
 	"""
-	queue = queue_of(conn, bench_id, job_id)
+	queue = queue_of(conn, bench_id, job_id, site)
 	step = move_step(Action.CANCEL, bench_id, job_id, queue, expected=expected, now=now)
 	reply = _eval(conn, step.source, step.keys, step.args)
 	result = step_result(step, reply)
@@ -362,7 +432,7 @@ def cancel(
 	deadline = time.monotonic() + wait_s
 	while time.monotonic() < deadline:
 		try:
-			finish_cancel(conn, bench_id, job_id)
+			finish_cancel(conn, bench_id, job_id, site=site)
 		except JobConflict:
 			time.sleep(0.05)
 			continue
@@ -371,9 +441,11 @@ def cancel(
 	return result.model_copy(update={"detail": detail})
 
 
-def finish_cancel(conn: Redis, bench_id: str, job_id: str, *, now: float | None = None) -> ActionResult:
+def finish_cancel(
+	conn: Redis, bench_id: str, job_id: str, *, now: float | None = None, site: str | None = None
+) -> ActionResult:
 	"""Move a job stopped on a cancel request from the failed to the canceled registry."""
-	queue = queue_of(conn, bench_id, job_id)
+	queue = queue_of(conn, bench_id, job_id, site)
 	now = time.time() if now is None else now
 	step = Step(
 		Action.CANCEL,
@@ -387,13 +459,19 @@ def finish_cancel(conn: Redis, bench_id: str, job_id: str, *, now: float | None 
 	return result.model_copy(update={"state_before": JobState.STOPPING})
 
 
-def finish_stopped(conn: Redis, bench_id: str, *, now: float | None = None) -> list[ActionResult]:
-	"""Complete every cancel whose worker has stopped the job since (for a periodic task)."""
+def finish_stopped(
+	conn: Redis, bench_id: str, *, now: float | None = None, site: str | None = None
+) -> list[ActionResult]:
+	"""Complete every cancel whose worker has stopped the job since (for a periodic task); with
+	`site`, only that site's jobs (each site's scheduler finishes its own)."""
 	names = bench_queues(conn, bench_id)
 	pipe = conn.pipeline(transaction=False)
 	for q in names:
 		pipe.zrange(Registry.FAILED.key(q), 0, -1)
 	members = [as_text(m) for found in pipe.execute() for m in found]
+	if site is not None and members:
+		owners = sites_of(conn, members)
+		members = [m for m in members if owners[m] == site]
 	if not members:
 		return []
 	pipe = conn.pipeline(transaction=False)
@@ -404,21 +482,27 @@ def finish_stopped(conn: Redis, bench_id: str, *, now: float | None = None) -> l
 		if status != b"stopped" or not marker:
 			continue
 		try:
-			done.append(finish_cancel(conn, bench_id, job_id, now=now))
+			done.append(finish_cancel(conn, bench_id, job_id, now=now, site=site))
 		except (JobConflict, JobNotFound):
 			continue
 	return done
 
 
 def quarantine(
-	conn: Redis, bench_id: str, job_id: str, *, expected: JobState | None = None, now: float | None = None
+	conn: Redis,
+	bench_id: str,
+	job_id: str,
+	*,
+	expected: JobState | None = None,
+	now: float | None = None,
+	site: str | None = None,
 ) -> QuarantineResult:
 	"""Take a job out of every queue and registry, keeping its whole hash under erp_ops' key.
 
 	The payload is returned for the Frappe layer's `Quarantine` record; the Redis copy (no TTL,
 	nothing runs it) is what `release` puts back, byte for byte.
 	"""
-	queue = queue_of(conn, bench_id, job_id)
+	queue = queue_of(conn, bench_id, job_id, site)
 	step = quarantine_step(bench_id, job_id, queue, latest_exc_info(conn, job_id), expected=expected, now=now)
 	reply = _eval(conn, step.source, step.keys, step.args)
 	result = step_result(step, reply)
@@ -447,21 +531,28 @@ def quarantine_step(
 	)
 
 
-def quarantined_payload(conn: Redis, bench_id: str, job_id: str) -> JobPayload:
+def quarantined_payload(conn: Redis, bench_id: str, job_id: str, *, site: str | None = None) -> JobPayload:
 	"""The payload of a quarantined job as erp_ops keeps it in Redis."""
 	raw = conn.hgetall(keys.quarantined_job_key(bench_id, job_id))
-	if not raw:
-		raise JobNotFound(f"no quarantined job {job_id!r} on bench {bench_id!r}")
+	if not raw or (site is not None and site_of(job_id, raw.get(b"data", raw.get("data"))) != site):
+		raise (ForeignJob if raw else JobNotFound)(not_found_message(bench_id, job_id, site))
 	return payload_from_hash(job_id, raw)
 
 
-def quarantined_ids(conn: Redis, bench_id: str) -> list[str]:
-	return [as_text(m) for m in conn.zrange(keys.quarantine_key(bench_id), 0, -1)]
+def quarantined_ids(conn: Redis, bench_id: str, *, site: str | None = None) -> list[str]:
+	"""Ids in erp_ops' quarantine; with `site`, only that site's."""
+	ids = [as_text(m) for m in conn.zrange(keys.quarantine_key(bench_id), 0, -1)]
+	if site is None or not ids:
+		return ids
+	owners = sites_of(conn, ids, lambda job_id: keys.quarantined_job_key(bench_id, job_id))
+	return [job_id for job_id in ids if owners[job_id] == site]
 
 
-def release(conn: Redis, bench_id: str, job_id: str, *, now: float | None = None) -> ActionResult:
+def release(
+	conn: Redis, bench_id: str, job_id: str, *, now: float | None = None, site: str | None = None
+) -> ActionResult:
 	"""Put a quarantined job back on its queue under its own id, exactly as it was stored."""
-	queue = queue_of(conn, bench_id, job_id)
+	queue = queue_of(conn, bench_id, job_id, site)
 	return run_step(conn, release_step(bench_id, job_id, queue, now=now))
 
 
@@ -480,7 +571,7 @@ def release_step(
 
 
 def release_payload(
-	conn: Redis, bench_id: str, payload: JobPayload, *, now: float | None = None
+	conn: Redis, bench_id: str, payload: JobPayload, *, now: float | None = None, site: str | None = None
 ) -> ActionResult:
 	"""Re-enqueue a quarantined job from its stored payload (the Quarantine record), under its id.
 
@@ -489,6 +580,8 @@ def release_payload(
 	as stored: JSON types, which is what Frappe passes to its jobs.
 	"""
 	queue = payload.queue or ""
+	if site is not None and (payload.site or payload.kwargs.get("site")) != site:
+		raise ForeignJob(not_found_message(bench_id, payload.job_id, site))
 	if any(u.field == "data" for u in payload.unreadable):
 		raise InvalidInput(
 			f"the stored payload of {payload.job_id} was unreadable when it was quarantined (only its digest"
@@ -532,13 +625,15 @@ def purge(
 	batch: int = 500,
 	sample_size: int = 20,
 	now: datetime | None = None,
+	site: str | None = None,
 ) -> PurgeResult:
 	"""Delete finished or failed jobs last seen before `now - older_than` (a dry run by default).
 
 	A job's age is that of the newest time known for it (`job_age_at`): a job RQ's cleanup moved
 	to failed a second ago, with no `ended_at`, is one second old. A job with no time at all is
 	kept and reported (`undated`). A job that ended again after it was read (its registry score
-	changed) is kept.
+	changed) is kept. With `site`, only that site's jobs are candidates; without, every site's
+	(the bench's own tools only).
 	"""
 	checked("older_than_days", older_than.total_seconds() / 86_400, "older_than_days")
 	checked("batch", batch)
@@ -556,6 +651,9 @@ def purge(
 	undated: list[str] = []
 	pipe = conn.pipeline(transaction=False)
 	flat = [(q, r, as_text(m), s) for (q, r), entries in zip(slots, members, strict=True) for m, s in entries]
+	if site is not None and flat:
+		owners = sites_of(conn, [job_id for _q, _r, job_id, _s in flat])
+		flat = [row for row in flat if owners[row[2]] == site]
 	for _q, _r, job_id, _s in flat:
 		pipe.hmget(rq_keys.job_key(job_id), *AGE_FIELDS)
 	found = pipe.execute(raise_on_error=False) if flat else []
@@ -674,6 +772,7 @@ __all__ = [
 	"finish_cancel",
 	"finish_stopped",
 	"job_state",
+	"not_found_message",
 	"purge",
 	"quarantine",
 	"quarantined_ids",
@@ -683,5 +782,7 @@ __all__ = [
 	"requeue",
 	"retry",
 	"run_step",
+	"site_of",
+	"sites_of",
 	"step_result",
 ]

@@ -20,6 +20,7 @@ class Action(str, Enum):
 	REPLAY = "replay"  # integration events replayed (or a dry run of it)
 	ACKNOWLEDGE = "acknowledge"  # an operator acknowledged an Ops Alert
 	REVIEW = "review"  # an Ops Manager recorded a runbook review
+	VIEW = "view"  # a read of a job; logged only when refused (another site's job)
 
 
 class JobState(str, Enum):
@@ -168,6 +169,8 @@ class BulkResult(BaseModel):
 	requested_by: str
 	approved_by: str | None = None
 	new_job_ids: list[str] = Field(default_factory=list)
+	# True when this call acted on nothing and answered an earlier execution's stored result.
+	replayed: bool = False
 
 
 class PoisonVerdict(BaseModel):

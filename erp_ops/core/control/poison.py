@@ -90,19 +90,23 @@ def is_poison(failures: int, threshold: int = THRESHOLD) -> bool:
 
 
 def quarantine_poison(
-	conn: Redis, bench_id: str, verdicts: Iterable[PoisonVerdict]
+	conn: Redis, bench_id: str, verdicts: Iterable[PoisonVerdict], *, site: str | None = None
 ) -> list[QuarantineResult]:
 	"""Quarantine the failed jobs of each poison verdict (same method and kwargs digest).
 
 	Jobs still running or already requeued are left alone: only what sits in a failed registry
-	moves, each atomically; a job another actor moved first is skipped.
+	moves, each atomically; a job another actor moved first is skipped. With `site`, only that
+	site's jobs: a verdict from one site's evidence says nothing about another site's job with the
+	same method and arguments.
 	"""
 	done = []
 	for verdict in verdicts:
 		flt = BulkFilter(methods=[verdict.method], kwargs_digests=[verdict.kwargs_digest])
-		for match in bulk.select(conn, bench_id, JobState.FAILED, flt):
+		for match in bulk.select(conn, bench_id, JobState.FAILED, flt, site=site):
 			try:
-				done.append(jobs.quarantine(conn, bench_id, match["job_id"], expected=JobState.FAILED))
+				done.append(
+					jobs.quarantine(conn, bench_id, match["job_id"], expected=JobState.FAILED, site=site)
+				)
 			except (JobConflict, JobNotFound):
 				continue
 	return done

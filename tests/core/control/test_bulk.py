@@ -88,9 +88,9 @@ def test_execute_moves_the_snapshot_and_skips_what_changed_meanwhile(redis_conn)
 	assert redis_conn.lrange(f"rq:queue:{DEFAULT}", 0, -1).count(ids[5].encode()) == 1
 	assert all(places(redis_conn, BENCH, DEFAULT, i) == ["queued"] for i in ids)
 	assert all(places(redis_conn, BENCH, DEFAULT, i) == ["failed"] for i in late)
-	# Confirming again returns the first result and moves nothing.
+	# Confirming again returns the first result, marked as a replay, and moves nothing.
 	jobs.retry(redis_conn, BENCH, late[0])
-	assert bulk.execute(redis_conn, BENCH, p.token) == result
+	assert bulk.execute(redis_conn, BENCH, p.token) == result.model_copy(update={"replayed": True})
 	assert bulk.status(redis_conn, BENCH, p.token) == result
 	assert redis_conn.llen(f"rq:queue:{DEFAULT}") == 31
 

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 import frappe
 from frappe.utils import cint, get_datetime, now_datetime
 
-from erp_ops.api import READERS, require_roles
+from erp_ops.api import require_permission
 from erp_ops.core.evidence.capture import Outcome
 
 DEFAULT_HOURS = 24
@@ -16,7 +16,7 @@ MAX_HOURS = 24 * 14
 @frappe.whitelist(methods=["GET", "POST"])
 def get(chart_name: str | None = None, filters: str | dict | None = None) -> dict:
 	"""Job Evidence counted per hour (by `ended_at`, site time) and outcome, one bar per hour."""
-	require_roles(*READERS)
+	require_permission("view")
 	filters = frappe.parse_json(filters) or {}
 	hours = min(max(cint(filters.get("hours")) or DEFAULT_HOURS, 1), MAX_HOURS)
 	end = now_datetime().replace(minute=0, second=0, microsecond=0)

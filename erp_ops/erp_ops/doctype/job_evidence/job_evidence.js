@@ -1,9 +1,8 @@
 // Copyright (c) 2026, erp_ops developers and contributors
 // For license information, please see license.txt
 
-// Buttons follow the roles table: only operators and managers see them, and only the actions the
-// job's current state allows. The server checks again; this only keeps unusable buttons away.
-const JOB_OPERATORS = ["Ops Operator", "Ops Manager", "System Manager"];
+// Buttons follow what the server allows this user (per action) and what the job's current state
+// allows. The server checks again; this only keeps unusable buttons away.
 const JOB_ACTIONS_BY_STATE = {
 	failed: ["retry", "requeue", "quarantine"],
 	queued: ["cancel", "quarantine"],
@@ -17,17 +16,21 @@ const JOB_ACTIONS_BY_STATE = {
 frappe.ui.form.on("Job Evidence", {
 	refresh(frm) {
 		if (frm.is_new() || !frm.doc.job_id) return;
-		frappe
-			.call({
-				method: "erp_ops.api.jobs.job_state",
-				type: "GET",
-				args: { job_id: frm.doc.job_id },
+		// A job that is no longer in Redis (or is another site's) is a 404: shown as "missing",
+		// without frappe.call's "Not found" dialog on every refresh.
+		const url = `/api/method/erp_ops.api.jobs.job_state?job_id=${encodeURIComponent(
+			frm.doc.job_id
+		)}`;
+		fetch(url, { headers: { Accept: "application/json" } })
+			.then((r) => {
+				if (r.ok) return r.json().then((d) => d.message.state);
+				return r.status === 404 ? "missing" : null;
 			})
-			.then(({ message }) => {
-				const state = message.state;
+			.then((state) => Promise.all([state, erp_ops.allowed()]))
+			.then(([state, allowed]) => {
+				if (!state) return;
 				frm.dashboard.set_headline(__("In Redis this job is now: {0}", [__(state)]));
-				if (!frappe.user.has_role(JOB_OPERATORS)) return;
-				for (const action of JOB_ACTIONS_BY_STATE[state] || []) {
+				for (const action of (JOB_ACTIONS_BY_STATE[state] || []).filter((a) => allowed[a])) {
 					frm.add_custom_button(
 						__(frappe.utils.to_title_case(action)),
 						() => erp_ops_job_action(frm, action, state),

@@ -2,14 +2,9 @@
 // For license information, please see license.txt
 
 frappe.ui.form.on("Quarantine", {
-	refresh(frm) {
-		// Release is for Ops Managers (roles table); the server checks again.
-		if (
-			frm.doc.status !== "Quarantined" ||
-			!frappe.user.has_role(["Ops Manager", "System Manager"])
-		) {
-			return;
-		}
+	async refresh(frm) {
+		// Release needs the server's "release" permission; the server checks again.
+		if (frm.doc.status !== "Quarantined" || !(await erp_ops.allowed()).release) return;
 		frm.add_custom_button(__("Release"), () => {
 			const request_id = frappe.utils.get_random(24);
 			frappe.prompt(

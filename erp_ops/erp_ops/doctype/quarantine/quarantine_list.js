@@ -7,8 +7,8 @@ frappe.listview_settings["Quarantine"] = {
 		const color = doc.status === "Quarantined" ? "orange" : "green";
 		return [__(doc.status), color, `status,=,${doc.status}`];
 	},
-	onload(listview) {
-		if (!frappe.user.has_role(["Ops Manager", "System Manager"])) return;
+	async onload(listview) {
+		if (!(await erp_ops.allowed()).release) return;
 		listview.page.add_action_item(__("Release"), () => {
 			const jobs = listview
 				.get_checked_items()

@@ -21,7 +21,7 @@ erp_ops.drills.duration = (seconds) => {
 };
 
 frappe.ui.form.on("Restore Drill", {
-	refresh(frm) {
+	async refresh(frm) {
 		// Check statuses as coloured pills in the checks table: frappe.format honours df.formatter,
 		// and the grid's docfields are per document (hence here, once docname is known).
 		const grid = frm.get_field("checks").grid;
@@ -43,8 +43,8 @@ frappe.ui.form.on("Restore Drill", {
 				color
 			);
 		}
-		// Starting a drill is for Ops Managers (the server checks again).
-		if (!frappe.user.has_role(["Ops Manager", "System Manager"])) return;
+		// Starting a drill needs the server's "drill" permission (the server checks again).
+		if (!(await erp_ops.allowed()).drill) return;
 		frm.add_custom_button(__("Run Drill Now"), () =>
 			frappe
 				.call({ method: "erp_ops.api.drills.run_drill_now", type: "POST" })

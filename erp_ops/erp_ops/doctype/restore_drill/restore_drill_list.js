@@ -13,8 +13,8 @@ frappe.listview_settings["Restore Drill"] = {
 		};
 		return [__(doc.outcome), colors[doc.outcome] || "gray", `outcome,=,${doc.outcome}`];
 	},
-	onload(listview) {
-		if (!frappe.user.has_role(["Ops Manager", "System Manager"])) return;
+	async onload(listview) {
+		if (!(await erp_ops.allowed()).drill) return;
 		listview.page.add_inner_button(__("Run Drill Now"), () =>
 			frappe
 				.call({ method: "erp_ops.api.drills.run_drill_now", type: "POST" })

@@ -23,7 +23,7 @@ erp_ops.preflight.render_markdown = (value) => {
 };
 
 frappe.ui.form.on("Upgrade Preflight", {
-	refresh(frm) {
+	async refresh(frm) {
 		// A read-only Markdown Editor writes its value as text (MarkdownEditor.set_disp_area, on
 		// every field refresh): show this one rendered, fix list, findings table and plans.
 		const summary = frm.get_field("summary_md");
@@ -50,8 +50,8 @@ frappe.ui.form.on("Upgrade Preflight", {
 			]),
 			color
 		);
-		// Running a preflight is for Ops Managers (roles table); the server checks again.
-		if (!frappe.user.has_role(["Ops Manager", "System Manager"])) return;
+		// Running a preflight needs the server's "preflight" permission; the server checks again.
+		if (!(await erp_ops.allowed()).preflight) return;
 		frm.add_custom_button(__("Run Again"), () =>
 			frappe
 				.call({

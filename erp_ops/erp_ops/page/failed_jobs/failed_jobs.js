@@ -3,9 +3,8 @@
 
 // Live list of this site's failed jobs with single-job actions (Ops Operator) and the bulk flow
 // (Ops Manager): preview → confirm with the token → a second manager approves above the
-// four-eyes size → execute. Buttons a role cannot use are not shown; the server checks anyway.
-const FJ_OPERATORS = ["Ops Operator", "Ops Manager", "System Manager"];
-const FJ_MANAGERS = ["Ops Manager", "System Manager"];
+// four-eyes size → execute. Buttons the server does not allow this user are not shown (the
+// server reports its DocType permissions, erp_ops.api.permissions); the server checks anyway.
 const FJ_REFRESH_MS = 15000;
 
 frappe.pages["failed-jobs"].on_page_load = function (wrapper) {
@@ -24,8 +23,7 @@ frappe.pages["failed-jobs"].on_page_show = function (wrapper) {
 class FailedJobs {
 	constructor(page) {
 		this.page = page;
-		this.can_operate = frappe.user.has_role(FJ_OPERATORS);
-		this.can_manage = frappe.user.has_role(FJ_MANAGERS);
+		this.allowed = {};
 		const refresh = () => this.refresh();
 		this.method = page.add_field({
 			fieldname: "method",
@@ -47,7 +45,24 @@ class FailedJobs {
 			change: refresh,
 		});
 		page.set_secondary_action(__("Refresh"), refresh);
-		if (this.can_manage) {
+		erp_ops.allowed().then((allowed) => {
+			this.allowed = allowed;
+			this.add_bulk_buttons();
+			this.refresh();
+		});
+		this.$body = $('<div class="frappe-card p-3"></div>').appendTo(page.main);
+		this.$body.on("click", "[data-action]", (e) => {
+			const $b = $(e.currentTarget);
+			this.act($b.attr("data-action"), $b.attr("data-job"));
+		});
+		setInterval(() => {
+			if (frappe.get_route_str() === "failed-jobs" && !document.hidden) this.refresh();
+		}, FJ_REFRESH_MS);
+	}
+
+	add_bulk_buttons() {
+		const page = this.page;
+		if (this.allowed.bulk) {
 			for (const action of ["requeue", "retry", "quarantine"]) {
 				page.add_inner_button(
 					__(frappe.utils.to_title_case(action)),
@@ -61,15 +76,6 @@ class FailedJobs {
 				__("Bulk")
 			);
 		}
-		this.$body = $('<div class="frappe-card p-3"></div>').appendTo(page.main);
-		this.$body.on("click", "[data-action]", (e) => {
-			const $b = $(e.currentTarget);
-			this.act($b.attr("data-action"), $b.attr("data-job"));
-		});
-		setInterval(() => {
-			if (frappe.get_route_str() === "failed-jobs" && !document.hidden) this.refresh();
-		}, FJ_REFRESH_MS);
-		this.refresh();
 	}
 
 	filters() {
@@ -97,16 +103,15 @@ class FailedJobs {
 			return;
 		}
 		const buttons = (job) =>
-			this.can_operate
-				? ["retry", "requeue", "quarantine"]
-						.map(
-							(a) =>
-								`<button class="btn btn-xs btn-default" data-action="${a}" data-job="${esc(
-									job
-								)}">${__(frappe.utils.to_title_case(a))}</button>`
-						)
-						.join(" ")
-				: "";
+			["retry", "requeue", "quarantine"]
+				.filter((a) => this.allowed[a])
+				.map(
+					(a) =>
+						`<button class="btn btn-xs btn-default" data-action="${a}" data-job="${esc(
+							job
+						)}">${__(frappe.utils.to_title_case(a))}</button>`
+				)
+				.join(" ");
 		const body = rows
 			.map(
 				(r) => `<tr>
@@ -180,7 +185,6 @@ class FailedJobs {
 			methods: f.method ? [f.method] : [],
 			queues: f.queue ? [f.queue] : [],
 			exc_types: f.exc_type ? [f.exc_type] : [],
-			sites: [frappe.boot.sitename],
 		};
 		this.ask_reason(__("Bulk {0}: Preview", [__(action)]), (reason) =>
 			frappe
