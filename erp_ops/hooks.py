@@ -55,6 +55,8 @@ scheduler_events = {
 		"* * * * *": [
 			"erp_ops.tasks.flush_job_evidence",
 			"erp_ops.tasks.run_due_retries",
+			# Intents whose actor died (a killed request or worker): completed as "unknown".
+			"erp_ops.tasks.sweep_action_intents",
 			"erp_ops.tasks.finish_stopped_cancels",
 			"erp_ops.tasks.sync_quarantine_records",
 			# Alert rules over the snapshot the workspace reads (cached): no extra heavy reads.

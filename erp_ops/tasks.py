@@ -26,6 +26,16 @@ def run_due_retries() -> None:
 	run()
 
 
+def sweep_action_intents() -> None:
+	"""Every minute: intents (`started` log rows) whose actor died get their completion, "unknown",
+	with the job's actual state."""
+	from erp_ops.site.control import sweep_action_intents as sweep
+
+	swept = sweep()
+	if swept:
+		frappe.logger("erp_ops").warning(f"Ops Action Log: {len(swept)} intent(s) completed as unknown")
+
+
 def finish_stopped_cancels() -> None:
 	"""Every minute: complete cancels of started jobs that their worker has now stopped."""
 	from erp_ops.site.control import finish_stopped_cancels as finish

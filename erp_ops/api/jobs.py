@@ -1,7 +1,9 @@
 """Job control: retry, requeue, cancel, quarantine, release, purge and bulk actions.
 
-Each action: role check (a denial is logged, then 403) → reason required → the core's atomic
-action, once per `request_id` → one `Ops Action Log` row whatever the outcome. Pass `expected`
+Each action: role check (a denial is logged, then 403) → reason required → a committed `started`
+row (the intent) → the core's atomic action, once per `request_id` → one `Ops Action Log` row
+whatever the outcome, completing the intent (a process killed in between leaves the intent, which
+the per-minute sweep completes as "unknown" with the job's actual state). Pass `expected`
 (the state you saw, e.g. "failed") so a job that moved meanwhile is a 409, not a surprise.
 """
 
@@ -36,7 +38,7 @@ from erp_ops.core.control.models import Action, ActionOutcome, BulkFilter, JobSt
 from erp_ops.core.control.payload import exc_from_result_entries, exc_type_of, payload_from_hash
 from erp_ops.core.control.redaction import redact
 from erp_ops.core.errors import ErpOpsError, InvalidInput
-from erp_ops.site.audit import append_entry, new_entry, verify_log
+from erp_ops.site.audit import append_entry, new_entry, start_intent, verify_log
 from erp_ops.erp_ops.doctype.ops_settings.ops_settings import get_control_settings
 from erp_ops.erp_ops.doctype.quarantine import quarantine as quarantine_records
 
@@ -328,8 +330,14 @@ def _act(attempt: Attempt, params: dict, act: Callable[[Redis, str, LogDone], tu
 		_log_failure(attempt, ActionOutcome.FAILED, "a reason is required")
 		frappe.throw(_("Every action needs a reason."), OpsInvalidInput, title=_("Reason required"))
 	conn, bench_id = _redis()
+	intent: list[str] = []  # the `started` row written before the Redis step (none for a dry run)
 
 	def run() -> ActionResponse:
+		if not attempt.dry_run:
+			intent.append(
+				start_intent(attempt.action, attempt.targets, attempt.reason, request_id=attempt.request_id)
+			)
+
 		def log(**fields) -> str:
 			return append_entry(
 				new_entry(
@@ -339,6 +347,7 @@ def _act(attempt: Attempt, params: dict, act: Callable[[Redis, str, LogDone], tu
 					ActionOutcome.DONE,
 					dry_run=attempt.dry_run,
 					request_id=attempt.request_id,
+					completes=intent[0] if intent else None,
 					**fields,
 				)
 			)
@@ -358,20 +367,24 @@ def _act(attempt: Attempt, params: dict, act: Callable[[Redis, str, LogDone], tu
 		if e.http_status == 403:
 			outcome = ActionOutcome.DENIED
 		state = e.state if isinstance(e, JobConflict) else None
-		_log_failure(attempt, outcome, str(e) or type(e).__name__, state_before=state)
+		_log_failure(attempt, outcome, str(e) or type(e).__name__, state_before=state, completes=intent)
 		with core_errors():
 			raise
 	except RedisError as e:
-		_log_failure(attempt, ActionOutcome.FAILED, f"Redis: {e}")
+		_log_failure(attempt, ActionOutcome.FAILED, f"Redis: {e}", completes=intent)
 		frappe.throw(_("Redis did not answer: {0}").format(e), OpsServiceUnavailable)
 	except Exception as e:
-		_log_failure(attempt, ActionOutcome.FAILED, f"{type(e).__name__}: {e}")
+		_log_failure(attempt, ActionOutcome.FAILED, f"{type(e).__name__}: {e}", completes=intent)
 		raise
 	return response.model_dump(mode="json")
 
 
 def _log_failure(
-	attempt: Attempt, outcome: ActionOutcome, error: str, state_before: str | None = None
+	attempt: Attempt,
+	outcome: ActionOutcome,
+	error: str,
+	state_before: str | None = None,
+	completes: list[str] | None = None,
 ) -> None:
 	frappe.db.rollback()
 	append_entry(
@@ -384,6 +397,7 @@ def _log_failure(
 			request_id=attempt.request_id,
 			error=error,
 			state_before=state_before,
+			completes=completes[0] if completes else None,
 		)
 	)
 	frappe.db.commit()  # the error response rolls the request back: keep the evidence first

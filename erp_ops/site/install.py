@@ -66,11 +66,12 @@ def ensure_setting_defaults() -> list[str]:
 	return added
 
 
-def ensure_chain_head() -> None:
-	"""The one row the Ops Action Log's writers lock to keep one hash chain."""
+def ensure_chain_head() -> str | None:
+	"""The Ops Action Log's head, the row its writers lock to keep one hash chain; a new, empty log
+	gets its genesis row (install, or reinstall when an earlier chain's anchors are found)."""
 	from erp_ops.site.audit import ensure_chain_head as ensure
 
-	ensure()
+	return ensure()
 
 
 def ensure_runbooks() -> list[str]:

@@ -8,6 +8,7 @@ leaves the job failed and visible, never lost.
 """
 
 import time
+from collections.abc import Callable
 
 from redis import Redis
 
@@ -31,14 +32,26 @@ def schedule_retry(
 	return bool(conn.zadd(due_key(bench_id), {job_id: now + delay_s}, nx=True))
 
 
-def run_due(conn: Redis, bench_id: str, *, now: float | None = None, limit: int = 500) -> list[ActionResult]:
-	"""Retry the jobs whose time has come; jobs no longer failed (requeued, quarantined) are dropped."""
+def run_due(
+	conn: Redis,
+	bench_id: str,
+	*,
+	now: float | None = None,
+	limit: int = 500,
+	before: Callable[[str], None] | None = None,
+) -> list[ActionResult]:
+	"""Retry the jobs whose time has come; jobs no longer failed (requeued, quarantined) are dropped.
+
+	`before(job_id)` runs once a due id is claimed and before its retry (the site writes its intent).
+	"""
 	now = time.time() if now is None else now
 	done = []
 	for raw in conn.zrangebyscore(due_key(bench_id), "-inf", now, start=0, num=limit):
 		job_id = as_text(raw)
 		if not conn.zrem(due_key(bench_id), job_id):
 			continue  # another scheduler claimed it
+		if before is not None:
+			before(job_id)
 		try:
 			done.append(jobs.retry(conn, bench_id, job_id, expected=JobState.FAILED))
 		except (JobConflict, JobNotFound):

@@ -67,8 +67,6 @@ class OpsSettings(Document):
 		four_eyes_threshold: DF.Int
 		immutable_backups: DF.Check
 		long_transaction_s: DF.Float
-		manifest_chain_head: DF.Data | None
-		manifest_chain_stamp: DF.Data | None
 		manifest_enabled: DF.Check
 		oldest_job_critical_s: DF.Float
 		oldest_job_warning_s: DF.Float
