@@ -71,7 +71,12 @@ class FrappeChainStore:
 	@contextmanager
 	def locked_tail(self) -> Iterator[str]:
 		self._head = _lock_head()
-		yield self._head["head"] or chain.GENESIS
+		# Link to the log's real last row, read under the head's lock: a writer of an older version
+		# (a rolling deploy, processes not restarted yet) may have appended without moving this head,
+		# and linking to the stale head would fork the chain. Rows removed from the end show in the
+		# anchors, not here.
+		last = frappe.db.sql("select row_hash from `tabOps Action Log` order by seq desc limit 1 for update")
+		yield (last[0][0] if last else self._head["head"]) or chain.GENESIS
 
 	def insert(self, row: dict) -> None:
 		entry = ActionLogEntry.model_validate(row)
@@ -502,8 +507,8 @@ def _head_row(name: str, for_update: bool = False) -> dict | None:
 
 def _lock_head() -> dict:
 	found = _head_row(ACTION_LOG, for_update=True)
-	if found is None:
-		_insert_head(ACTION_LOG, "repair", _("the head was missing when a row was appended"))
+	if found is None:  # a site not migrated yet, or the row was deleted: start it as migrate would
+		ensure_chain_head(reason="repair")
 		found = _head_row(ACTION_LOG, for_update=True)
 	return found
 
