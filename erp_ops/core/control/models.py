@@ -22,6 +22,7 @@ class Action(str, Enum):
 	REVIEW = "review"  # an Ops Manager recorded a runbook review
 	GENESIS = "genesis"  # the first row of a new log: why it starts (install, reinstall)
 	RESTORE = "restore"  # the site's database was restored: the log continues from the restored row
+	SETTINGS = "settings"  # a System Manager changed where restore drills restore, or their account
 
 
 class JobState(str, Enum):

@@ -18,7 +18,7 @@ class OpsActionLog(Document):
 		from frappe.types import DF
 
 		acted_at: DF.Datetime | None
-		action: DF.Literal["retry", "requeue", "cancel", "quarantine", "release", "purge", "preflight", "drill", "retention", "replay", "acknowledge", "review", "genesis", "restore"]
+		action: DF.Literal["retry", "requeue", "cancel", "quarantine", "release", "purge", "preflight", "drill", "retention", "replay", "acknowledge", "review", "genesis", "restore", "settings"]
 		approved_by: DF.Data | None
 		completes: DF.Data | None
 		dry_run: DF.Check

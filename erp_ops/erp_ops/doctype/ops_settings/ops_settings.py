@@ -96,6 +96,15 @@ class OpsSettings(Document):
 			if not 0 <= (rule.jitter or 0) <= 1:
 				frappe.throw(_("Retry rule {0}: jitter is a share between 0 and 1.").format(rule.idx))
 		self.validate_restore_drills()
+		from erp_ops.site.drills import check_drill_db_change
+
+		self.flags.drill_db_changed = check_drill_db_change(self)
+
+	def on_update(self) -> None:
+		if self.flags.drill_db_changed:
+			from erp_ops.site.drills import log_drill_db_change
+
+			log_drill_db_change(self, self.flags.drill_db_changed)
 
 	def validate_restore_drills(self) -> None:
 		from erp_ops.core.drills import drill_due
