@@ -17,6 +17,8 @@ required_apps = []
 # Installation
 # ------------
 
+# Rebuild Frappe's cached app-module map first: on a running bench it may predate `bench get-app`.
+before_install = "erp_ops.site.install.before_install"
 after_install = "erp_ops.site.install.after_install"
 
 # Migration
