@@ -116,6 +116,7 @@ def test_hooks_resolve_to_functions_of_the_app():
 	assert hooks["scheduler_events"]["cron"]["* * * * *"] == [
 		"erp_ops.tasks.flush_job_evidence",  # first: the failure policy reads what it flushed
 		"erp_ops.tasks.run_due_retries",
+		"erp_ops.tasks.sweep_action_intents",
 		"erp_ops.tasks.finish_stopped_cancels",
 		"erp_ops.tasks.sync_quarantine_records",
 		"erp_ops.tasks.evaluate_alerts",
