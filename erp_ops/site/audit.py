@@ -112,6 +112,13 @@ class FrappeChainStore:
 			}
 		)
 		doc.db_insert()
+		# Until every process runs this version (a rolling upgrade: workers not restarted yet), an
+		# older writer links to the raw head row it re-creates; keep that row in step while it exists,
+		# or its next row would fork the chain. Migrate drops it (ensure_chain_head).
+		frappe.db.sql(
+			"update tabSingles set value = %s where doctype = %s and field = %s",
+			(row[chain.HASH_FIELD], *LEGACY_HEAD),
+		)
 		first = row[chain.PREVIOUS_FIELD] == chain.GENESIS  # the first row names the chain
 		frappe.db.sql(
 			f"""update `tabOps Chain Head` set head = %s, seq = %s, modified = %s
