@@ -307,7 +307,15 @@ def verify_log(with_anchors: bool = True) -> ChainVerdict:
 	anchor = chain.newest_anchor(log_anchors())
 	if anchor is None:
 		return ChainVerdict(ok=True, checked=checked, anchor=_("no anchor written yet"))
-	reason = chain.check_anchor(anchor, chain_id, last_seq, _hash_at)
+	hash_at = _hash_at
+	if anchor.seq > last_seq:
+		# Rows committed after this transaction's snapshot began (their anchors are written right
+		# after commit): judge the end of the log as committed now, by locking reads.
+		last_seq = frappe.db.sql("select coalesce(max(seq), 0) from `tabOps Action Log` lock in share mode")[
+			0
+		][0]
+		hash_at = _hash_at_committed
+	reason = chain.check_anchor(anchor, chain_id, last_seq, hash_at)
 	if reason:
 		return _broken(
 			checked,
@@ -338,6 +346,11 @@ def describe_anchor(anchor: ChainAnchor) -> str:
 
 def _hash_at(seq: int) -> str | None:
 	found = frappe.db.sql("select row_hash from `tabOps Action Log` where seq = %s", seq)
+	return found[0][0] if found else None
+
+
+def _hash_at_committed(seq: int) -> str | None:
+	found = frappe.db.sql("select row_hash from `tabOps Action Log` where seq = %s lock in share mode", seq)
 	return found[0][0] if found else None
 
 
