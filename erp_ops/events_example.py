@@ -7,6 +7,10 @@ It keeps one Note per title up to date: the first event creates it, later ones c
 Events about one title are ordered by their `seq` (last writer wins), so an older event arriving
 late is recorded as Superseded instead of overwriting newer content. The bench tests use it as the
 real handler; an app's own handlers look the same.
+
+It runs with the sender's permissions (erp_ops runs every handler as the user who sent the event),
+never `ignore_permissions`: a sender creates Notes and changes its own, as Frappe's Note
+permissions allow it, and nothing more.
 """
 
 import frappe
@@ -27,7 +31,7 @@ def upsert_note(event: Event, tx) -> HandlerResult:
 	name = frappe.db.get_value("Note", {"title": p.title}, "name", order_by="creation asc", for_update=True)
 	if name is None:
 		note = frappe.get_doc({"doctype": "Note", "title": p.title, "content": p.content, "public": 0})
-		note.insert(ignore_permissions=True)
+		note.insert()
 		changes = [
 			FieldChange(doctype="Note", name=note.name, field=field, before=None, after=value)
 			for field, value in (("title", p.title), ("content", p.content))
@@ -44,7 +48,7 @@ def upsert_note(event: Event, tx) -> HandlerResult:
 			FieldChange(doctype="Note", name=name, field="content", before=note.content, after=p.content)
 		)
 		note.content = p.content
-		note.save(ignore_permissions=True)
+		note.save()
 	return HandlerResult(
 		result={"note": name, "created": False},
 		touched=[DocRef(doctype="Note", name=name)],

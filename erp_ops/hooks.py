@@ -22,6 +22,8 @@ app_include_js = "/assets/erp_ops/js/erp_ops.js"
 # Installation
 # ------------
 
+# Rebuild Frappe's cached app-module map first: on a running bench it may predate `bench get-app`.
+before_install = "erp_ops.site.install.before_install"
 after_install = "erp_ops.site.install.after_install"
 
 # Migration

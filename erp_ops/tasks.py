@@ -23,6 +23,8 @@ from erp_ops.erp_ops.doctype.ops_settings.ops_settings import get_retention_days
 TICK_STEPS: tuple[tuple[str, int, str], ...] = (
 	("evidence", 1, "flush_job_evidence"),
 	("retries", 1, "run_due_retries"),
+	# Intents whose actor died (a killed request or worker): completed as "unknown".
+	("intents", 1, "sweep_action_intents"),
 	("cancels", 1, "finish_stopped_cancels"),
 	("quarantine", 1, "sync_quarantine_records"),
 	("alerts", 1, "evaluate_alerts"),
@@ -90,6 +92,16 @@ def run_due_retries() -> None:
 	from erp_ops.site.control import run_due_retries as run
 
 	run()
+
+
+def sweep_action_intents() -> None:
+	"""Every minute: intents (`started` log rows) whose actor died get their completion, "unknown",
+	with the job's actual state."""
+	from erp_ops.site.control import sweep_action_intents as sweep
+
+	swept = sweep()
+	if swept:
+		frappe.logger("erp_ops").warning(f"Ops Action Log: {len(swept)} intent(s) completed as unknown")
 
 
 def finish_stopped_cancels() -> None:

@@ -1,8 +1,10 @@
 """Job control: retry, requeue, cancel, quarantine, release, purge and bulk actions.
 
 Each action: permission check (a denial is logged, then 403) → required parameters (a missing
-or empty one is a 422, not logged: nothing was attempted) → the core's atomic action on this
-site's jobs only, once per `request_id` → one `Ops Action Log` row per effect. Pass `expected`
+or empty one is a 422, not logged: nothing was attempted) → a committed `started` row (the intent)
+→ the core's atomic action on this site's jobs only, once per `request_id` → one `Ops Action Log`
+row completing the intent, whatever the outcome (a process killed in between leaves the intent,
+which the per-minute sweep completes as "unknown" with the job's actual state). Pass `expected`
 (the state you saw, e.g. "failed") so a job that moved meanwhile is a 409, not a surprise.
 
 Every read and action is scoped to the current site (`frappe.local.site`) on the server: a job
@@ -42,7 +44,7 @@ from erp_ops.core.control.redaction import redact
 from erp_ops.core.errors import ErpOpsError, InvalidInput
 from erp_ops.erp_ops.doctype.ops_settings.ops_settings import get_control_settings
 from erp_ops.erp_ops.doctype.quarantine import quarantine as quarantine_records
-from erp_ops.site.audit import append_entry, new_entry, verify_log
+from erp_ops.site.audit import append_entry, new_entry, start_intent, verify_log
 
 CANCEL_WAIT_MAX_S = 10.0
 FAILED_JOBS_MAX = 500
@@ -413,8 +415,14 @@ def _act(
 	"""
 	_require(required or {})
 	conn, bench_id = _redis()
+	intent: list[str] = []  # the `started` row written before the Redis step (none for a dry run)
 
 	def run() -> ActionResponse:
+		if not attempt.dry_run:
+			intent.append(
+				start_intent(attempt.action, attempt.targets, attempt.reason, request_id=attempt.request_id)
+			)
+
 		def log(**fields) -> str:
 			return append_entry(
 				new_entry(
@@ -424,6 +432,7 @@ def _act(
 					ActionOutcome.DONE,
 					dry_run=attempt.dry_run,
 					request_id=attempt.request_id,
+					completes=intent[0] if intent else None,
 					**fields,
 				)
 			)
@@ -449,20 +458,24 @@ def _act(
 		if isinstance(e, ForeignJob | ForeignToken):
 			outcome, error = ActionOutcome.DENIED, FOREIGN.format(error=error)
 		state = e.state if isinstance(e, JobConflict) else None
-		_log_failure(attempt, outcome, error, state_before=state)
+		_log_failure(attempt, outcome, error, state_before=state, completes=intent)
 		with core_errors():
 			raise
 	except RedisError as e:
-		_log_failure(attempt, ActionOutcome.FAILED, f"Redis: {e}")
+		_log_failure(attempt, ActionOutcome.FAILED, f"Redis: {e}", completes=intent)
 		frappe.throw(_("Redis did not answer: {0}").format(e), OpsServiceUnavailable)
 	except Exception as e:
-		_log_failure(attempt, ActionOutcome.FAILED, f"{type(e).__name__}: {e}")
+		_log_failure(attempt, ActionOutcome.FAILED, f"{type(e).__name__}: {e}", completes=intent)
 		raise
 	return response.model_dump(mode="json")
 
 
 def _log_failure(
-	attempt: Attempt, outcome: ActionOutcome, error: str, state_before: str | None = None
+	attempt: Attempt,
+	outcome: ActionOutcome,
+	error: str,
+	state_before: str | None = None,
+	completes: list[str] | None = None,
 ) -> None:
 	frappe.db.rollback()
 	append_entry(
@@ -475,6 +488,7 @@ def _log_failure(
 			request_id=attempt.request_id,
 			error=error,
 			state_before=state_before,
+			completes=completes[0] if completes else None,
 		)
 	)
 	frappe.db.commit()  # the error response rolls the request back: keep the evidence first

@@ -15,7 +15,6 @@ from erp_ops.api import (
 	MANAGERS,
 	READERS,
 	Attempt,
-	OpsInvalidInput,
 	core_errors,
 	require_roles,
 	text_card,

@@ -79,6 +79,21 @@ def post(
 	return response.status_code, response.get_json() or {}
 
 
+def bind_source(source: str, *users: str, event_types: str = "") -> None:
+	"""An Integration Source listing `users` as its senders (committed: requests run in their own
+	connection)."""
+	if frappe.db.exists("Integration Source", source):
+		doc = frappe.get_doc("Integration Source", source)
+	else:
+		doc = frappe.new_doc("Integration Source")
+		doc.source_name = source
+	doc.enabled = 1
+	doc.event_types = event_types
+	doc.set("allowed_users", [{"user": u} for u in users])
+	doc.save(ignore_permissions=True)
+	frappe.db.commit()
+
+
 def note_body(title: str, content: str, seq: int) -> str:
 	return json.dumps({"title": title, "content": content, "seq": seq})
 
@@ -107,6 +122,7 @@ class EventSiteTestCase(FrappeTestCase):
 		cls.no_role = api_token(ensure_user(NO_ROLE, ()))
 		ensure_user(OPERATOR, ("Ops Operator",))
 		ensure_user(MANAGER, ("Ops Manager",))
+		bind_source("shop", INTEGRATION)
 		frappe.db.set_single_value(
 			"Ops Settings", {"event_process_inline": 1, "event_payload_limit_kb": 1024}
 		)
@@ -397,6 +413,7 @@ class TestReplayAndRetention(EventSiteTestCase):
 
 	def test_a_range_replay_needs_an_ops_manager(self):
 		source = unique("src")
+		bind_source(source, INTEGRATION)
 		names = [
 			post(self.integration, note_body(unique("t"), "r", 1), key=unique("k"), source=source)[1][
 				"message"
@@ -461,3 +478,82 @@ class TestCards(EventSiteTestCase):
 		self.assertIsInstance(api.superseded_last_24h()["value"], int)
 		frappe.set_user(NO_ROLE)
 		self.assertRaises(frappe.PermissionError, api.failed_last_24h)
+
+
+OTHER_SENDER = "erp-ops-integration-2@example.com"
+
+
+class TestSourceBinding(EventSiteTestCase):
+	"""Sources are proven (issue 19.3): only the users bound to a source send for it, and handlers
+	run with the sender's permissions."""
+
+	@classmethod
+	def setUpClass(cls):
+		super().setUpClass()
+		cls.other = api_token(ensure_user(OTHER_SENDER, ("Integration User",)))
+		frappe.db.commit()
+
+	def test_an_unbound_sender_is_refused_403_and_recorded(self):
+		key, title = unique("k"), unique("order")
+		status, body = post(self.other, note_body(title, "x", 1), key=key)  # "shop" binds INTEGRATION only
+		self.assertEqual(status, 403, body)
+		row = event_row(body["event"])
+		self.assertEqual(
+			(row.status, row.source, row.offered_key, row.owner), ("Rejected", "shop", key, OTHER_SENDER)
+		)
+		self.assertEqual(row.reason, "SenderNotBound")
+		self.assertIn("may not send events for shop", row.error)
+		self.assertIsNone(row.idempotency_key, "a refused request holds no key")
+		self.assertEqual(notes(title), [])
+		# The key stays the bound sender's: its delivery is processed as a new event.
+		status, body = post(self.integration, note_body(title, "mine", 1), key=key)
+		self.assertEqual(
+			(status, body["message"]["status"], body["message"]["duplicate"]), (200, "Processed", False)
+		)
+		# A source nobody bound is refused the same way, whoever sends.
+		status, body = post(
+			self.integration, note_body(title, "y", 2), key=unique("k"), source=unique("nobody")
+		)
+		self.assertEqual(status, 403, body)
+		self.assertEqual(event_row(body["event"]).status, "Rejected")
+
+	def test_a_source_sends_only_its_event_types(self):
+		source = unique("typed")
+		bind_source(source, INTEGRATION, event_types="example:other")
+		status, body = post(self.integration, note_body(unique("t"), "x", 1), key=unique("k"), source=source)
+		self.assertEqual(status, 403, body)
+		self.assertIn("may not send events of type", event_row(body["event"]).error)
+		bind_source(source, INTEGRATION, event_types=f"example:other\n{TYPE}")
+		status, body = post(self.integration, note_body(unique("t"), "x", 1), key=unique("k"), source=source)
+		self.assertEqual(status, 200, body)
+
+	def test_the_handler_runs_with_the_senders_permissions(self):
+		source = unique("shared")
+		bind_source(source, INTEGRATION, OTHER_SENDER)
+		title = unique("order")
+		status, body = post(self.integration, note_body(title, "first", 1), key=unique("k"), source=source)
+		self.assertEqual((status, body["message"]["status"]), (200, "Processed"), body)
+		[note] = notes(title)
+		self.assertEqual(frappe.db.get_value("Note", note.name, "owner"), INTEGRATION)
+		# Another sender may send for the source, but not change a Note it may not write: the
+		# handler runs as that sender (no ignore_permissions), so the event fails.
+		status, body = post(self.other, note_body(title, "overwritten", 2), key=unique("k"), source=source)
+		self.assertEqual((status, body["message"]["status"]), (500, "Failed"), body)
+		self.assertIn("PermissionError", body["message"]["error"])
+		self.assertEqual(notes(title)[0].content, "first")
+
+	def test_recovered_events_run_as_their_sender(self):
+		source = unique("bg")
+		bind_source(source, INTEGRATION)
+		title = unique("order")
+		frappe.set_user(INTEGRATION)  # stored by the sender, not processed inline
+		request = IngestRequest(
+			source=source, event_type=TYPE, idempotency_key=unique("k"), body=note_body(title, "bg", 1)
+		)
+		stored = core_ingest(FrappeEventStore(), site_events.handlers(), request, inline=False)
+		frappe.db.commit()
+		frappe.set_user("Administrator")  # the scheduler's recovery runs as Administrator
+		self.assertEqual(tasks.process_integration_event(stored.name)["status"], "Processed")
+		self.assertEqual(frappe.session.user, "Administrator", "the session is the caller's again")
+		[note] = notes(title)
+		self.assertEqual(frappe.db.get_value("Note", note.name, "owner"), INTEGRATION)

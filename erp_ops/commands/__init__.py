@@ -1,4 +1,5 @@
 """Bench commands: `bench --site S ops status [--json]`, `ops flush-evidence`, `ops verify-log`,
+`ops chain-restored --reason R` (after a restore from backup),
 `ops preflight --target N [--json]` (stored as an Upgrade Preflight), `ops drill [--json]` (stored
 as a Restore Drill), `ops backup` (backup with files + manifest) and `ops jobs …` (the
 control actions, as `erp-ops jobs` but through the site: logged, with Quarantine records, as
@@ -81,13 +82,38 @@ def verify_log_command(context) -> None:
 
 	verdict = _with_site(context, None, verify_log)
 	if verdict.ok:
-		click.echo(f"Ops Action Log: {verdict.checked} row(s), chain intact")
+		click.echo(f"Ops Action Log: {verdict.checked} row(s), chain intact ({verdict.anchor})")
 		return
 	click.secho(
 		f"Ops Action Log chain BROKEN at row {verdict.first_broken} ({verdict.first_broken_name}): {verdict.reason}",
 		fg="red",
 	)
 	sys.exit(EXIT_CRITICAL)
+
+
+@ops.command("chain-restored")
+@click.option("--reason", required=True, help="Which backup was restored, and why (logged).")
+@click.option("--user", help="Record as this user (default Administrator).")
+@pass_context
+def chain_restored_command(context, reason: str, user=None) -> None:
+	"""After restoring this site's database from a backup: record the restore in the Ops Action Log
+	and as its newest anchor, so `verify-log` compares with the restored log from now on."""
+	from erp_ops.core.errors import InvalidInput
+	from erp_ops.site.audit import record_restore
+
+	def call() -> str:
+		name = record_restore(reason)
+		frappe.db.commit()
+		return name
+
+	if not reason.strip():
+		raise click.UsageError("--reason must not be empty")
+	try:
+		name = _with_site(context, user, call)
+	except InvalidInput as e:
+		click.secho(f"refused: {e}", fg="red", err=True)
+		sys.exit(EXIT_CRITICAL)
+	click.echo(f"restore recorded as Ops Action Log {name}")
 
 
 @ops.command("preflight")

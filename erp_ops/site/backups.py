@@ -20,6 +20,7 @@ from erp_ops.core.drills.errors import BackupNotFound
 from erp_ops.core.drills.manifest import ChainIssue, make_immutable, record_manifest
 from erp_ops.core.drills.retention import DeletionRecord, RetentionPlan
 from erp_ops.core.drills.schedule import DrillHealth
+from erp_ops.site.audit import current_anchor, manifest_head, set_manifest_head
 from erp_ops.site.drills import drill_history, drill_settings, drill_target, site_time_to_utc
 from erp_ops.site.preflight import backup_path
 
@@ -49,7 +50,7 @@ def record_new_manifests() -> list[str]:
 	settings = drill_settings()
 	if not settings.manifest_enabled:
 		return []
-	head_stamp = frappe.db.get_single_value("Ops Settings", "manifest_chain_stamp") or ""
+	head_stamp = manifest_head()[1]
 	try:
 		found = find_backup_sets(backup_path(), frappe.local.site)
 	except BackupNotFound:  # no backup folder yet
@@ -72,10 +73,9 @@ def _record(backup) -> str:
 		frappe.conf.db_name,
 		frappe.local.site,
 		frappe.conf.get("backup_encryption_key"),
+		action_log=current_anchor(),  # every manifest anchors the action log's head
 	)
-	frappe.db.set_single_value(
-		"Ops Settings", {"manifest_chain_head": head, "manifest_chain_stamp": backup.stamp}
-	)
+	set_manifest_head(head, backup.stamp)
 	frappe.db.commit()
 	if drill_settings().immutable_backups:
 		paths = [f.path for f in backup.files.values()] + [backup.manifest_path]
@@ -87,7 +87,7 @@ def _record(backup) -> str:
 
 def chain_issues() -> list[ChainIssue]:
 	"""Every broken link, changed or missing file of this site's manifests (the head as recorded)."""
-	head = frappe.db.get_single_value("Ops Settings", "manifest_chain_head") or None
+	head = manifest_head()[0]
 	return verify_chain(backup_path(), site_slug(frappe.local.site), head)
 
 

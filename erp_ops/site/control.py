@@ -15,22 +15,24 @@ from frappe.utils import add_to_date, get_bench_id, now_datetime
 from frappe.utils.background_jobs import get_redis_conn
 from redis import Redis
 
-from erp_ops.core.control import autoretry, jobs, poison, policy
-from erp_ops.core.control.errors import JobConflict, JobNotFound
+from erp_ops.core.control import autoretry, bulk, jobs, poison, policy
+from erp_ops.core.control.errors import JobConflict, JobNotFound, TokenInvalid
 from erp_ops.core.control.models import (
 	Action,
 	ActionOutcome,
+	BulkFilter,
 	ActionResult,
 	JobState,
 	PoisonVerdict,
 	QuarantineResult,
 	RetryDecisionKind,
 )
+from erp_ops.core.errors import ErpOpsError
 from erp_ops.core.evidence.capture import FAILED_OUTCOMES
 from erp_ops.core.evidence.records import EvidenceRecord
 from erp_ops.erp_ops.doctype.ops_settings.ops_settings import ControlSettings, get_control_settings
 from erp_ops.erp_ops.doctype.quarantine import quarantine as quarantine_records
-from erp_ops.site.audit import append_entry, new_entry
+from erp_ops.site.audit import append_entry, new_entry, start_intent, sweep_intents
 from erp_ops.site.notifications import notify_managers
 
 log = logging.getLogger(__name__)
@@ -40,21 +42,57 @@ POLICY_LOOKBACK_MIN = 10  # failures flushed this recently get a retry decision
 DECIDED_KEY = "erp_ops:{bench}:policy-decided:{name}"  # one decision per evidence record
 
 
+AUTO_RETRY = "automatic retry (Ops Settings retry rule)"
+
+
 def run_due_retries(conn: Redis | None = None) -> list[ActionResult]:
-	"""Retry the failed jobs whose automatic retry is due; one log row each."""
+	"""Retry the failed jobs whose automatic retry is due; an intent before each, its completion after."""
 	conn = conn or get_redis_conn()
-	done = autoretry.run_due(conn, get_bench_id(), site=frappe.local.site)
+	intents: dict[str, str] = {}
+
+	def intend(job_id: str) -> None:
+		intents[job_id] = start_intent(Action.RETRY, [job_id], AUTO_RETRY, user=SYSTEM_USER)
+
+	done = autoretry.run_due(conn, get_bench_id(), site=frappe.local.site, before=intend)
 	for result in done:
 		_log(
 			Action.RETRY,
 			[result.job_id, result.new_job_id or ""],
-			"automatic retry (Ops Settings retry rule)",
+			AUTO_RETRY,
 			state_before=result.state_before.value,
 			state_after=result.state_after.value,
+			completes=intents.pop(result.job_id, None),
 		)
-	if done:
+	for job_id, intent in intents.items():  # no longer failed (requeued, quarantined): not retried
+		_log(
+			Action.RETRY,
+			[job_id],
+			AUTO_RETRY,
+			ActionOutcome.CONFLICT,
+			completes=intent,
+			error="no longer failed",
+		)
+	if done or intents:
 		frappe.db.commit()
 	return done
+
+
+def sweep_action_intents(conn: Redis | None = None) -> list[str]:
+	"""Complete, as "unknown" with the job's actual state, the intents whose actor died."""
+	conn = conn or get_redis_conn()
+	bench_id = get_bench_id()
+
+	def actual_state(target: str) -> str:
+		try:
+			try:
+				found = bulk.status(conn, bench_id, target)
+				return f"bulk {found.state.value}, moved {found.moved} of {found.planned}"
+			except TokenInvalid:
+				return jobs.job_state(conn, bench_id, target).value
+		except (ErpOpsError, ValueError) as exc:
+			return f"not readable ({exc})"
+
+	return sweep_intents(actual_state)
 
 
 def finish_stopped_cancels(conn: Redis | None = None) -> list[ActionResult]:
@@ -123,23 +161,56 @@ def check_poison(conn: Redis, settings: ControlSettings) -> list[QuarantineResul
 	)
 	done: list[QuarantineResult] = []
 	for verdict in verdicts:
-		moved = quarantine_site_poison(conn, get_bench_id(), verdict)
+		reason = _poison_reason(verdict, settings)
+		moved = quarantine_site_poison(conn, get_bench_id(), verdict, reason)
 		if moved:
-			_record_quarantines(moved, _poison_reason(verdict, settings), settings)
-			done.extend(moved)
+			_record_quarantines(moved, reason, settings)
+			done.extend(outcome for outcome, _intent in moved)
 			notify_managers(
 				f"Poison job quarantined: {verdict.method}",
-				_poison_reason(verdict, settings) + f"; job(s): {', '.join(r.result.job_id for r in moved)}",
+				reason + f"; job(s): {', '.join(r.result.job_id for r, _intent in moved)}",
 				"Quarantine",
-				quarantine_records.open_record(moved[0].result.job_id),
+				quarantine_records.open_record(moved[0][0].result.job_id),
 			)
 	return done
 
 
-def quarantine_site_poison(conn: Redis, bench_id: str, verdict: PoisonVerdict) -> list[QuarantineResult]:
+def quarantine_site_poison(
+	conn: Redis, bench_id: str, verdict: PoisonVerdict, reason: str
+) -> list[tuple[QuarantineResult, str]]:
 	"""`poison.quarantine_poison` limited to this site's jobs: the verdict comes from this site's
-	evidence, and another site's job with the same method and arguments is not ours to judge."""
-	return poison.quarantine_poison(conn, bench_id, [verdict], site=frappe.local.site)
+	evidence, and another site's job with the same method and arguments is not ours to judge.
+	Each job moved, with its intent."""
+	flt = BulkFilter(
+		methods=[verdict.method], kwargs_digests=[verdict.kwargs_digest], sites=[frappe.local.site]
+	)
+	moved = []
+	for match in bulk.select(conn, bench_id, JobState.FAILED, flt, site=frappe.local.site):
+		done = _quarantine_with_intent(conn, bench_id, match["job_id"], reason)
+		if done:
+			moved.append(done)
+	return moved
+
+
+def _quarantine_with_intent(
+	conn: Redis, bench_id: str, job_id: str, reason: str
+) -> tuple[QuarantineResult, str] | None:
+	"""Quarantine a failed job after a committed intent: (its result, the intent), or None (the
+	intent completed as a conflict) when the job moved meanwhile."""
+	intent = start_intent(Action.QUARANTINE, [job_id], reason, user=SYSTEM_USER)
+	try:
+		return jobs.quarantine(conn, bench_id, job_id, expected=JobState.FAILED, site=frappe.local.site), intent
+	except (JobConflict, JobNotFound) as exc:
+		_log(
+			Action.QUARANTINE,
+			[job_id],
+			reason,
+			outcome=ActionOutcome.CONFLICT,
+			completes=intent,
+			error=str(exc),
+		)
+		frappe.db.commit()
+		return None
 
 
 def decide_retries(conn: Redis, settings: ControlSettings) -> tuple[int, int]:
@@ -172,26 +243,26 @@ def decide_retries(conn: Redis, settings: ControlSettings) -> tuple[int, int]:
 				conn, bench_id, row.job_id, decision.delay_s, site=frappe.local.site
 			)
 		elif decision.decision is RetryDecisionKind.QUARANTINE:
-			try:
-				moved = jobs.quarantine(
-					conn, bench_id, row.job_id, expected=JobState.FAILED, site=frappe.local.site
-				)
-			except (JobConflict, JobNotFound):
-				continue
 			reason = f"retries exhausted: attempt {decision.attempt} of {decision.rule.max_attempts} failed"
+			moved = _quarantine_with_intent(conn, bench_id, row.job_id, reason)
+			if moved is None:
+				continue
 			_record_quarantines([moved], reason, settings)
 			quarantined += 1
 	return retries, quarantined
 
 
-def _record_quarantines(moved: list[QuarantineResult], reason: str, settings: ControlSettings) -> None:
-	for outcome in moved:
+def _record_quarantines(
+	moved: list[tuple[QuarantineResult, str]], reason: str, settings: ControlSettings
+) -> None:
+	for outcome, intent in moved:
 		name = _log(
 			Action.QUARANTINE,
 			[outcome.result.job_id],
 			reason,
 			state_before=outcome.result.state_before.value,
 			state_after=outcome.result.state_after.value,
+			completes=intent,
 		)
 		quarantine_records.create_record(
 			outcome.payload,
@@ -211,7 +282,9 @@ def _poison_reason(verdict: PoisonVerdict, settings: ControlSettings) -> str:
 	)
 
 
-def _log(action: Action, targets: list[str], reason: str, **fields) -> str:
+def _log(
+	action: Action, targets: list[str], reason: str, outcome: ActionOutcome = ActionOutcome.DONE, **fields
+) -> str:
 	return append_entry(
-		new_entry(action, [t for t in targets if t], reason, ActionOutcome.DONE, user=SYSTEM_USER, **fields)
+		new_entry(action, [t for t in targets if t], reason, outcome, user=SYSTEM_USER, **fields)
 	)

@@ -83,21 +83,127 @@ def drill_settings() -> DrillSettings:
 	)
 
 
+# Where a drill restores and with which account: System Manager fields (permlevel 1) of Ops Settings.
+DRILL_DB_FIELDS = ("drill_db_host", "drill_db_port", "drill_db_user", "drill_db_password")
+ALLOWED_HOSTS_CONF = "erp_ops_drill_db_hosts"  # site config: other servers a drill may restore to
+LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+class DrillTargetRefused(frappe.PermissionError):
+	"""The configured drill database server or account is not allowed (see `drill_target`)."""
+
+
 def drill_target() -> MariaDBTarget:
-	"""The account that creates and drops scratch databases: Ops Settings, else the bench's
-	`root_login`/`root_password` (the site's own DB user may not CREATE DATABASE)."""
+	"""The account that creates and drops scratch databases, and the server it is on.
+
+	The host defaults to the site's own `db_host`; any other host must be listed in site config
+	`erp_ops_drill_db_hosts` (set by whoever controls the server, not from Desk). The account is
+	Ops Settings' drill DB user, else the bench's `root_login`/`root_password` (the site's own DB
+	user may not CREATE DATABASE) — and those root credentials are only ever sent to the site's own
+	database server. A refusal raises DrillTargetRefused before any connection is made.
+	"""
 	settings = frappe.get_cached_doc("Ops Settings")
+	site_host = frappe.conf.get("db_host") or "127.0.0.1"
+	site_port = int(frappe.conf.get("db_port") or 3306)
+	host = (settings.get("drill_db_host") or "").strip() or site_host
+	port = int(settings.get("drill_db_port") or site_port)
+	own_server = _same_server(host, port, site_host, site_port)
+	if not own_server and host not in _allowed_hosts():
+		raise DrillTargetRefused(
+			_(
+				"Drill DB host {0}:{1} is not this site's database server; a server administrator must "
+				"list it in site config {2} first"
+			).format(host, port, ALLOWED_HOSTS_CONF)
+		)
 	user = (settings.get("drill_db_user") or "").strip()
 	password = settings.get_password("drill_db_password", raise_exception=False) if user else None
 	if not user:
+		if not own_server:
+			raise DrillTargetRefused(
+				_(
+					"Drill DB host {0}:{1} is not this site's database server: the bench's root "
+					"credentials are never sent there; set a Drill DB User for it"
+				).format(host, port)
+			)
 		user = frappe.conf.get("root_login") or "root"
 		password = frappe.conf.get("root_password")
-	return MariaDBTarget(
-		host=(settings.get("drill_db_host") or "").strip() or frappe.conf.get("db_host") or "127.0.0.1",
-		port=int(settings.get("drill_db_port") or frappe.conf.get("db_port") or 3306),
-		user=user,
-		password=password or "",
+	return MariaDBTarget(host=host, port=port, user=user, password=password or "")
+
+
+def _allowed_hosts() -> set[str]:
+	configured = frappe.conf.get(ALLOWED_HOSTS_CONF) or []
+	if isinstance(configured, str):
+		configured = configured.split(",")
+	return {str(h).strip() for h in configured if str(h).strip()}
+
+
+def _same_server(host: str, port: int, site_host: str, site_port: int) -> bool:
+	"""By name and port as configured (no DNS: a name that resolves elsewhere tomorrow is not ours);
+	the loopback spellings are one server."""
+	if port != site_port:
+		return False
+	return host == site_host or (host in LOOPBACK and site_host in LOOPBACK)
+
+
+def check_drill_db_change(doc) -> list[str]:
+	"""Ops Settings' validate: the drill DB fields changed by this save (never the password's value);
+	a user without System Manager may not change them, even where permission checks are skipped
+	(`ignore_permissions`): refused, logged, PermissionError."""
+	changed = [f for f in DRILL_DB_FIELDS if _drill_field_changed(doc, f)]
+	if not changed:
+		return []
+	user = frappe.session.user
+	if user != "Administrator" and "System Manager" not in frappe.get_roles(user):
+		from erp_ops.site.audit import append_entry, new_entry
+
+		append_entry(
+			new_entry(
+				Action.SETTINGS,
+				["Ops Settings", *changed],
+				_("change the restore drills' database server or account"),
+				ActionOutcome.DENIED,
+				error=_("needs System Manager"),
+			)
+		)
+		frappe.db.commit()  # the refusal below rolls the request back: keep its evidence
+		raise frappe.PermissionError(
+			_("Only a System Manager may change where restore drills restore or their account: {0}").format(
+				", ".join(changed)
+			)
+		)
+	return changed
+
+
+def log_drill_db_change(doc, changed: list[str]) -> str:
+	"""One Ops Action Log row for a change of the drill's server or account (no password value)."""
+	from erp_ops.site.audit import append_entry, new_entry
+
+	before = doc.get_doc_before_save()
+
+	def where(d) -> str:
+		if d is None:
+			return "-"
+		return f"{d.get('drill_db_user') or 'root_login'}@{d.get('drill_db_host') or 'db_host'}:{d.get('drill_db_port') or 'db_port'}"
+
+	return append_entry(
+		new_entry(
+			Action.SETTINGS,
+			["Ops Settings", *changed],
+			_("restore drills' database server or account changed"),
+			ActionOutcome.DONE,
+			state_before=where(before)[:140],
+			state_after=where(doc)[:140],
+		)
 	)
+
+
+def _drill_field_changed(doc, field: str) -> bool:
+	if field == "drill_db_password":  # the form sends asterisks for an unchanged password
+		value = doc.get(field) or ""
+		return bool(value) and set(value) != {"*"}
+	before = doc.get_doc_before_save()
+	old = before.get(field) if before else None
+	return (old or None) != (doc.get(field) or None)
 
 
 def site_databases() -> list[str]:

@@ -2,6 +2,12 @@
 
 The protocol is the core's (`erp_ops.core.events`); this module only wires it to the site.
 
+A source is proven, not claimed: an `Integration Source` record binds it to the users allowed to
+send for it (and optionally to the event types it may send); any other sender is refused (403) and
+the refusal recorded. Handlers run with the sender's permissions: inline in the sender's request,
+in a job enqueued as the sender, and as the sender (the event's owner) when a recovery or a replay
+runs them on someone else's behalf.
+
 Handlers come from the `erp_ops_event_handlers` hook of every installed app and, after them, from
 the same key in site_config.json (server administrators only can set it: for a site-specific
 integration or a test handler that must not ship in an app's hooks). The last definition of an
@@ -9,9 +15,13 @@ event type wins.
 """
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
 from typing import Any
 
 import frappe
+from frappe import _
 from frappe.utils import get_bench_id
 
 from erp_ops.core.events import (
@@ -27,12 +37,15 @@ from erp_ops.core.events import process as core_process
 from erp_ops.core.events import purge as core_purge
 from erp_ops.core.events import recoverable as core_recoverable
 from erp_ops.core.events import replay as core_replay
+from erp_ops.core.events.errors import SenderNotBound
 from erp_ops.core.events.fastpath import FastPath
 from erp_ops.core.events.models import PurgeResult, ReplayReport
 from erp_ops.site.event_store import FrappeEventStore
 
 HOOK = "erp_ops_event_handlers"
 PROCESS_JOB = "erp_ops.tasks.process_integration_event"
+SOURCE_DOCTYPE = "Integration Source"
+SOURCE_CACHE = "erp_ops_integration_source:{0}"  # cleared by the Integration Source controller
 # Loaded registries by the hook mapping they came from: imports once per process and mapping.
 _registries: dict[str, HandlerRegistry] = {}
 
@@ -48,11 +61,88 @@ def handler_hook() -> dict[str, Any]:
 
 
 def handlers() -> HandlerRegistry:
+	"""The registry, each handler wrapped to run as the event's sender (`as_sender`)."""
 	hook = handler_hook()
 	key = json.dumps(hook, sort_keys=True)
 	if key not in _registries:
-		_registries[key] = load_handlers(hook)
+		loaded = load_handlers(hook)
+		_registries[key] = HandlerRegistry(
+			{t: replace(loaded.get(t), fn=as_sender(loaded.get(t).fn)) for t in loaded.types()}
+		)
 	return _registries[key]
+
+
+def as_sender(fn):
+	"""Run the handler with the permissions of the user who sent the event (its record's owner)."""
+
+	def run(event, tx):
+		sender = frappe.db.get_value("Integration Event", event.name, "owner")
+		if not sender or sender == frappe.session.user:
+			return fn(event, tx)
+		with acting_as(sender):
+			return fn(event, tx)
+
+	run.__name__ = getattr(fn, "__name__", "handler")
+	return run
+
+
+@contextmanager
+def acting_as(user: str) -> Iterator[None]:
+	"""`frappe.set_user(user)` for a block, then the session exactly as it was (set_user alone
+	would leave the request's session, form and caches reset to the other user)."""
+	local = frappe.local
+	names = ("cache", "form_dict", "role_permissions", "new_doc_templates", "user_perms", "jenv")
+	saved = {name: getattr(local, name, None) for name in names}
+	session = (local.session.user, local.session.sid, local.session.data)
+	frappe.set_user(user)
+	try:
+		yield
+	finally:
+		for name, value in saved.items():
+			setattr(local, name, value)
+		local.session.user, local.session.sid, local.session.data = session
+
+
+def source_binding(source: str) -> dict | None:
+	"""The Integration Source as the ingest checks it (cached until the record changes)."""
+
+	def load() -> dict | None:
+		found = frappe.db.get_value(SOURCE_DOCTYPE, source, ["enabled", "event_types"], as_dict=True)
+		if not found:
+			return None
+		return {
+			"enabled": bool(found.enabled),
+			"users": frappe.get_all(
+				"Integration Source User",
+				filters={"parent": source, "parenttype": SOURCE_DOCTYPE},
+				pluck="user",
+			),
+			"event_types": [t for t in (found.event_types or "").splitlines() if t.strip()],
+		}
+
+	return frappe.cache.get_value(SOURCE_CACHE.format(source), generator=load)
+
+
+def check_sender(request: IngestRequest, user: str | None = None) -> None:
+	"""Refuse (SenderNotBound, 403) a sender no enabled Integration Source of the request's source
+	lists, or an event type the source may not send. An empty or too long source is the core's to
+	refuse (400)."""
+	if not request.source or len(request.source) > settings().max_source_length:
+		return
+	user = user or frappe.session.user
+	binding = source_binding(request.source)
+	if binding is None or not binding["enabled"]:
+		raise SenderNotBound(
+			_(
+				"{0} is not an enabled Integration Source: a System Manager binds a source to its senders"
+			).format(request.source)
+		)
+	if user not in binding["users"]:
+		raise SenderNotBound(_("{0} may not send events for {1}").format(user, request.source))
+	if binding["event_types"] and request.event_type not in binding["event_types"]:
+		raise SenderNotBound(
+			_("{0} may not send events of type {1}").format(request.source, request.event_type)
+		)
 
 
 def settings() -> IngestSettings:
@@ -101,6 +191,7 @@ def store() -> FrappeEventStore:
 
 def ingest(request: IngestRequest) -> IngestResult:
 	"""Accept one delivery (refusals are recorded, then raised); enqueue it when not processed inline."""
+	check_sender(request)
 	result = core_ingest(
 		store(), handlers(), request, settings=settings(), fast=fast_path(), inline=process_inline()
 	)

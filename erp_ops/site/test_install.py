@@ -69,3 +69,33 @@ class TestInstall(FrappeTestCase):
 		for row in workspace.charts:
 			chart = frappe.get_doc("Dashboard Chart", row.chart_name)
 			self.assertTrue(frappe.db.exists("Dashboard Chart Source", chart.source))
+
+
+class TestSeedOnceAndInstall(FrappeTestCase):
+	def tearDown(self):
+		frappe.db.rollback()  # the deletions below are never committed
+
+	def test_a_deleted_default_is_not_recreated_by_migrate(self):
+		rule = frappe.get_all("Ops Alert Rule", pluck="name", limit=1)[0]
+		runbook = frappe.get_all("Runbook", pluck="name", limit=1)[0]
+		frappe.db.delete("Ops Alert Rule", rule)
+		frappe.db.delete("Runbook", runbook)
+		install.after_migrate()
+		self.assertFalse(frappe.db.exists("Ops Alert Rule", rule))
+		self.assertFalse(frappe.db.exists("Runbook", runbook))
+		# A later version's new default comes by a patch that seeds it by name.
+		self.assertEqual(install.ensure_alert_rules([rule]), [rule])
+		self.assertEqual(install.ensure_runbooks([runbook]), [runbook])
+
+	def test_after_install_checks_every_doctype_of_the_app(self):
+		shipped = install._app_doctypes()
+		self.assertIn("Ops Chain Head", shipped)
+		self.assertIn("Integration Source", shipped)
+		self.assertEqual(install.ensure_doctypes(), [])  # all there: nothing to sync
+
+	def test_the_module_map_is_rebuilt_from_apps_txt(self):
+		frappe.cache.set_value("app_modules", {"frappe": ["core"]})  # as cached before get-app
+		frappe.local.app_modules = frappe.cache.get_value("app_modules")
+		install.rebuild_module_map()
+		self.assertIn("erp_ops", frappe.local.app_modules.get("erp_ops", []))
+		self.assertEqual(frappe.local.module_app.get("erp_ops"), "erp_ops")

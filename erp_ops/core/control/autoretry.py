@@ -10,6 +10,7 @@ never lost.
 """
 
 import time
+from collections.abc import Callable
 
 from redis import Redis
 
@@ -44,10 +45,19 @@ def schedule_retry(
 
 
 def run_due(
-	conn: Redis, bench_id: str, *, now: float | None = None, limit: int = 500, site: str | None = None
+	conn: Redis,
+	bench_id: str,
+	*,
+	now: float | None = None,
+	limit: int = 500,
+	site: str | None = None,
+	before: Callable[[str], None] | None = None,
 ) -> list[ActionResult]:
 	"""Retry the jobs whose time has come; jobs no longer failed (requeued, quarantined) are dropped,
-	and so is a job that is not `site`'s (it cannot have been scheduled by that site)."""
+	and so is a job that is not `site`'s (it cannot have been scheduled by that site).
+
+	`before(job_id)` runs once a due id is claimed and before its retry (the site writes its intent).
+	"""
 	now = time.time() if now is None else now
 	key = due_key(bench_id, site)
 	done = []
@@ -55,6 +65,8 @@ def run_due(
 		job_id = as_text(raw)
 		if not conn.zrem(key, job_id):
 			continue  # another scheduler claimed it
+		if before is not None:
+			before(job_id)
 		try:
 			done.append(jobs.retry(conn, bench_id, job_id, expected=JobState.FAILED, site=site))
 		except (JobConflict, JobNotFound):

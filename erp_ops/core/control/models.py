@@ -21,6 +21,9 @@ class Action(str, Enum):
 	ACKNOWLEDGE = "acknowledge"  # an operator acknowledged an Ops Alert
 	REVIEW = "review"  # an Ops Manager recorded a runbook review
 	VIEW = "view"  # a read of a job; logged only when refused (another site's job)
+	GENESIS = "genesis"  # the first row of a new log: why it starts (install, reinstall)
+	RESTORE = "restore"  # the site's database was restored: the log continues from the restored row
+	SETTINGS = "settings"  # a System Manager changed where restore drills restore, or their account
 
 
 class JobState(str, Enum):
@@ -222,6 +225,7 @@ class ChainVerdict(BaseModel):
 	first_broken: int | None = None  # index into the rows given
 	first_broken_name: str | None = None
 	reason: str | None = None
+	anchor: str | None = None  # the anchor outside the log the chain was compared with
 
 
 class ActionOutcome(str, Enum):
@@ -229,6 +233,8 @@ class ActionOutcome(str, Enum):
 	CONFLICT = "conflict"
 	DENIED = "denied"
 	FAILED = "failed"
+	STARTED = "started"  # an intent, written before the action's Redis step; a later row completes it
+	UNKNOWN = "unknown"  # the actor died after its intent: the sweep recorded the job's state it found
 
 
 class ActionLogEntry(BaseModel):
@@ -249,3 +255,31 @@ class ActionLogEntry(BaseModel):
 	error: str | None = None
 	request_id: str | None = None
 	approved_by: str | None = None
+	completes: str | None = None  # the name of the `started` row (the intent) this row completes
+
+
+class AnchorKind(str, Enum):
+	HEAD = "head"  # the chain's head after an append
+	GENESIS = "genesis"  # a new, empty log started a new chain
+	RESTORE = "restore"  # the database was restored: the chain goes on from an older row
+
+
+class ChainAnchor(BaseModel):
+	"""A chain's head as written outside the log (a file, a backup manifest, a webhook).
+
+	`chain` names the chain by its first row's hash, `seq` is the head row's position (its `seq`
+	column, 0 for an empty log) and `head` its hash. A later verification finds the log shorter
+	than an anchor (rows dropped from its end) or the anchored row with another hash (the chain
+	rewritten with every hash recomputed).
+	"""
+
+	model_config = ConfigDict(frozen=True)
+
+	chain: str
+	seq: int = Field(ge=0)
+	head: str
+	at: datetime
+	kind: AnchorKind = AnchorKind.HEAD
+	site: str | None = None
+	user: str | None = None
+	reason: str | None = None

@@ -9,7 +9,7 @@ import hashlib
 import io
 import pickle
 import zlib
-from datetime import date, datetime, timezone
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 

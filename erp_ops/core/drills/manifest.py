@@ -6,7 +6,8 @@ One JSON file beside the set, `<stamp>-<site_slug>-erp_ops_manifest.json`:
      "created_at": …, "files": [{"kind", "name", "size", "sha256", "archive_files"}],
      "tables": {"tabUser": 12, …}, "apps": {"frappe": "15.x"}, "patches": 812,
      "ledger": {"Company": {"debit": "…", "credit": "…", "entries": n}},
-     "previous_sha256": <sha256 of the previous manifest's bytes, or null for the first>}
+     "previous_sha256": <sha256 of the previous manifest's bytes, or null for the first>,
+     "action_log": <the Ops Action Log's head when the set was taken: an anchor, or null>}
 
 Counts are read right after `bench backup` finished, so a busy site drifts a little from the dump's
 snapshot: the drill compares within a tolerance. The chain makes a changed or deleted manifest
@@ -23,8 +24,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from erp_ops.core.control.models import ChainAnchor
 from erp_ops.core.drills.client import MariaDBClient
-from erp_ops.core.drills.discovery import MANIFEST_SUFFIX, BackupSet, FileKind, find_backup_sets
+from erp_ops.core.drills.discovery import MANIFEST_SUFFIX, BackupSet, FileKind
 from erp_ops.core.drills.errors import BadManifest
 from erp_ops.core.drills.facts import DatabaseFacts, LedgerTotals, collect_facts
 from erp_ops.core.drills.streams import count_tar_files, sha256_file
@@ -59,6 +61,8 @@ class Manifest(BaseModel):
 	ledger: dict[str, LedgerTotals] | None = None
 	previous_stamp: str | None = None
 	previous_sha256: str | None = None
+	# The action log's head, anchored outside the database in every manifest (erp_ops.core.control.chain).
+	action_log: ChainAnchor | None = None
 
 	def file(self, kind: FileKind) -> ManifestFile | None:
 		return next((f for f in self.files if f.kind == kind), None)
@@ -70,6 +74,7 @@ def build_manifest(
 	site: str | None = None,
 	encryption_key: str | None = None,
 	previous: tuple[str, str] | None = None,
+	action_log: ChainAnchor | None = None,
 ) -> Manifest:
 	"""Checksums and archive counts of the set's files plus the live database's facts."""
 	files = []
@@ -99,6 +104,7 @@ def build_manifest(
 		ledger=facts.ledger if facts else None,
 		previous_stamp=previous[0] if previous else None,
 		previous_sha256=previous[1] if previous else None,
+		action_log=action_log,
 	)
 
 
@@ -120,12 +126,14 @@ def record_manifest(
 	db_name: str,
 	site: str | None = None,
 	encryption_key: str | None = None,
+	action_log: ChainAnchor | None = None,
 ) -> str:
 	"""Right after `bench backup`: read the live database's facts, link to the previous manifest,
-	write this set's manifest; the new chain head (keep it to check the newest manifest later)."""
+	write this set's manifest (with the action log's head as an anchor); the new chain head (keep
+	it to check the newest manifest later)."""
 	facts = collect_facts(client, db_name)
 	previous = chain_head(backup.folder, backup.site_slug, before=backup.stamp)
-	return write_manifest(backup, build_manifest(backup, facts, site, encryption_key, previous))
+	return write_manifest(backup, build_manifest(backup, facts, site, encryption_key, previous, action_log))
 
 
 def read_manifest(path: str) -> Manifest | None:
@@ -143,6 +151,18 @@ def chain_head(folder: str, site_slug: str, before: str | None = None) -> tuple[
 	"""(stamp, SHA-256) of the newest manifest of the site (older than `before`): the next link."""
 	paths = [p for p in _manifest_paths(folder, site_slug) if before is None or _stamp(p) < before]
 	return (_stamp(paths[-1]), sha256_file(paths[-1])) if paths else None
+
+
+def latest_manifest(folder: str, site_slug: str) -> Manifest | None:
+	"""The newest readable manifest of the site, None when it has none."""
+	for path in reversed(_manifest_paths(folder, site_slug)):
+		try:
+			found = read_manifest(path)
+		except BadManifest:
+			continue
+		if found is not None:
+			return found
+	return None
 
 
 class ChainIssue(BaseModel):

@@ -1,6 +1,6 @@
 """Why an event was refused. Each error names the record kept of the refusal, so nothing is lost silently."""
 
-from erp_ops.core.errors import Conflict, ErpOpsError, InvalidInput, PayloadTooLarge
+from erp_ops.core.errors import Conflict, ErpOpsError, InvalidInput, NotPermitted, PayloadTooLarge
 
 
 class EventRefused(ErpOpsError):
@@ -29,6 +29,10 @@ class InvalidPayload(EventRefused, InvalidInput):
 	) -> None:
 		super().__init__(message, event_name=event_name)
 		self.field_errors = field_errors or []
+
+
+class SenderNotBound(EventRefused, NotPermitted):
+	"""The sender is not one of the users bound to the source (or the source may not send this type)."""
 
 
 class UnknownEventType(EventRefused, InvalidInput):

@@ -395,3 +395,22 @@ def test_retention_with_deletion_on_across_the_gfs_tiers_keeps_the_newest_verifi
 	again = apply_retention(plan)
 	assert {r.reason for r in again} == {"already gone"} and not any(r.deleted for r in again)
 	assert set(os.listdir(folder)) == left
+
+
+def test_every_manifest_anchors_the_action_log_head_and_the_newest_is_read_back(tmp_path):
+	from datetime import datetime, timezone
+
+	from erp_ops.core.control.models import ChainAnchor
+	from erp_ops.core.drills.manifest import latest_manifest
+
+	folder = str(tmp_path)
+	assert latest_manifest(folder, "s_com") is None
+	for day in (1, 2):
+		_touch(folder, f"202401{day:02d}_000000-s_com-database.sql.gz", gzip.compress(f"day {day}".encode()))
+		found = latest_backup_set(folder, "s.com")
+		anchor = ChainAnchor(chain="c" * 64, seq=10 * day, head=f"{day}" * 64, at=datetime.now(timezone.utc))
+		write_manifest(found, build_manifest(found, None, "s.com", action_log=anchor))
+	with open(os.path.join(folder, "20240103_000000-s_com-erp_ops_manifest.json"), "w") as f:
+		f.write("not a manifest")  # a newer unreadable one does not hide the newest readable anchor
+	newest = latest_manifest(folder, "s_com")
+	assert (newest.stamp, newest.action_log.seq, newest.action_log.head) == ("20240102_000000", 20, "2" * 64)

@@ -18,12 +18,13 @@ class OpsActionLog(Document):
 		from frappe.types import DF
 
 		acted_at: DF.Datetime | None
-		action: DF.Literal["retry", "requeue", "cancel", "quarantine", "release", "purge", "preflight", "drill", "retention", "replay", "acknowledge", "review", "view"]
+		action: DF.Literal["retry", "requeue", "cancel", "quarantine", "release", "purge", "preflight", "drill", "retention", "replay", "acknowledge", "review", "view", "genesis", "restore", "settings"]
 		approved_by: DF.Data | None
+		completes: DF.Data | None
 		dry_run: DF.Check
 		entry_json: DF.LongText | None
 		error: DF.SmallText | None
-		outcome: DF.Literal["done", "conflict", "denied", "failed"]
+		outcome: DF.Literal["done", "conflict", "denied", "failed", "started", "unknown"]
 		previous_hash: DF.Data | None
 		reason: DF.SmallText | None
 		request_id: DF.Data | None
@@ -43,3 +44,8 @@ class OpsActionLog(Document):
 
 	def on_trash(self) -> None:
 		frappe.throw(_("Ops Action Log rows cannot be deleted."), frappe.PermissionError)
+
+
+def on_doctype_update() -> None:
+	# The per-minute sweep looks for intents (outcome started) older than a few minutes.
+	frappe.db.add_index("Ops Action Log", ["outcome", "acted_at"])

@@ -68,8 +68,6 @@ class OpsSettings(Document):
 		immutable_backups: DF.Check
 		keep_own_job_evidence: DF.Check
 		long_transaction_s: DF.Float
-		manifest_chain_head: DF.Data | None
-		manifest_chain_stamp: DF.Data | None
 		manifest_enabled: DF.Check
 		oldest_job_critical_s: DF.Float
 		oldest_job_warning_s: DF.Float
@@ -100,6 +98,15 @@ class OpsSettings(Document):
 			if not 0 <= (rule.jitter or 0) <= 1:
 				frappe.throw(_("Retry rule {0}: jitter is a share between 0 and 1.").format(rule.idx))
 		self.validate_restore_drills()
+		from erp_ops.site.drills import check_drill_db_change
+
+		self.flags.drill_db_changed = check_drill_db_change(self)
+
+	def on_update(self) -> None:
+		if self.flags.drill_db_changed:
+			from erp_ops.site.drills import log_drill_db_change
+
+			log_drill_db_change(self, self.flags.drill_db_changed)
 
 	def validate_numbers(self) -> None:
 		"""Every number within its range (erp_ops.core.bounds, as the CLI and API check them)."""
