@@ -49,8 +49,9 @@ def frappe_job(queue: Queue, i: int) -> Job:
 	)
 
 
-def seed(conn: Redis, jobs: int) -> None:
-	queues = [Queue(f"{BENCH}:{q}", connection=conn) for q in QUEUES]
+def seed(conn: Redis, jobs: int, bench: str = BENCH) -> None:
+	"""`jobs` queued and as many failed jobs over five queues of `bench`, 20 idle workers."""
+	queues = [Queue(f"{bench}:{q}", connection=conn) for q in QUEUES]
 	for state in ("queued", "failed"):
 		for start in range(0, jobs, BATCH):
 			pipe = conn.pipeline(transaction=False)

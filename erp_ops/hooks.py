@@ -14,6 +14,18 @@ app_license = "mit"
 # Frappe is implied; listing it here makes `bench install-app` try to install it again.
 required_apps = []
 
+# Each item is shown on the apps screen (/apps) to whoever `has_permission` lets in: the Ops
+# Console. Frappe's apps screen takes a URL, not a Desk route; v16 redirects /app to the desk.
+add_to_apps_screen = [
+	{
+		"name": "erp_ops",
+		"logo": "/assets/erp_ops/images/erp_ops.svg",
+		"title": "ERP Ops",
+		"route": "/app/ops-console",
+		"has_permission": "erp_ops.api.console.has_app_permission",
+	}
+]
+
 # Installation
 # ------------
 
