@@ -110,6 +110,8 @@ def common_view(page: Page, seeded: dict, who: str) -> None:
 		alerts.inner_text()[:300],
 	)
 	check(f"{who}: recent Ops Action Log shown", section(page, "log").locator("tr").count() >= 2)
+	width = page.evaluate("document.documentElement.scrollWidth")
+	check(f"{who}: the console fits 1280 px", width <= 1280, str(width))
 
 
 def count_state_requests(page: Page, seconds: float) -> tuple[int, list[str]]:
@@ -155,7 +157,7 @@ def viewer(page: Page, args, seeded: dict) -> None:
 	)
 	check("viewer: acknowledging over the API is refused (403)", refused.status == 403, str(refused.status))
 	# The workspace leads to the console; the status cards no longer look healthy by colour.
-	page.evaluate("frappe.set_route('Workspaces', 'Operations')")
+	page.evaluate("frappe.set_route('operations')")
 	page.wait_for_selector(".codex-editor .widget", timeout=30_000)
 	page.wait_for_timeout(2500)
 	check(
@@ -171,7 +173,7 @@ def operator(page: Page, args, seeded: dict) -> None:
 	page.get_by_text("ERP Ops", exact=True).first.click()
 	wait_console(page)
 	# The awesome bar finds the page too.
-	page.evaluate("frappe.set_route('Workspaces', 'Operations')")
+	page.evaluate("frappe.set_route('operations')")
 	page.wait_for_timeout(1500)
 	bar = page.locator("#navbar-search")
 	bar.click()
@@ -194,6 +196,12 @@ def operator(page: Page, args, seeded: dict) -> None:
 	)
 	ack = section(page, "alerts").get_by_role("button", name="Acknowledge")
 	check("operator: Acknowledge on firing alerts", ack.count() >= 1)
+	# Acknowledge one the seed fired (the backlog queue's), not somebody else's alert.
+	ack = (
+		section(page, "alerts")
+		.locator("tr", has_text="erp_ops_console_test")
+		.get_by_role("button", name="Acknowledge")
+	)
 	page.screenshot(path=str(Path(args.shots) / "ops-console-operator.png"), full_page=True)
 	if ack.count():
 		ack.first.click()

@@ -14,6 +14,8 @@ that `clean` removes exactly that and nothing else of a shared bench:
 - a failed job of this site (RQ's failed registry) with a long method name, for the Failed Jobs page;
 - a failed Restore Drill five minutes old;
 - test users with Ops Viewer / Ops Operator;
+- a development site whose setup wizard never ran sends every user but Administrator to it: the
+  seed marks System Settings' setup complete for the run and `clean` puts the old value back;
 - then one evaluation of the site's alert rules (what the per-minute tick does), which fires real
   Ops Alerts from that state (drill failed, oldest queued job).
 Prints one JSON line: what was seeded.
@@ -37,6 +39,7 @@ USERS = {"ops-viewer@console.test": "Ops Viewer", "ops-operator@console.test": "
 PASSWORD = "Console-Test-Pw-17"
 LONG_METHOD = "erp_ops.tests.console.a_long_method_name_that_a_1280_px_screen_has_to_cut_somewhere"
 PID_FILE = f"/tmp/{TAG}-worker.pid"
+SETUP_FILE = f"/tmp/{TAG}-setup-complete"
 
 
 def main() -> None:
@@ -79,6 +82,23 @@ def ensure_users() -> None:
 		update_password(email, PASSWORD)
 
 
+def setup_complete(seeding: bool) -> None:
+	"""Mark the site set up for the run (seeding), or put back the value it had (cleaning)."""
+	if seeding:
+		before = frappe.db.get_single_value("System Settings", "setup_complete")
+		with open(SETUP_FILE, "w") as f:
+			f.write(str(frappe.utils.cint(before)))
+		value = 1
+	elif os.path.exists(SETUP_FILE):
+		with open(SETUP_FILE) as f:
+			value = frappe.utils.cint(f.read().strip())
+		os.remove(SETUP_FILE)
+	else:
+		return
+	frappe.db.set_single_value("System Settings", "setup_complete", value)
+	frappe.clear_document_cache("System Settings", "System Settings")
+
+
 def seed() -> dict:
 	from rq import Queue
 	from rq.job import Job
@@ -86,6 +106,7 @@ def seed() -> dict:
 
 	clean()
 	ensure_users()
+	setup_complete(True)
 	conn, bench = redis_and_bench()
 	site = frappe.local.site
 	# The backlog, queued two hours ago on a queue nobody serves.
@@ -184,6 +205,7 @@ def seed() -> dict:
 
 def clean() -> dict:
 	conn, bench = redis_and_bench()
+	setup_complete(False)
 	if os.path.exists(PID_FILE):
 		try:
 			os.killpg(int(open(PID_FILE).read()), signal.SIGKILL)

@@ -1,8 +1,8 @@
 // Copyright (c) 2026, erp_ops developers and contributors
 // For license information, please see license.txt
 
-// Actions shared by the Failed Jobs page, the Ops Console and the Upgrade Preflight list (pulled into each page's script
-// with `{% include %}`, no build step): one job (retry, requeue, cancel, quarantine; a reason,
+// Actions shared by the Failed Jobs page, the Ops Console and the Upgrade Preflight list, pulled
+// into their scripts by an include directive (no build step): one job (retry, requeue, cancel, quarantine; a reason,
 // a confirmation, the state the operator saw as `expected`) and the bulk flow for Ops Managers:
 // preview → token → a second manager approves above the four-eyes size → execute.
 // The server checks the role on every call; the pages only leave out what the role may not do.

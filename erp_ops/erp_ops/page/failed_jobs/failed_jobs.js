@@ -133,7 +133,7 @@ class FailedJobs {
 				(r) => `<tr>
 					<td>${cut(r.job_id, true)}</td>
 					<td>${cut(r.method)}</td>
-					<td>${cut(r.queue)}</td>
+					<td>${cut((r.queue || "").split(":").pop())}</td>
 					<td>${cut(r.exc_type)}</td>
 					<td>${
 						r.ended_at
@@ -156,7 +156,7 @@ class FailedJobs {
 		)}</p>
 			<table class="table table-sm fj-table">
 			<colgroup><col style="width:16%"><col style="width:22%"><col style="width:8%"><col style="width:13%">
-			<col style="width:9%"><col>${this.can_operate ? '<col style="width:230px">' : ""}</colgroup>
+			<col style="width:9%"><col>${this.can_operate ? '<col style="width:250px">' : ""}</colgroup>
 			<thead><tr><th>${__("Job")}</th><th>${__("Method")}</th><th>${__("Queue")}</th><th>${__(
 			"Exception"
 		)}</th>

@@ -80,12 +80,12 @@ erp_ops.console.Console = class {
 			<div class="oc-grid">
 				${this.section("queues", __("Queues"), this.queues_html(d))}
 				${this.section("workers", __("Workers"), this.workers_html(d))}
-				${this.section("running", __("Started Jobs"), this.running_html(d))}
-				${this.section("failures", __("Failures in the Last Hour"), this.failures_html(d))}
-				${this.section("alerts", __("Firing Alerts"), this.alerts_html(d))}
+				${this.section("alerts", __("Firing Alerts"), this.alerts_html(d), true)}
+				${this.section("running", __("Started Jobs"), this.running_html(d), true)}
+				${this.section("failures", __("Failures in the Last Hour"), this.failures_html(d), true)}
 				${this.section("schedulers", __("Scheduler"), this.schedulers_html(d))}
 				${this.section("recovery", __("Recovery and Upgrades"), this.recovery_html(d))}
-				${this.section("log", __("Recent Ops Action Log"), this.log_html(d))}
+				${this.section("log", __("Recent Ops Action Log"), this.log_html(d), true)}
 			</div>
 			<p class="text-muted small oc-foot">${__("Snapshot {0} old · site {1} · refreshes every {2} s while visible", [
 				erp_ops.console.duration(d.snapshot_age_s),
@@ -114,6 +114,10 @@ erp_ops.console.Console = class {
 
 	esc(v) {
 		return frappe.utils.escape_html(v === null || v === undefined ? "" : String(v));
+	}
+
+	num(v) {
+		return v === null || v === undefined ? "–" : this.esc(Math.round(v * 100) / 100);
 	}
 
 	cut(v, code) {
@@ -145,8 +149,12 @@ erp_ops.console.Console = class {
 		return `<button class="btn btn-xs btn-default" data-act="${act}" ${a}>${this.esc(label)}</button>`;
 	}
 
-	section(key, title, html) {
-		return `<div class="frappe-card oc-card" data-section="${key}"><h5 class="oc-title">${title}</h5>${html}</div>`;
+	actions(html) {
+		return `<span class="oc-actions">${html}</span>`;
+	}
+
+	section(key, title, html, wide) {
+		return `<div class="frappe-card oc-card${wide ? " oc-wide" : ""}" data-section="${key}"><h5 class="oc-title">${title}</h5>${html}</div>`;
 	}
 
 	table(heads, rows, empty) {
@@ -237,7 +245,7 @@ erp_ops.console.Console = class {
 					: j.overdue
 					? this.pill(__("Past Timeout"), "orange")
 					: this.pill(__("Running"), "blue"),
-				...(ops ? [this.button("job", __("Cancel"), { action: "cancel", job: j.job_id, expected: "started" })] : []),
+				...(ops ? [this.actions(this.button("job", __("Cancel"), { action: "cancel", job: j.job_id, expected: "started" }))] : []),
 			]),
 			__("No job is running.")
 		);
@@ -254,9 +262,11 @@ erp_ops.console.Console = class {
 				f.ended_at ? frappe.datetime.comment_when(f.ended_at) : "",
 				...(ops
 					? [
-							["retry", "requeue", "quarantine"]
-								.map((a) => this.button("job", __(frappe.utils.to_title_case(a)), { action: a, job: f.job_id, expected: "failed" }))
-								.join(" "),
+							this.actions(
+								["retry", "requeue", "quarantine"]
+									.map((a) => this.button("job", __(frappe.utils.to_title_case(a)), { action: a, job: f.job_id, expected: "failed" }))
+									.join(" ")
+							),
 					  ]
 					: []),
 			]),
@@ -272,10 +282,10 @@ erp_ops.console.Console = class {
 				`${this.link(a.rule, ["Form", "Ops Alert", a.name], a.name)}<div class="text-muted small">${this.esc(a.subject || "")}</div>`,
 				this.pill(__(a.status), erp_ops.console.SEVERITY[a.severity] || "orange") +
 					(a.acknowledged_by ? `<div class="small text-muted">${__("acknowledged by {0}", [this.esc(a.acknowledged_by)])}</div>` : ""),
-				`${this.esc(a.value)} ${this.esc(a.comparison || "")} ${this.esc(a.threshold)}`,
+				`${this.num(a.value)} ${this.esc(a.comparison || "")} ${this.num(a.threshold)}`,
 				a.fired_at || a.pending_since ? frappe.datetime.comment_when(a.fired_at || a.pending_since) : "",
 				this.runbook(a.runbook),
-				...(can ? [a.acknowledged_by ? "" : this.button("ack", __("Acknowledge"), { name: a.name })] : []),
+				...(can ? [a.acknowledged_by ? "" : this.actions(this.button("ack", __("Acknowledge"), { name: a.name }))] : []),
 			]),
 			__("No alert is firing.")
 		);
