@@ -72,7 +72,7 @@ def common_view(page: Page, seeded: dict, who: str) -> None:
 	order = {"critical": 0, "warning": 1, "info": 2}
 	check(f"{who}: findings critical first", severities == sorted(severities, key=order.get), str(severities))
 	text = verdict.inner_text()
-	check(f"{who}: dead worker named in words", f"{seeded['dead_worker']} is dead" in text, text[:400])
+	check(f"{who}: dead worker named in words", f"worker {seeded['dead_worker']} is dead:" in text, text[:400])
 	check(f"{who}: each finding links its runbook", verdict.locator("a.oc-runbook").count() >= 2)
 	queues = section(page, "queues")
 	row = queues.locator("tr", has_text="erp_ops_console_test").first
