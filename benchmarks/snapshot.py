@@ -76,9 +76,9 @@ def frappe_job(queue: Queue, i: int, moment: datetime, at_front: bool = False) -
 	return job
 
 
-def seed(conn: Redis, jobs: int) -> list[float]:
-	"""Seed the bench; returns when each failed job ended (epoch seconds)."""
-	queues = [Queue(f"{BENCH}:{q}", connection=conn) for q in QUEUES]
+def seed(conn: Redis, jobs: int, bench: str = BENCH) -> list[float]:
+	"""Seed `bench` (console.py seeds another); returns when each failed job ended (epoch seconds)."""
+	queues = [Queue(f"{bench}:{q}", connection=conn) for q in QUEUES]
 	ended_at: list[float] = []
 	now = datetime.now(timezone.utc)
 	for state in ("queued", "failed"):

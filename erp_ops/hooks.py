@@ -19,6 +19,18 @@ required_apps = []
 # One small plain file (no build): `erp_ops.allowed()`, the server's permissions for Desk's buttons.
 app_include_js = "/assets/erp_ops/js/erp_ops.js"
 
+# Each item is shown on the apps screen (/apps) to whoever `has_permission` lets in: the Ops
+# Console. Frappe's apps screen takes a URL, not a Desk route; v16 redirects /app to the desk.
+add_to_apps_screen = [
+	{
+		"name": "erp_ops",
+		"logo": "/assets/erp_ops/images/erp_ops.svg",
+		"title": "ERP Ops",
+		"route": "/app/ops-console",
+		"has_permission": "erp_ops.api.console.has_app_permission",
+	}
+]
+
 # Installation
 # ------------
 

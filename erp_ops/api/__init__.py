@@ -244,6 +244,7 @@ def permissions() -> dict[str, bool]:
 		retention=has_roles(*MANAGERS),
 		review=has_roles(*MANAGERS),
 		acknowledge=has_roles(*OPERATORS),
+		replay=has_roles(*OPERATORS),
 	)
 	return allowed
 

@@ -5,6 +5,10 @@
 // (Ops Manager): preview → confirm with the token → a second manager approves above the
 // four-eyes size → execute. Buttons the server does not allow this user are not shown (the
 // server reports its DocType permissions, erp_ops.api.permissions); the server checks anyway.
+// The table fits a 1280 px screen: long values are cut with the full value on hover, and the
+// actions column is always in view.
+{% include "erp_ops/public/js/ops_actions.js" %}
+
 const FJ_REFRESH_MS = 15000;
 
 frappe.pages["failed-jobs"].on_page_load = function (wrapper) {
@@ -17,13 +21,20 @@ frappe.pages["failed-jobs"].on_page_load = function (wrapper) {
 };
 
 frappe.pages["failed-jobs"].on_page_show = function (wrapper) {
+	// The Ops Console opens this page with a queue (frappe.route_options).
+	if (wrapper.failed_jobs && frappe.route_options) {
+		const { queue, method, exc_type } = frappe.route_options;
+		frappe.route_options = null;
+		wrapper.failed_jobs.set_filters({ queue, method, exc_type });
+	}
 	wrapper.failed_jobs && wrapper.failed_jobs.refresh();
 };
 
 class FailedJobs {
 	constructor(page) {
 		this.page = page;
-		this.allowed = {};
+		this.can_operate = false;
+		this.can_manage = false;
 		const refresh = () => this.refresh();
 		this.method = page.add_field({
 			fieldname: "method",
@@ -46,36 +57,28 @@ class FailedJobs {
 		});
 		page.set_secondary_action(__("Refresh"), refresh);
 		erp_ops.allowed().then((allowed) => {
-			this.allowed = allowed;
-			this.add_bulk_buttons();
+			this.can_operate = !!(allowed.retry || allowed.requeue || allowed.quarantine);
+			this.can_manage = !!allowed.bulk;
+			if (this.can_manage) {
+				erp_ops.jobs.add_bulk_menu(page, () => this.bulk_filters(), refresh);
+			}
 			this.refresh();
 		});
-		this.$body = $('<div class="frappe-card p-3"></div>').appendTo(page.main);
+		this.$body = $('<div class="frappe-card p-3 erp-ops-failed-jobs"></div>').appendTo(page.main);
 		this.$body.on("click", "[data-action]", (e) => {
 			const $b = $(e.currentTarget);
-			this.act($b.attr("data-action"), $b.attr("data-job"));
+			erp_ops.jobs.act($b.attr("data-action"), $b.attr("data-job"), "failed", refresh);
 		});
 		setInterval(() => {
 			if (frappe.get_route_str() === "failed-jobs" && !document.hidden) this.refresh();
 		}, FJ_REFRESH_MS);
+		this.refresh();
 	}
 
-	add_bulk_buttons() {
-		const page = this.page;
-		if (this.allowed.bulk) {
-			for (const action of ["requeue", "retry", "quarantine"]) {
-				page.add_inner_button(
-					__(frappe.utils.to_title_case(action)),
-					() => this.bulk_preview(action),
-					__("Bulk")
-				);
-			}
-			page.add_inner_button(
-				__("Approve or Execute a Token"),
-				() => this.bulk_token(),
-				__("Bulk")
-			);
-		}
+	set_filters({ queue, method, exc_type }) {
+		this.queue.set_value(queue || "");
+		this.method.set_value(method || "");
+		this.exc_type.set_value(exc_type || "");
 	}
 
 	filters() {
@@ -83,6 +86,16 @@ class FailedJobs {
 			method: this.method.get_value() || undefined,
 			queue: this.queue.get_value() || undefined,
 			exc_type: this.exc_type.get_value() || undefined,
+		};
+	}
+
+	bulk_filters() {
+		const f = this.filters();
+		return {
+			methods: f.method ? [f.method] : [],
+			queues: f.queue ? [f.queue] : [],
+			exc_types: f.exc_type ? [f.exc_type] : [],
+			sites: [frappe.boot.sitename],
 		};
 	}
 
@@ -102,23 +115,30 @@ class FailedJobs {
 			this.$body.html(`<p class="text-muted">${__("No failed jobs match.")}</p>`);
 			return;
 		}
+		// A cell cut to its column's width, the whole value in its title (shown on hover).
+		const cut = (value, code) => {
+			const text = value == null ? "" : String(value);
+			const inner = code ? `<code>${esc(text)}</code>` : esc(text);
+			return `<div class="fj-cut" title="${esc(text)}">${inner}</div>`;
+		};
 		const buttons = (job) =>
-			["retry", "requeue", "quarantine"]
-				.filter((a) => this.allowed[a])
-				.map(
-					(a) =>
-						`<button class="btn btn-xs btn-default" data-action="${a}" data-job="${esc(
-							job
-						)}">${__(frappe.utils.to_title_case(a))}</button>`
-				)
-				.join(" ");
+			this.can_operate
+				? ["retry", "requeue", "quarantine"]
+						.map(
+							(a) =>
+								`<button class="btn btn-xs btn-default" data-action="${a}" data-job="${esc(
+									job
+								)}">${__(frappe.utils.to_title_case(a))}</button>`
+						)
+						.join(" ")
+				: "";
 		const body = rows
 			.map(
 				(r) => `<tr>
-					<td><code>${esc(r.job_id)}</code></td>
-					<td>${esc(r.method || "")}</td>
-					<td>${esc(r.queue || "")}</td>
-					<td>${esc(r.exc_type || "")}</td>
+					<td>${cut(r.job_id, true)}</td>
+					<td>${cut(r.method)}</td>
+					<td>${cut((r.queue || "").split(":").pop())}</td>
+					<td>${cut(r.exc_type)}</td>
 					<td>${
 						r.ended_at
 							? frappe.datetime.comment_when(
@@ -129,164 +149,23 @@ class FailedJobs {
 							  )
 							: ""
 					}</td>
-					<td><small><code>${esc(JSON.stringify(r.kwargs || {})).slice(0, 300)}</code></small></td>
-					<td class="text-nowrap">${buttons(r.job_id)}</td>
+					<td>${cut(JSON.stringify(r.kwargs || {}), true)}</td>
+					${this.can_operate ? `<td class="fj-actions">${buttons(r.job_id)}</td>` : ""}
 				</tr>`
 			)
 			.join("");
 		this.$body.html(`<p class="text-muted">${__(
-			"{0} failed job(s), oldest first; arguments are redacted.",
+			"{0} failed job(s), oldest first; arguments are redacted. Hover a cut value to read it whole.",
 			[rows.length]
 		)}</p>
-			<div class="table-responsive"><table class="table table-sm">
+			<table class="table table-sm fj-table">
+			<colgroup><col style="width:16%"><col style="width:22%"><col style="width:8%"><col style="width:13%">
+			<col style="width:9%"><col>${this.can_operate ? '<col style="width:250px">' : ""}</colgroup>
 			<thead><tr><th>${__("Job")}</th><th>${__("Method")}</th><th>${__("Queue")}</th><th>${__(
 			"Exception"
 		)}</th>
-			<th>${__("Failed")}</th><th>${__(
-			"Arguments"
-		)}</th><th></th></tr></thead><tbody>${body}</tbody></table></div>`);
-	}
-
-	ask_reason(title, then) {
-		frappe.prompt(
-			[{ fieldname: "reason", fieldtype: "Small Text", label: __("Reason"), reqd: 1 }],
-			({ reason }) => then(reason),
-			title,
-			__("Continue")
-		);
-	}
-
-	act(action, job_id) {
-		const label = __(frappe.utils.to_title_case(action));
-		const request_id = frappe.utils.get_random(24);
-		this.ask_reason(__("{0} Job", [label]), (reason) =>
-			frappe.confirm(__("{0} job {1}?", [label, frappe.utils.escape_html(job_id)]), () =>
-				frappe
-					.call({
-						method: `erp_ops.api.jobs.${action}`,
-						type: "POST",
-						args: { job_id, reason, expected: "failed", request_id },
-						freeze: true,
-					})
-					.then(({ message }) => {
-						frappe.show_alert({
-							message: __("{0}: {1}", [label, __(message.result.state_after)]),
-							indicator: "green",
-						});
-						this.refresh();
-					})
-			)
-		);
-	}
-
-	bulk_preview(action) {
-		const f = this.filters();
-		const filters = {
-			methods: f.method ? [f.method] : [],
-			queues: f.queue ? [f.queue] : [],
-			exc_types: f.exc_type ? [f.exc_type] : [],
-		};
-		this.ask_reason(__("Bulk {0}: Preview", [__(action)]), (reason) =>
-			frappe
-				.call({
-					method: "erp_ops.api.jobs.bulk_preview",
-					type: "POST",
-					args: { action, reason, filters: JSON.stringify(filters) },
-					freeze: true,
-				})
-				.then(({ message }) => this.show_plan(message.result, reason))
-		);
-	}
-
-	bulk_token() {
-		const dialog = new frappe.ui.Dialog({
-			title: __("Bulk Token"),
-			fields: [
-				{ fieldname: "token", fieldtype: "Data", label: __("Token"), reqd: 1 },
-				{ fieldname: "reason", fieldtype: "Small Text", label: __("Reason"), reqd: 1 },
-			],
-			primary_action_label: __("Approve"),
-			primary_action: ({ token, reason }) => {
-				dialog.hide();
-				frappe
-					.call({
-						method: "erp_ops.api.jobs.bulk_approve",
-						type: "POST",
-						args: { token, reason },
-						freeze: true,
-					})
-					.then(({ message }) => this.show_plan(message.result, reason));
-			},
-			secondary_action_label: __("Execute"),
-			secondary_action: () => {
-				const { token, reason } = dialog.get_values() || {};
-				if (!token || !reason) return;
-				dialog.hide();
-				this.execute(token, reason);
-			},
-		});
-		dialog.show();
-	}
-
-	show_plan(plan, reason) {
-		const esc = frappe.utils.escape_html;
-		const list = (o) =>
-			Object.entries(o || {})
-				.map(([k, v]) => `<li>${esc(k)}: ${v}</li>`)
-				.join("");
-		const html = `<p>${__("{0} job(s) would be {1}.", [plan.count, __(plan.action)])}</p>
-			<p><b>${__("Methods")}</b></p><ul>${list(plan.methods)}</ul>
-			<p><b>${__("Queues")}</b></p><ul>${list(plan.queues)}</ul>
-			<p><b>${__("Sample")}</b>: <small>${(plan.sample || []).map(esc).join(", ")}</small></p>
-			<p>${__("Token")}: <code>${esc(plan.token)}</code> (${__(plan.state)}${
-			plan.approved_by ? ", " + __("approved by {0}", [esc(plan.approved_by)]) : ""
-		})</p>
-			${
-				plan.state === "pending approval"
-					? `<p class="text-warning">${__(
-							"Above the four-eyes size: another Ops Manager must approve this token (Bulk → Approve or Execute a Token) before it can run."
-					  )}</p>`
-					: ""
-			}`;
-		const dialog = new frappe.ui.Dialog({
-			title: __("Bulk {0}", [__(plan.action)]),
-			fields: [{ fieldtype: "HTML", options: html }],
-		});
-		if (plan.state === "ready" && plan.count) {
-			dialog.set_primary_action(__("Execute"), () => {
-				dialog.hide();
-				this.execute(plan.token, reason);
-			});
-		}
-		dialog.show();
-	}
-
-	execute(token, reason) {
-		frappe.confirm(
-			__("Act on every job of token {0} now?", [
-				frappe.utils.escape_html(token.slice(0, 12)),
-			]),
-			() =>
-				frappe
-					.call({
-						method: "erp_ops.api.jobs.bulk_execute",
-						type: "POST",
-						args: { token, reason },
-						freeze: true,
-					})
-					.then(({ message }) => {
-						const r = message.result;
-						frappe.msgprint(
-							__("{0}: moved {1}, skipped {2} of {3} in {4} batch(es).", [
-								__(r.action),
-								r.moved,
-								r.skipped,
-								r.planned,
-								r.batches,
-							])
-						);
-						this.refresh();
-					})
-		);
+			<th>${__("Failed")}</th><th>${__("Arguments")}</th>${
+			this.can_operate ? `<th class="fj-actions">${__("Actions")}</th>` : ""
+		}</tr></thead><tbody>${body}</tbody></table>`);
 	}
 }
