@@ -630,6 +630,12 @@ def _apps(facts: DatabaseFacts, site: SiteFacts, manifest: Manifest | None) -> C
 			status=SKIP,
 			reason="no live facts: restored apps " + ", ".join(sorted(facts.apps)),
 		)
+	if not expected and not facts.apps:
+		return Check(
+			code="installed_apps",
+			status=SKIP,
+			reason="neither the site nor the restore lists Installed Application rows: nothing to compare",
+		)
 	if set(facts.apps) != set(expected):
 		extra, missing = sorted(set(facts.apps) - set(expected)), sorted(set(expected) - set(facts.apps))
 		return Check(

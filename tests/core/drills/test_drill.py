@@ -417,3 +417,19 @@ def test_client_errors_are_classified(stderr, code):
 
 	found, reason = classify_client_error(stderr + "\n")
 	assert found == code and stderr in reason
+
+
+def test_no_installed_application_rows_on_either_side_is_not_a_match():
+	"""v15 keeps a fresh site's installed apps in tabDefaultValue: an empty Installed Application
+	table on both sides proves nothing and says so (SKIP), instead of "installed apps match: "."""
+	from erp_ops.core.drills.drill import _apps
+	from erp_ops.core.drills.facts import DatabaseFacts
+
+	empty = _apps(DatabaseFacts(database="x", tables={}, apps={}), site_facts("x", installed_apps={}), None)
+	assert empty.status == CheckStatus.SKIP and "nothing to compare" in empty.reason
+	same = _apps(
+		DatabaseFacts(database="x", tables={}, apps={"frappe": "15.44.2"}),
+		site_facts("x", installed_apps={"frappe": "15.44.2"}),
+		None,
+	)
+	assert same.status == CheckStatus.PASS and same.reason == "installed apps match: frappe"
