@@ -20,13 +20,14 @@ required_apps = []
 app_include_js = "/assets/erp_ops/js/erp_ops.js"
 
 # Each item is shown on the apps screen (/apps) to whoever `has_permission` lets in: the Ops
-# Console. Frappe's apps screen takes a URL, not a Desk route; v16 redirects /app to the desk.
+# Console. Frappe's apps screen takes a URL, not a Desk route: /desk/… is v16's own and v15
+# redirects it to /app/… (frappe/hooks.py website_redirects), so one URL serves both.
 add_to_apps_screen = [
 	{
 		"name": "erp_ops",
 		"logo": "/assets/erp_ops/images/erp_ops.svg",
 		"title": "ERP Ops",
-		"route": "/app/ops-console",
+		"route": "/desk/ops-console",
 		"has_permission": "erp_ops.api.console.has_app_permission",
 	}
 ]
