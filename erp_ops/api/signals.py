@@ -12,7 +12,7 @@ from frappe.utils import add_to_date, format_duration, get_bench_id, now_datetim
 from frappe.utils.background_jobs import get_redis_conn
 from werkzeug.wrappers import Response
 
-from erp_ops.api import require_permission
+from erp_ops.api import require_permission, text_card
 from erp_ops.core.evidence.capture import FAILED_OUTCOMES
 from erp_ops.core.rq_keys import split_frappe_job_id
 from erp_ops.core.signals import exporter, prometheus, ticks
@@ -131,15 +131,15 @@ def site_metric_facts() -> prometheus.MetricFacts:
 
 
 @frappe.whitelist(methods=["GET", "POST"])
-def queued_jobs(filters: str | dict | list | None = None) -> dict:
+def queued_jobs(filters: str | dict | list | None = None) -> dict | str:
+	"""This site's queued jobs beside the bench's (every site's), e.g. "12 here of 340"."""
 	require_permission("view")
 	snap = site_snapshot()
-	return {
-		"value": sum(q.queued for q in snap.queues),
-		"fieldtype": "Int",
-		"route": ["List", "RQ Job"],
-		"route_options": {"status": "queued"},
-	}
+	total = sum(q.queued for q in snap.queues)
+	own = snap.site_figures.queued if snap.site_figures is not None else None
+	if own is None:
+		return {"value": total, "fieldtype": "Int", "route": ["List", "RQ Job"], "route_options": {"status": "queued"}}
+	return text_card(_("{0} here of {1}").format(own, total), ["List", "RQ Job"])
 
 
 @frappe.whitelist(methods=["GET", "POST"])

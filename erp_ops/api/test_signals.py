@@ -128,7 +128,11 @@ class TestSignalsAPI(FrappeTestCase):
 
 	def test_number_cards_return_what_the_card_widget_reads(self):
 		frappe.set_user(VIEWER)
-		for method in (signals.queued_jobs, signals.failed_jobs_last_hour, signals.workers_alive):
+		queued = signals.queued_jobs(filters="[]")
+		text = queued["value"] if isinstance(queued, dict) else queued
+		own = signals.site_snapshot().site_figures.queued
+		self.assertRegex(str(text).replace("\u00a0", " "), rf"^{own} here of \d+$")
+		for method in (signals.failed_jobs_last_hour, signals.workers_alive):
 			with self.subTest(method=method.__name__):
 				card = method(filters="[]")
 				self.assertIsInstance(card["value"], int)
