@@ -64,7 +64,7 @@ def test_one_prometheus_rule_per_shipped_rule_with_the_same_thresholds():
 			), name
 		if rule.guard:
 			assert f"{OPS[rule.guard.comparison.value]} {number(rule.guard.threshold)}" in expr, name
-		assert prom["annotations"]["runbook_url"] == "{{ $labels.site_url }}/app/runbook/" + rule.runbook
+		assert prom["annotations"]["runbook_url"] == "{{ $labels.site_url }}/desk/runbook/" + rule.runbook
 
 
 def test_promtool_check_rules():

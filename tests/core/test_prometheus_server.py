@@ -247,7 +247,7 @@ def test_prometheus_scrapes_and_every_panel_and_rule_has_data(redis_conn, redis_
 			lambda: "ErpOpsJobAbandoned" in firing() and firing(), 30, "an alert without `for` to fire"
 		)
 		abandoned = alerts["ErpOpsJobAbandoned"]
-		assert abandoned["annotations"]["runbook_url"] == f"{SITE_URL}/app/runbook/RB-WORKER-DOWN"
+		assert abandoned["annotations"]["runbook_url"] == f"{SITE_URL}/desk/runbook/RB-WORKER-DOWN"
 		assert abandoned["labels"]["queue"] == "reports" and abandoned["labels"]["bench"] == BENCH
 
 		empty = []
