@@ -73,9 +73,10 @@ scheduler_events = {
 	"cron": {
 		# ONE erp_ops job per site and minute (erp_ops.tasks.tick): flush Job Evidence (the
 		# worker only appends to a Redis stream) and apply the poison rule and retry policy to the
-		# failures it stored, due retries, cancels, quarantine records, alert rules over the cached
-		# snapshot, restore drills (lost ones settled, Ops Settings' cron), and every 5 minutes
-		# integration events never picked up. The bench-wide sweep runs once per bench and minute.
+		# failures it stored, due retries, intents whose actor died, cancels, quarantine records,
+		# alert rules over the cached snapshot, restore drills (lost ones settled, Ops Settings'
+		# cron), and every 5 minutes integration events never picked up and the summary of denied
+		# calls. The steps are tasks.TICK_STEPS; the bench-wide sweep runs once per bench and minute.
 		"* * * * *": ["erp_ops.tasks.tick"],
 	},
 	"daily": ["erp_ops.tasks.verify_action_log", "erp_ops.tasks.mark_runbooks_for_review"],
