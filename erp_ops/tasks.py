@@ -13,10 +13,8 @@ from datetime import datetime
 import frappe
 
 from erp_ops.core.signals import ticks
-
-from erp_ops.site.evidence import flush_evidence, purge_evidence
 from erp_ops.erp_ops.doctype.ops_settings.ops_settings import get_retention_days
-
+from erp_ops.site.evidence import flush_evidence, purge_evidence
 
 # The tick's steps, in order: the failure policy reads what the flush stored. Each is (name, every
 # how many minutes, function).

@@ -13,8 +13,8 @@ from erp_ops.core.alerts import alertmanager as am
 from erp_ops.core.alerts import store
 from erp_ops.core.control.models import Action, ActionOutcome
 from erp_ops.core.errors import ErpOpsError
-from erp_ops.site.audit import append_entry, new_entry
 from erp_ops.site.alerts import ALERT_DOCTYPE, RULE_DOCTYPE, core_rule, record_transition, state_scope
+from erp_ops.site.audit import append_entry, new_entry
 
 OPEN = ("Pending", "Firing")
 # The API-key user Alertmanager posts as holds this role (and nothing else it needs).

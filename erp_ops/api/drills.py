@@ -29,8 +29,8 @@ def run_drill_now(site: str | None = None) -> dict:
 	require_roles(
 		*MANAGERS, attempt=Attempt(Action.DRILL.value, [site or frappe.local.site], "restore drill")
 	)
-	from erp_ops.site.drills import queue_drill
 	from erp_ops.site.audit import append_entry, new_entry
+	from erp_ops.site.drills import queue_drill
 
 	if site and site != frappe.local.site:
 		frappe.throw(

@@ -15,9 +15,8 @@ from typing import Any
 
 import frappe
 from frappe import _
-from frappe.utils import get_datetime, now_datetime
+from frappe.utils import get_datetime, get_system_timezone, now_datetime
 
-from erp_ops.site import events as site_events
 from erp_ops.api import (
 	MANAGERS,
 	OPERATORS,
@@ -27,13 +26,14 @@ from erp_ops.api import (
 	core_errors,
 	require_roles,
 )
+from erp_ops.core.clock import as_utc, from_site_time
 from erp_ops.core.control.models import Action, ActionOutcome
 from erp_ops.core.errors import ErpOpsError
 from erp_ops.core.events import EventQuery, EventStatus, IngestRequest
 from erp_ops.core.events.checks import refusal_record
 from erp_ops.core.events.errors import EventRefused, InProgress, InvalidPayload
+from erp_ops.site import events as site_events
 from erp_ops.site.audit import append_entry, new_entry
-from erp_ops.site.event_store import from_db
 
 INTEGRATION_USER = "Integration User"
 INGESTERS = (INTEGRATION_USER, *OPERATORS)
@@ -198,7 +198,7 @@ def _occurred_at(value: str | None) -> datetime | None:
 			"occurred_at must be an ISO 8601 date and time",
 			field_errors=[{"loc": "occurred_at", "msg": "not ISO 8601", "type": "datetime_parsing"}],
 		) from None
-	return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+	return as_utc(parsed)
 
 
 def _refused(request: IngestRequest, refusal: EventRefused) -> None:
@@ -269,4 +269,4 @@ def _query(filters: str | dict) -> EventQuery:
 
 def _site_time(value: Any) -> datetime | None:
 	"""A Desk date-time (site time) as aware UTC."""
-	return from_db(get_datetime(value)) if value else None
+	return from_site_time(get_datetime(value), get_system_timezone()) if value else None

@@ -16,7 +16,7 @@ bench CLI (`bench --site S ops jobs purge --all-sites`) and the standalone `erp-
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any
 
 import frappe
@@ -36,6 +36,7 @@ from erp_ops.api import (
 )
 from erp_ops.core import rq_keys
 from erp_ops.core.bounds import checked
+from erp_ops.core.clock import from_site_time
 from erp_ops.core.control import bulk, idempotency, jobs
 from erp_ops.core.control.errors import ForeignJob, ForeignToken, JobConflict, JobNotFound
 from erp_ops.core.control.models import Action, ActionOutcome, BulkFilter, JobState
@@ -562,12 +563,7 @@ def _bulk_filter(filters: dict | str | None) -> BulkFilter:
 
 def _utc(value: str | datetime) -> datetime:
 	"""Desk sends naive site-time datetimes; RQ keeps UTC."""
-	moment = frappe.utils.get_datetime(value)
-	if moment.tzinfo is None:
-		from zoneinfo import ZoneInfo
-
-		moment = moment.replace(tzinfo=ZoneInfo(get_system_timezone()))
-	return moment.astimezone(timezone.utc)
+	return from_site_time(frappe.utils.get_datetime(value), get_system_timezone())
 
 
 def _action_name(action: str) -> str:

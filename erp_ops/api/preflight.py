@@ -22,8 +22,8 @@ from erp_ops.api import (
 from erp_ops.core.control.models import Action, ActionOutcome
 from erp_ops.core.preflight import PreflightReport, run_preflight, to_text
 from erp_ops.core.preflight.rules import load_rule_set
-from erp_ops.site.audit import append_entry, new_entry
 from erp_ops.erp_ops.doctype.upgrade_preflight.upgrade_preflight import create_record, latest
+from erp_ops.site.audit import append_entry, new_entry
 from erp_ops.site.preflight import backup_path, bench_path, site_facts
 
 PREFLIGHT_DOCTYPE = "Upgrade Preflight"

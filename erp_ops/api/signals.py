@@ -8,11 +8,12 @@ from datetime import datetime, timezone
 
 import frappe
 from frappe import _
-from frappe.utils import add_to_date, format_duration, get_bench_id, now_datetime
+from frappe.utils import add_to_date, format_duration, get_bench_id, get_system_timezone, now_datetime
 from frappe.utils.background_jobs import get_redis_conn
 from werkzeug.wrappers import Response
 
 from erp_ops.api import require_permission, text_card
+from erp_ops.core.clock import from_site_time
 from erp_ops.core.evidence.capture import FAILED_OUTCOMES
 from erp_ops.core.rq_keys import split_frappe_job_id
 from erp_ops.core.signals import exporter, prometheus, ticks
@@ -73,14 +74,14 @@ def metrics() -> Response:
 def site_metric_facts() -> prometheus.MetricFacts:
 	"""What only this site's database knows, for the metrics (docs/monitoring.md has the table)."""
 	from erp_ops.site.alert_facts import drill_facts, integration_facts, migrate_facts
-	from erp_ops.site.drills import drill_history, site_time_to_utc
+	from erp_ops.site.drills import drill_history
 	from erp_ops.site.preflight import backup_path
 
 	site, now = frappe.local.site, datetime.now(timezone.utc)
 	conn, bench = get_redis_conn(), get_bench_id()
 
 	def age_s(value) -> float:
-		return max(0.0, (now - site_time_to_utc(value)).total_seconds())
+		return max(0.0, (now - from_site_time(value, get_system_timezone())).total_seconds())
 
 	alert_facts = {**drill_facts(site, now), **integration_facts(site), **migrate_facts(site, now)}
 	last = drill_history()["last"]
@@ -138,7 +139,12 @@ def queued_jobs(filters: str | dict | list | None = None) -> dict | str:
 	total = sum(q.queued for q in snap.queues)
 	own = snap.site_figures.queued if snap.site_figures is not None else None
 	if own is None:
-		return {"value": total, "fieldtype": "Int", "route": ["List", "RQ Job"], "route_options": {"status": "queued"}}
+		return {
+			"value": total,
+			"fieldtype": "Int",
+			"route": ["List", "RQ Job"],
+			"route_options": {"status": "queued"},
+		}
 	return text_card(_("{0} here of {1}").format(own, total), ["List", "RQ Job"])
 
 

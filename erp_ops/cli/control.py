@@ -27,10 +27,11 @@ import json
 import os
 import socket
 import sys
-from datetime import datetime, timezone
+from datetime import datetime
 
 from erp_ops.cli import redis_option
 from erp_ops.core.bounds import argtype, retention
+from erp_ops.core.clock import as_utc
 from erp_ops.core.control.jobs import ACCEPTS
 
 EXIT_OK = 0
@@ -229,7 +230,7 @@ def _when(text: str) -> datetime:
 		moment = datetime.fromisoformat(text)
 	except ValueError as exc:
 		raise argparse.ArgumentTypeError(f"not an ISO time: {text!r}") from exc
-	return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+	return as_utc(moment)
 
 
 def _me() -> str:

@@ -98,8 +98,9 @@ def add_parser(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
 	"""Run the drill the arguments describe; the exit code."""
-	from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+	from zoneinfo import ZoneInfoNotFoundError
 
+	from erp_ops.core.clock import zone
 	from erp_ops.core.drills import DrillOptions, SiteFacts, latest_backup_set, run_drill
 	from erp_ops.core.drills.client import MariaDBClient, MariaDBTarget
 	from erp_ops.core.drills.discovery import backup_set_of
@@ -118,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
 		return _usage("--backup is required: a backups folder or a backup file (or --sweep)")
 	if args.time_zone:
 		try:
-			ZoneInfo(args.time_zone)
+			zone(args.time_zone)
 		except (ZoneInfoNotFoundError, ValueError):
 			return _usage(f"--time-zone {args.time_zone!r} is not a time zone name")
 	if not 0 <= args.tolerance < 1:

@@ -21,6 +21,7 @@ if {"worker", "worker-pool"} & set(sys.argv[1:]):
 	# fresh horse they cost about a second a minute per site (benchmarks/own_cost.py); preloaded in
 	# the worker's parent, every horse inherits them. Other bench commands do not pay for this.
 	import frappe.boot  # noqa: F401  frappe.get_all's filter conditions import it lazily: ~0.5 s a horse
+
 	import erp_ops.tasks
 	from erp_ops.site import alert_facts, alerts, control, drills, events, evidence  # noqa: F401
 

@@ -6,11 +6,12 @@ reads the keys named here directly.
 """
 
 import re
-from datetime import datetime, timezone
+from datetime import datetime
 from enum import Enum
 
 from rq.version import VERSION as RQ_VERSION
 
+from erp_ops.core.clock import as_utc, naive_utc
 from erp_ops.core.errors import ErpOpsError
 
 # The rq releases erp_ops is tested with: Frappe v15 pins rq ~=1.15.1, v16 rq 2.6.1; CI also runs
@@ -129,9 +130,7 @@ RQ_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 
 def rq_time(moment: datetime) -> str:
 	"""A datetime as RQ writes it (UTC, microseconds, trailing Z); such strings sort by time."""
-	if moment.tzinfo:
-		moment = moment.astimezone(timezone.utc).replace(tzinfo=None)
-	return moment.strftime(RQ_TIME_FORMAT)
+	return naive_utc(moment).strftime(RQ_TIME_FORMAT)
 
 
 def parse_rq_time(raw: bytes | str | None) -> datetime | None:
@@ -148,4 +147,4 @@ def parse_rq_time(raw: bytes | str | None) -> datetime | None:
 			parsed = datetime.strptime(text, RQ_TIME_FORMAT)
 		except ValueError:
 			return None
-	return parsed.astimezone(timezone.utc) if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+	return as_utc(parsed)

@@ -13,9 +13,10 @@ Read every minute by the alert evaluation, so each is one small indexed query:
 from datetime import datetime, timedelta, timezone
 
 import frappe
-from frappe.utils import now_datetime
+from frappe.utils import get_system_timezone, now_datetime
 
-from erp_ops.site.drills import DRILL_DOCTYPE, drill_history, drill_settings, site_time_to_utc
+from erp_ops.core.clock import from_site_time
+from erp_ops.site.drills import DRILL_DOCTYPE, drill_history, drill_settings
 from erp_ops.site.migrate import migrate_failed, read_marker
 
 EVENT_DOCTYPE = "Integration Event"
@@ -36,7 +37,9 @@ def drill_facts(site: str, now: datetime) -> dict[str, float]:
 		return facts  # a site that has not scheduled drills is not paged about their age
 	since = history["passed"].started_at if history["passed"] else _first_drill_started()
 	if since:
-		facts[f"drill.{site}.age_hours"] = max(0.0, (now - site_time_to_utc(since)).total_seconds() / 3600)
+		facts[f"drill.{site}.age_hours"] = max(
+			0.0, (now - from_site_time(since, get_system_timezone())).total_seconds() / 3600
+		)
 	return facts
 
 

@@ -25,10 +25,10 @@ from erp_ops.core.alerts import store
 from erp_ops.core.alerts.errors import EvaluationBusy
 from erp_ops.core.alerts.models import AlertRule, Evaluation, Guard, NotifyTargets, Transition, TransitionKind
 from erp_ops.core.alerts.notify import NotificationPayload, build_payload, send_webhook
+from erp_ops.core.clock import to_site_time
 from erp_ops.core.errors import ErpOpsError
 from erp_ops.core.runbooks.models import Runbook as CoreRunbook
 from erp_ops.core.signals.models import Snapshot
-from erp_ops.site.evidence import to_site_time
 from erp_ops.site.notifications import enabled_users, log_notifications
 
 RULE_DOCTYPE = "Ops Alert Rule"

@@ -22,6 +22,7 @@ import frappe
 from frappe import _
 from frappe.utils import get_system_timezone
 
+from erp_ops.core.clock import to_site_time
 from erp_ops.core.control import chain
 from erp_ops.core.control.models import (
 	Action,
@@ -31,7 +32,6 @@ from erp_ops.core.control.models import (
 	ChainAnchor,
 	ChainVerdict,
 )
-from erp_ops.site.evidence import to_site_time
 
 HEADS = "Ops Chain Head"
 ACTION_LOG = "Ops Action Log"  # the action log's row in Ops Chain Head

@@ -9,9 +9,10 @@ from datetime import datetime, timezone
 
 import frappe
 from frappe import _
-from frappe.utils import get_bench_id, now_datetime
+from frappe.utils import get_bench_id, get_system_timezone, now_datetime
 from frappe.utils.background_jobs import get_redis_conn
 
+from erp_ops.core.clock import from_site_time
 from erp_ops.core.drills import apply_retention as apply_plan
 from erp_ops.core.drills import drill_health, find_backup_sets, plan_retention, verify_chain
 from erp_ops.core.drills.client import MariaDBClient
@@ -21,7 +22,7 @@ from erp_ops.core.drills.manifest import ChainIssue, make_immutable, record_mani
 from erp_ops.core.drills.retention import DeletionRecord, RetentionPlan
 from erp_ops.core.drills.schedule import DrillHealth
 from erp_ops.site.audit import current_anchor, manifest_head, set_manifest_head
-from erp_ops.site.drills import drill_history, drill_settings, drill_target, site_time_to_utc
+from erp_ops.site.drills import drill_history, drill_settings, drill_target
 from erp_ops.site.preflight import backup_path
 
 ALERT_KEY = "erp_ops:{bench}:drill-stale-alert:{site}:{day}"
@@ -215,9 +216,9 @@ def health(now: datetime | None = None) -> DrillHealth:
 	last, passed = history["last"], history["passed"]
 	return drill_health(
 		now or datetime.now(timezone.utc),
-		site_time_to_utc(last.started_at) if last else None,
+		from_site_time(last.started_at, get_system_timezone()) if last else None,
 		last.outcome.lower().replace(" ", "_") if last else None,  # the core's DrillOutcome values
-		site_time_to_utc(passed.started_at) if passed else None,
+		from_site_time(passed.started_at, get_system_timezone()) if passed else None,
 		last_reason=last.reason if last else None,
 		rpo_s=(passed or {}).get("rpo_s"),
 		rto_s=(passed or {}).get("rto_s"),

@@ -20,8 +20,8 @@ from erp_ops.core.control.errors import JobConflict, JobNotFound, TokenInvalid
 from erp_ops.core.control.models import (
 	Action,
 	ActionOutcome,
-	BulkFilter,
 	ActionResult,
+	BulkFilter,
 	JobState,
 	PoisonVerdict,
 	QuarantineResult,

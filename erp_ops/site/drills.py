@@ -5,13 +5,14 @@ that runs one drill and stores it as a `Restore Drill` (the core in erp_ops.core
 import json
 import os
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 import frappe
 from frappe import _
 from frappe.utils import get_bench_id, get_sites, get_system_timezone
 from frappe.utils.background_jobs import get_redis_conn
 
+from erp_ops.core.clock import to_site_time
 from erp_ops.core.control.models import Action, ActionOutcome
 from erp_ops.core.drills import (
 	DrillOptions,
@@ -380,8 +381,6 @@ def store_result(doc, result: DrillResult) -> None:
 
 	The core's verdict maps onto the record's outcome: passed → Passed, "restored, not verified"
 	→ Not Verified (restored, nothing said what it should hold), failed → Failed."""
-	from erp_ops.site.evidence import to_site_time
-
 	tz = get_system_timezone()
 	doc.reload()
 	doc.update(
@@ -526,15 +525,3 @@ def drill_history() -> dict:
 		DRILL_DOCTYPE, filters={"outcome": "Passed"}, fields=fields, order_by="started_at desc", limit=1
 	)
 	return {"last": ran[0] if ran else None, "passed": passed[0] if passed else None}
-
-
-def site_time_to_utc(value: datetime | None) -> datetime | None:
-	from zoneinfo import ZoneInfo
-
-	if value is None:
-		return None
-	return (
-		frappe.utils.get_datetime(value)
-		.replace(tzinfo=ZoneInfo(get_system_timezone()))
-		.astimezone(timezone.utc)
-	)

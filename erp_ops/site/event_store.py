@@ -13,11 +13,11 @@ import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
-from zoneinfo import ZoneInfo
 
 import frappe
 from frappe.utils import get_system_timezone
 
+from erp_ops.core.clock import from_site_time, to_site_time
 from erp_ops.core.events.errors import ClaimLost, KeyExists, TransientStoreError
 from erp_ops.core.events.models import (
 	DATETIME_FIELDS,
@@ -36,26 +36,12 @@ REPLAY = "tabIntegration Event Replay"
 COLUMNS = tuple(EventRecord.model_fields)
 
 
-def _zone() -> ZoneInfo:
-	return ZoneInfo(get_system_timezone())
-
-
 def to_db(value: datetime | None) -> datetime | None:
-	"""Aware (or naive UTC) → the naive system-time value Frappe stores."""
-	if value is None:
-		return None
-	if value.tzinfo is None:
-		value = value.replace(tzinfo=timezone.utc)
-	return value.astimezone(_zone()).replace(tzinfo=None)
+	return to_site_time(value, get_system_timezone())
 
 
 def from_db(value: datetime | None) -> datetime | None:
-	"""A naive system-time value from a table → aware UTC."""
-	if value is None:
-		return None
-	if value.tzinfo is None:
-		value = value.replace(tzinfo=_zone())
-	return value.astimezone(timezone.utc)
+	return from_site_time(value, get_system_timezone())
 
 
 def to_record(row: dict) -> EventRecord:

@@ -6,11 +6,12 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta, timezone
 
 import frappe
-from frappe.utils import convert_utc_to_timezone, get_bench_id, get_system_timezone, now_datetime
+from frappe.utils import get_bench_id, get_system_timezone, now_datetime
 from frappe.utils.background_jobs import get_redis_conn
 from redis import Redis
 
 from erp_ops.core import redis_lock
+from erp_ops.core.clock import to_site_time
 from erp_ops.core.evidence import records as evidence_records
 from erp_ops.core.evidence.records import EvidenceRecord
 from erp_ops.core.rq_keys import queue_short_name
@@ -145,13 +146,6 @@ def row_values(record: EvidenceRecord, time_zone: str, bench_id: str) -> tuple:
 			value = _cut(column, str(value))
 		values.append(value)
 	return tuple(values)
-
-
-def to_site_time(value: datetime | None, time_zone: str) -> datetime | None:
-	"""An aware UTC datetime as the naive site-time datetime Frappe stores."""
-	if value is None:
-		return None
-	return convert_utc_to_timezone(value, time_zone).replace(tzinfo=None)
 
 
 # erp_ops's own scheduled work: counted by the worker, stored as rows only when Ops Settings says so.

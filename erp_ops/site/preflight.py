@@ -5,7 +5,7 @@ config, its backup folder and this site's jobs in Redis. Nothing is written.
 """
 
 import os
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 
 import frappe
@@ -15,6 +15,7 @@ from frappe.utils.scheduler import is_scheduler_inactive
 from redis import Redis
 
 from erp_ops.core import rq_keys
+from erp_ops.core.clock import from_site_time
 from erp_ops.core.preflight import BackupInfo, Customization, SiteFacts, SiteScript, pending_patches
 from erp_ops.core.preflight.facts import find_latest_backup
 
@@ -173,10 +174,4 @@ def restore_drill_facts() -> tuple[bool, datetime | None]:
 	if not rows or not rows[0][when]:
 		return True, None
 	local = get_datetime(rows[0][when])
-	return True, _site_time_to_utc(local)
-
-
-def _site_time_to_utc(value: datetime) -> datetime:
-	from zoneinfo import ZoneInfo
-
-	return value.replace(tzinfo=ZoneInfo(get_system_timezone())).astimezone(timezone.utc)
+	return True, from_site_time(local, get_system_timezone())

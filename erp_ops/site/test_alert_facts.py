@@ -5,13 +5,13 @@ from datetime import datetime, timedelta, timezone
 
 import frappe
 from frappe.tests.utils import FrappeTestCase
-from frappe.utils import now_datetime
+from frappe.utils import get_system_timezone, now_datetime
 from frappe.utils.background_jobs import get_redis_conn
 
 from erp_ops.core.alerts import store
+from erp_ops.core.clock import from_site_time
 from erp_ops.site.alert_facts import site_alert_facts
 from erp_ops.site.alerts import ALERT_DOCTYPE, collect_facts, core_rule, evaluate_site, state_scope
-from erp_ops.site.drills import site_time_to_utc
 from erp_ops.site.testdata import cleanup_hooks
 
 # What this module's tests create in the site goes when they are done (not the Ops Action Log).
@@ -72,7 +72,9 @@ class TestAlertFacts(FrappeTestCase):
 		) or frappe.db.get_value("Restore Drill", {}, "started_at", order_by="started_at asc")
 		facts = site_alert_facts()
 		self.assertEqual(facts[f"drill.{site}.failed"], 1.0)
-		expected = (datetime.now(timezone.utc) - site_time_to_utc(passed)).total_seconds() / 3600
+		expected = (
+			datetime.now(timezone.utc) - from_site_time(passed, get_system_timezone())
+		).total_seconds() / 3600
 		self.assertAlmostEqual(facts[f"drill.{site}.age_hours"], expected, delta=0.05)
 		self.add_drill("Passed", now_datetime() + timedelta(seconds=1))
 		facts = site_alert_facts()

@@ -13,6 +13,7 @@ from datetime import datetime
 import pymysql
 from pymysql.cursors import DictCursor
 
+from erp_ops.core.clock import as_utc, naive_utc
 from erp_ops.core.events.errors import ClaimLost, KeyExists, TransientStoreError
 from erp_ops.core.events.models import (
 	Claim,
@@ -21,8 +22,6 @@ from erp_ops.core.events.models import (
 	EventStatus,
 	OrderingState,
 	ReplayEntry,
-	aware_utc,
-	naive_utc,
 )
 from erp_ops.core.events.store import Finish, finished, query_where
 
@@ -224,7 +223,7 @@ class MariaDBEventStore:
 					},
 					changed=bool(row["changed"]),
 					changes=json.loads(row["changes"] or "[]"),
-					at=aware_utc(row["at"]),
+					at=as_utc(row["at"]),
 				)
 				for row in cur.fetchall()
 			]
@@ -344,7 +343,7 @@ def _ordering(row: dict | None) -> OrderingState | None:
 		source=row["source"],
 		entity_key=row["entity_key"],
 		last_sequence=row["last_sequence"],
-		last_occurred_at=aware_utc(row["last_occurred_at"]),
+		last_occurred_at=as_utc(row["last_occurred_at"]),
 		last_event=row["last_event"],
 	)
 

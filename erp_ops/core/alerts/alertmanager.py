@@ -17,6 +17,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from erp_ops.core.alerts.models import Alert, AlertSeverity, AlertStatus, Transition, TransitionKind
+from erp_ops.core.clock import as_utc
 from erp_ops.core.errors import InvalidInput
 
 # Labels that say what the alert is or where it came from, not which thing it is about.
@@ -71,10 +72,10 @@ def _transition(a: WebhookAlert, now: datetime) -> Transition:
 	labels = a.labels
 	rule = labels.get("erp_ops_rule") or labels.get("alertname") or SOURCE
 	subject = ",".join(f"{k}={v}" for k, v in sorted(labels.items()) if k not in NOT_SUBJECT)
-	started = _utc(a.startsAt)
+	started = as_utc(a.startsAt)
 	incident = f"{SOURCE}|{a.fingerprint}@{started.isoformat()}"
 	resolved = a.status == "resolved"
-	ended = _utc(a.endsAt) if resolved and a.endsAt and a.endsAt.year > 1 else (now if resolved else None)
+	ended = as_utc(a.endsAt) if resolved and a.endsAt and a.endsAt.year > 1 else (now if resolved else None)
 	kind = TransitionKind.RESOLVED if resolved else TransitionKind.FIRED
 	alert = Alert(
 		rule=rule,
@@ -105,7 +106,3 @@ def _severity(label: str | None) -> AlertSeverity:
 		return AlertSeverity((label or "").lower())
 	except ValueError:
 		return AlertSeverity.WARNING
-
-
-def _utc(value: datetime) -> datetime:
-	return value.astimezone(timezone.utc) if value.tzinfo else value.replace(tzinfo=timezone.utc)

@@ -5,16 +5,13 @@ import re
 from datetime import datetime
 from enum import Enum
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from erp_ops.core.alerts.errors import InvalidRule
 from erp_ops.core.alerts.paths import parse
+from erp_ops.core.models import Strict
 
 RULE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.:-]{0,139}$")
-
-
-class Frozen(BaseModel):
-	model_config = ConfigDict(frozen=True, extra="forbid")
 
 
 class Comparison(str, Enum):
@@ -58,7 +55,7 @@ class AlertSeverity(str, Enum):
 	CRITICAL = "critical"
 
 
-class NotifyTargets(Frozen):
+class NotifyTargets(Strict):
 	"""Who hears about an alert. Roles, users and emails are resolved by the Frappe layer."""
 
 	roles: list[str] = []
@@ -67,7 +64,7 @@ class NotifyTargets(Frozen):
 	webhooks: list[str] = []
 
 
-class Guard(Frozen):
+class Guard(Strict):
 	"""A second figure that must hold for the same subject, e.g. enough runs for a failure rate."""
 
 	signal: str
@@ -81,7 +78,7 @@ class Guard(Frozen):
 		return v
 
 
-class AlertRule(Frozen):
+class AlertRule(Strict):
 	"""`Ops Alert Rule` without Frappe: a figure, a comparison, a threshold and the damping."""
 
 	name: str
@@ -155,7 +152,7 @@ class AlertStatus(str, Enum):
 	RESOLVED = "resolved"
 
 
-class Alert(Frozen):
+class Alert(Strict):
 	"""The state of one rule for one subject (a queue, a disk, a method; "" bench-wide)."""
 
 	rule: str
@@ -200,7 +197,7 @@ class TransitionKind(str, Enum):
 	ACKNOWLEDGED = "acknowledged"
 
 
-class Transition(Frozen):
+class Transition(Strict):
 	"""Something that happened to an alert: what the Frappe layer stores on `Ops Alert` and sends."""
 
 	id: str = Field(description="unique and stable: a redelivered transition is recognised")
@@ -211,7 +208,7 @@ class Transition(Frozen):
 	reason: str | None = None
 
 
-class Evaluation(Frozen):
+class Evaluation(Strict):
 	evaluated_at: datetime
 	alerts: list[Alert]
 	transitions: list[Transition]

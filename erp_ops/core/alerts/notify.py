@@ -13,18 +13,15 @@ import urllib.request
 from datetime import datetime
 from urllib.parse import urlparse
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel
 
 from erp_ops.core.alerts.errors import InvalidWebhook
 from erp_ops.core.alerts.models import AlertRule, Transition, TransitionKind
+from erp_ops.core.models import Frozen
 from erp_ops.core.runbooks.models import Runbook
 
 USER_AGENT = "erp_ops-alerts/1"
 MAX_RESPONSE_BYTES = 4096
-
-
-class Frozen(BaseModel):
-	model_config = ConfigDict(frozen=True)
 
 
 class RunbookRef(Frozen):

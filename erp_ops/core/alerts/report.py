@@ -3,26 +3,21 @@
 from collections.abc import Iterable
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict
-
 from erp_ops.core.alerts.models import AlertRule
 from erp_ops.core.evidence.records import EvidenceRecord
+from erp_ops.core.models import Frozen
 from erp_ops.core.runbooks.coverage import FailureSignatureSummary, failure_signatures
 from erp_ops.core.runbooks.models import Runbook, RunbookStatus
 
 
-class RuleGap(BaseModel):
-	model_config = ConfigDict(frozen=True)
-
+class RuleGap(Frozen):
 	rule: str
 	signal: str
 	runbook: str | None
 	problem: str
 
 
-class CoverageReport(BaseModel):
-	model_config = ConfigDict(frozen=True)
-
+class CoverageReport(Frozen):
 	rules: list[RuleGap]
 	signatures: list[FailureSignatureSummary]
 

@@ -4,7 +4,9 @@ from datetime import datetime
 from enum import Enum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from erp_ops.core.models import Frozen
 
 
 class Action(str, Enum):
@@ -45,10 +47,8 @@ class JobState(str, Enum):
 	PURGED = "purged"
 
 
-class ActionResult(BaseModel):
+class ActionResult(Frozen):
 	"""What one action did to one job."""
-
-	model_config = ConfigDict(frozen=True)
 
 	action: Action
 	job_id: str
@@ -60,10 +60,8 @@ class ActionResult(BaseModel):
 	detail: str | None = None
 
 
-class UnreadableField(BaseModel):
+class UnreadableField(Frozen):
 	"""A field of the job hash that could not be decoded: kept as evidence by digest and size."""
-
-	model_config = ConfigDict(frozen=True)
 
 	field: str  # "data" (function and arguments) or "meta"
 	sha256: str  # of the raw bytes in Redis
@@ -71,14 +69,12 @@ class UnreadableField(BaseModel):
 	error: str
 
 
-class JobPayload(BaseModel):
+class JobPayload(Frozen):
 	"""Everything needed to run a job again, as RQ stored it (values decoded, not redacted).
 
 	A field that cannot be decoded (not a pickle, or one that fails to load) is listed in
 	`unreadable` with its digest, and the decoded values it would have given stay empty.
 	"""
-
-	model_config = ConfigDict(frozen=True)
 
 	job_id: str
 	queue: str | None = None
@@ -96,16 +92,12 @@ class JobPayload(BaseModel):
 	unreadable: list[UnreadableField] = Field(default_factory=list)
 
 
-class QuarantineResult(BaseModel):
-	model_config = ConfigDict(frozen=True)
-
+class QuarantineResult(Frozen):
 	result: ActionResult
 	payload: JobPayload
 
 
-class PurgeResult(BaseModel):
-	model_config = ConfigDict(frozen=True)
-
+class PurgeResult(Frozen):
 	dry_run: bool
 	matched: int
 	deleted: int
@@ -116,11 +108,9 @@ class PurgeResult(BaseModel):
 	undated_sample: list[str] = Field(default_factory=list)
 
 
-class BulkFilter(BaseModel):
+class BulkFilter(Frozen):
 	"""Which jobs a bulk action targets. Empty lists mean "any"; times compare with `ended_at`
 	for failed jobs and `enqueued_at` for queued ones."""
-
-	model_config = ConfigDict(frozen=True)
 
 	queues: list[str] = Field(default_factory=list)  # short names: default, short, long
 	sites: list[str] = Field(default_factory=list)
@@ -138,10 +128,8 @@ class BulkState(str, Enum):
 	DONE = "done"
 
 
-class BulkPreview(BaseModel):
+class BulkPreview(Frozen):
 	"""What a confirmed bulk action would touch. `token` confirms exactly these jobs."""
-
-	model_config = ConfigDict(frozen=True)
 
 	token: str
 	action: Action
@@ -157,10 +145,8 @@ class BulkPreview(BaseModel):
 	approved_by: str | None = None
 
 
-class BulkResult(BaseModel):
+class BulkResult(Frozen):
 	"""What a confirmed bulk action did: `moved + skipped == planned` once it is done."""
-
-	model_config = ConfigDict(frozen=True)
 
 	token: str
 	action: Action
@@ -176,9 +162,7 @@ class BulkResult(BaseModel):
 	replayed: bool = False
 
 
-class PoisonVerdict(BaseModel):
-	model_config = ConfigDict(frozen=True)
-
+class PoisonVerdict(Frozen):
 	method: str
 	kwargs_digest: str
 	failures: int
@@ -187,10 +171,8 @@ class PoisonVerdict(BaseModel):
 	last_at: datetime | None = None
 
 
-class RetryRule(BaseModel):
+class RetryRule(Frozen):
 	"""Automatic retries for a method (exact or `prefix.*`) or an exception type; `None` matches any."""
-
-	model_config = ConfigDict(frozen=True)
 
 	method: str | None = None
 	exc_type: str | None = None
@@ -208,18 +190,14 @@ class RetryDecisionKind(str, Enum):
 	NONE = "none"  # no rule matches, or the rule gives up without quarantining
 
 
-class RetryDecision(BaseModel):
-	model_config = ConfigDict(frozen=True)
-
+class RetryDecision(Frozen):
 	decision: RetryDecisionKind
 	delay_s: float = 0.0
 	attempt: int
 	rule: RetryRule | None = None
 
 
-class ChainVerdict(BaseModel):
-	model_config = ConfigDict(frozen=True)
-
+class ChainVerdict(Frozen):
 	ok: bool
 	checked: int
 	first_broken: int | None = None  # index into the rows given
@@ -237,10 +215,8 @@ class ActionOutcome(str, Enum):
 	UNKNOWN = "unknown"  # the actor died after its intent: the sweep recorded the job's state it found
 
 
-class ActionLogEntry(BaseModel):
+class ActionLogEntry(Frozen):
 	"""One row of the `Ops Action Log`: exactly the fields its hash covers."""
-
-	model_config = ConfigDict(frozen=True)
 
 	name: str
 	at: datetime
@@ -264,7 +240,7 @@ class AnchorKind(str, Enum):
 	RESTORE = "restore"  # the database was restored: the chain goes on from an older row
 
 
-class ChainAnchor(BaseModel):
+class ChainAnchor(Frozen):
 	"""A chain's head as written outside the log (a file, a backup manifest, a webhook).
 
 	`chain` names the chain by its first row's hash, `seq` is the head row's position (its `seq`
@@ -272,8 +248,6 @@ class ChainAnchor(BaseModel):
 	than an anchor (rows dropped from its end) or the anchored row with another hash (the chain
 	rewritten with every hash recomputed).
 	"""
-
-	model_config = ConfigDict(frozen=True)
 
 	chain: str
 	seq: int = Field(ge=0)

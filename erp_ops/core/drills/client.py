@@ -10,18 +10,15 @@ import shutil
 import subprocess
 from urllib.parse import unquote, urlparse
 
-from pydantic import BaseModel, ConfigDict
-
 from erp_ops.core.drills.errors import ClientMissing, DatabaseUnavailable
 from erp_ops.core.errors import InvalidInput
+from erp_ops.core.models import Frozen
 
 QUERY_TIMEOUT_S = 600
 
 
-class MariaDBTarget(BaseModel):
+class MariaDBTarget(Frozen):
 	"""Where the scratch database lives: a server and an account that may create databases."""
-
-	model_config = ConfigDict(frozen=True)
 
 	host: str = "127.0.0.1"
 	port: int = 3306

@@ -21,9 +21,8 @@ import re
 from datetime import datetime, timezone, tzinfo
 from enum import Enum
 
-from pydantic import BaseModel, ConfigDict
-
 from erp_ops.core.drills.errors import BackupNotFound
+from erp_ops.core.models import Frozen
 
 STAMP_FORMAT = "%Y%m%d_%H%M%S"
 _NAME = re.compile(
@@ -55,10 +54,8 @@ _KINDS = {
 }
 
 
-class BackupFile(BaseModel):
+class BackupFile(Frozen):
 	"""One file of a backup set as found on disk (nothing read yet)."""
-
-	model_config = ConfigDict(frozen=True)
 
 	kind: FileKind
 	path: str
@@ -72,10 +69,8 @@ class BackupFile(BaseModel):
 	partial: bool = False
 
 
-class BackupSet(BaseModel):
+class BackupSet(Frozen):
 	"""The files one `bench backup` run wrote, keyed by kind."""
-
-	model_config = ConfigDict(frozen=True)
 
 	folder: str
 	site_slug: str

@@ -9,10 +9,8 @@ import time
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict
-
+from erp_ops.core.clock import UTC, zone
 from erp_ops.core.drills.client import MariaDBClient
 from erp_ops.core.drills.discovery import BackupSet, FileKind, site_slug
 from erp_ops.core.drills.errors import BadManifest, DatabaseUnavailable, DrillInterrupted, StreamError
@@ -43,14 +41,13 @@ from erp_ops.core.drills.scratch import (
 	unowned_leftovers,
 )
 from erp_ops.core.drills.streams import list_tar, peek_sql, sha256_file
+from erp_ops.core.models import Frozen
 
 KEY_TABLES = ("tabDocType", "tabUser", "tabPatch Log", "tabSingles")
 PASS, WARN, FAIL, SKIP = CheckStatus.PASS, CheckStatus.WARN, CheckStatus.FAIL, CheckStatus.SKIP
 
 
-class DrillOptions(BaseModel):
-	model_config = ConfigDict(frozen=True)
-
+class DrillOptions(Frozen):
 	require_files: bool = True
 	encryption_key: str | None = None
 	# Counts are taken just after the dump: a busy site drifts a little.
@@ -100,7 +97,7 @@ def _run(
 ) -> DrillResult:
 	started_at = datetime.now(timezone.utc)
 	checks: list[Check] = []
-	tz = ZoneInfo(options.time_zone) if options.time_zone else timezone.utc
+	tz = zone(options.time_zone) if options.time_zone else UTC
 	taken_at = backup.taken_at(tz)
 	owner_name = options.owner or default_owner()
 

@@ -3,19 +3,16 @@ scratch copy (for the verdict): exact row counts, DocTypes without a table, apps
 
 from decimal import Decimal
 
-from pydantic import BaseModel, ConfigDict
-
 from erp_ops.core.drills.client import MariaDBClient, quote_ident
+from erp_ops.core.models import Frozen
 
 COUNTS_PER_STATEMENT = 200
 # The scratch database's owner marker (scratch.Owner): the drill's table, not the backup's.
 MARKER_TABLE = "erp_ops_drill_owner"
 
 
-class LedgerTotals(BaseModel):
+class LedgerTotals(Frozen):
 	"""Sum of GL Entry debit and credit (company currency) of one company."""
-
-	model_config = ConfigDict(frozen=True)
 
 	debit: Decimal
 	credit: Decimal
@@ -26,9 +23,7 @@ class LedgerTotals(BaseModel):
 		return self.debit - self.credit
 
 
-class DatabaseFacts(BaseModel):
-	model_config = ConfigDict(frozen=True)
-
+class DatabaseFacts(Frozen):
 	database: str
 	tables: dict[str, int]
 	doctypes: int | None = None
@@ -134,10 +129,8 @@ def _columns(client: MariaDBClient, database: str, table: str) -> set[str]:
 	}
 
 
-class LiveIdentity(BaseModel):
+class LiveIdentity(Frozen):
 	"""What a live site's database says about whose it is (cheap: no row counts)."""
-
-	model_config = ConfigDict(frozen=True)
 
 	apps: dict[str, str] | None = None
 	patches: list[str] | None = None

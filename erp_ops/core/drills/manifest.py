@@ -22,7 +22,7 @@ import subprocess
 from datetime import datetime, timezone
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import ValidationError
 
 from erp_ops.core.control.models import ChainAnchor
 from erp_ops.core.drills.client import MariaDBClient
@@ -30,14 +30,13 @@ from erp_ops.core.drills.discovery import MANIFEST_SUFFIX, BackupSet, FileKind
 from erp_ops.core.drills.errors import BadManifest
 from erp_ops.core.drills.facts import DatabaseFacts, LedgerTotals, collect_facts
 from erp_ops.core.drills.streams import count_tar_files, sha256_file
+from erp_ops.core.models import Frozen
 
 FORMAT = "erp_ops.backup_manifest/1"
 TOMBSTONE_SUFFIX = "-erp_ops_retention.json"
 
 
-class ManifestFile(BaseModel):
-	model_config = ConfigDict(frozen=True)
-
+class ManifestFile(Frozen):
 	kind: FileKind
 	name: str
 	size: int
@@ -45,9 +44,7 @@ class ManifestFile(BaseModel):
 	archive_files: int | None = None
 
 
-class Manifest(BaseModel):
-	model_config = ConfigDict(frozen=True)
-
+class Manifest(Frozen):
 	format: Literal["erp_ops.backup_manifest/1"] = FORMAT
 	site: str | None = None
 	site_slug: str
@@ -165,9 +162,7 @@ def latest_manifest(folder: str, site_slug: str) -> Manifest | None:
 	return None
 
 
-class ChainIssue(BaseModel):
-	model_config = ConfigDict(frozen=True)
-
+class ChainIssue(Frozen):
 	code: Literal[
 		"manifest_changed", "manifest_missing", "file_missing", "file_changed", "manifest_unreadable"
 	]

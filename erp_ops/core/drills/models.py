@@ -4,13 +4,10 @@ from datetime import datetime
 from enum import Enum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import model_validator
 
 from erp_ops.core.drills.discovery import FileKind
-
-
-class Frozen(BaseModel):
-	model_config = ConfigDict(frozen=True)
+from erp_ops.core.models import Frozen
 
 
 class CheckStatus(str, Enum):

@@ -14,17 +14,12 @@ import os
 from collections.abc import Iterable
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict
-
 from erp_ops.core.drills.discovery import STAMP_FORMAT, BackupSet, find_backup_sets, newest_first
 from erp_ops.core.drills.manifest import record_deletions
 from erp_ops.core.drills.streams import sha256_file
+from erp_ops.core.models import Frozen
 
 log = logging.getLogger("erp_ops.drills.retention")
-
-
-class Frozen(BaseModel):
-	model_config = ConfigDict(frozen=True)
 
 
 class RetentionPolicy(Frozen):

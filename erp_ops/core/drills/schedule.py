@@ -10,11 +10,11 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 
 from croniter import croniter
-from pydantic import BaseModel, ConfigDict
 
 from erp_ops.core import redis_lock
 from erp_ops.core.drills.errors import DrillAlreadyRunning
 from erp_ops.core.errors import InvalidInput
+from erp_ops.core.models import Frozen
 from erp_ops.core.signals.models import Severity
 
 LOCK = "erp_ops:{bench}:drill-lock:{site}"
@@ -39,10 +39,8 @@ def drill_due(cron: str, last_started_at: datetime | None, now: datetime) -> boo
 	return next_drill_at(cron, last_started_at, now) <= now
 
 
-class DrillHealth(BaseModel):
+class DrillHealth(Frozen):
 	"""What the Operations workspace and the staleness alert show."""
-
-	model_config = ConfigDict(frozen=True)
 
 	severity: Severity
 	message: str

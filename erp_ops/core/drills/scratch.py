@@ -24,13 +24,14 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 
 import psutil
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel
 
 from erp_ops.core.drills.client import MariaDBClient, quote_ident
 from erp_ops.core.drills.errors import DatabaseUnavailable, DrillInterrupted, StreamError, UnsafeScratchTarget
 from erp_ops.core.drills.facts import MARKER_TABLE
 from erp_ops.core.drills.facts import literal as _literal
 from erp_ops.core.drills.streams import gunzip_chunks, open_source
+from erp_ops.core.models import Frozen
 
 SCRATCH_PREFIX = "erp_ops_drill_"
 _SCRATCH_NAME = re.compile(r"^erp_ops_drill_(\d{14})_([0-9a-f]{8})$")
@@ -79,15 +80,13 @@ def assert_scratch_name(name: str, site_databases: list[str]) -> None:
 		raise UnsafeScratchTarget(f"refusing to restore into {name!r}: it is a site's own database")
 
 
-class Owner(BaseModel):
+class Owner(Frozen):
 	"""Who a scratch database belongs to, written into it as its first table (`MARKER_TABLE`).
 
 	`name` says whose drills may sweep it (the Frappe layer: bench and site; the CLI: `--owner`,
 	by default user and host); host, pid and the pid's start time tell a live drill from a dead
 	one on this host; the deadline (start + lease) is all a sweep on another host can judge by.
 	"""
-
-	model_config = ConfigDict(frozen=True)
 
 	name: str
 	host: str
@@ -187,10 +186,8 @@ def drop_scratch(client: MariaDBClient, name: str, attempts: int = 3) -> None:
 				time.sleep(1 + attempt)
 
 
-class SweepEntry(BaseModel):
+class SweepEntry(Frozen):
 	"""One scratch database a sweep looked at: dropped, or kept and why."""
-
-	model_config = ConfigDict(frozen=True)
 
 	name: str
 	dropped: bool

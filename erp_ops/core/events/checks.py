@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from erp_ops.core.clock import as_utc
 from erp_ops.core.events.canonical import body_digest, canonical_json, event_name
 from erp_ops.core.events.errors import (
 	EventRefused,
@@ -29,7 +30,6 @@ from erp_ops.core.events.models import (
 	EventStatus,
 	IngestRequest,
 	IngestSettings,
-	aware_utc,
 )
 
 ERROR_MAX = 4000
@@ -87,7 +87,7 @@ def check_request(
 	occurred_at = request.occurred_at
 	if occurred_at is None and handler.occurred_at is not None:
 		occurred_at = handler.occurred_at(model)
-	occurred_at = aware_utc(occurred_at)
+	occurred_at = as_utc(occurred_at)
 	entity_key = handler.entity(model) if handler.entity is not None else None
 	entity_key = str(entity_key) if entity_key not in (None, "") else None
 	if entity_key is not None:
@@ -170,7 +170,7 @@ def refusal_record(
 		payload_hash=body_digest(body) if too_large or stored is None else _hash_text(stored),
 		payload_size=len(body),
 		sequence=request.sequence,
-		occurred_at=aware_utc(request.occurred_at),
+		occurred_at=as_utc(request.occurred_at),
 		status=status,
 		error=detail[:ERROR_MAX],
 		reason=type(refusal).__name__,

@@ -22,6 +22,7 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
+from erp_ops.core.clock import UTC
 from erp_ops.core.events import policies
 from erp_ops.core.events.canonical import key_digest
 from erp_ops.core.events.checks import (
@@ -54,7 +55,6 @@ from erp_ops.core.events.models import (
 	IngestSettings,
 	Outcome,
 	ReplayEntry,
-	utcnow,
 )
 from erp_ops.core.events.store import EventStore, Finish, WorkTransaction
 
@@ -81,7 +81,7 @@ def ingest(
 	Raises the refusals (400/409/413/422) after recording them; a handler failure is not a refusal:
 	the event is stored as Failed, retryable, and the answer says so.
 	"""
-	now = now or utcnow()
+	now = now or datetime.now(UTC)
 	try:
 		checked = check_request(handlers, request, settings)
 	except EventRefused as refusal:
@@ -155,7 +155,7 @@ def process(
 	now: datetime | None = None,
 ) -> IngestResult | None:
 	"""Process a stored event (the background job); a no-op answer when it is done or claimed elsewhere."""
-	now = now or utcnow()
+	now = now or datetime.now(UTC)
 	record = store.get(name)
 	if record is None:
 		return None
@@ -184,7 +184,7 @@ def recoverable(
 	A killed background job leaves its event Processing until the claim expires; without a sweep
 	it would wait for the sender's next delivery. Failed events are left to redelivery and replay.
 	"""
-	now = now or utcnow()
+	now = now or datetime.now(UTC)
 	waiting = store.select(
 		EventQuery(
 			statuses=[EventStatus.RECEIVED],

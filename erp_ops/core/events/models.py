@@ -2,15 +2,14 @@
 
 import json
 from collections.abc import Mapping
-from datetime import datetime, timezone
+from datetime import datetime
 from enum import Enum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
-
-class Frozen(BaseModel):
-	model_config = ConfigDict(frozen=True)
+from erp_ops.core.clock import as_utc, naive_utc
+from erp_ops.core.models import Frozen
 
 
 class EventStatus(str, Enum):
@@ -127,7 +126,7 @@ class EventRecord(Frozen):
 			elif data.get(field) is None and field != "result":
 				data[field] = []
 		for field in DATETIME_FIELDS:
-			data[field] = aware_utc(data.get(field))
+			data[field] = as_utc(data.get(field))
 		return cls.model_validate(data)
 
 
@@ -199,7 +198,7 @@ class OrderingState(Frozen):
 class Event(Frozen):
 	"""What a handler receives: the stored event with its payload validated by the handler's schema."""
 
-	model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+	model_config = ConfigDict(arbitrary_types_allowed=True)
 
 	name: str
 	source: str
@@ -279,19 +278,3 @@ class EventQuery(Frozen):
 class PurgeResult(Frozen):
 	cutoff: datetime
 	deleted: int
-
-
-def naive_utc(value: datetime | None) -> datetime | None:
-	if value is None or value.tzinfo is None:
-		return value
-	return value.astimezone(timezone.utc).replace(tzinfo=None)
-
-
-def aware_utc(value: datetime | None) -> datetime | None:
-	if value is None or value.tzinfo is not None:
-		return value
-	return value.replace(tzinfo=timezone.utc)
-
-
-def utcnow() -> datetime:
-	return datetime.now(timezone.utc)

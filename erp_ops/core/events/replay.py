@@ -9,6 +9,7 @@ what changed or that nothing did, in the transaction that made the changes.
 import uuid
 from datetime import datetime, timedelta
 
+from erp_ops.core.clock import UTC
 from erp_ops.core.errors import InvalidInput
 from erp_ops.core.events.canonical import key_digest
 from erp_ops.core.events.errors import ClaimLost, EventRefused
@@ -26,7 +27,6 @@ from erp_ops.core.events.models import (
 	ReplayEntry,
 	ReplayItem,
 	ReplayReport,
-	utcnow,
 )
 from erp_ops.core.events.store import EventStore
 
@@ -47,7 +47,7 @@ def replay(
 	"""Replay the selected events (a dry run unless `dry_run=False`); one item per event, in order."""
 	if not reason or not reason.strip():
 		raise InvalidInput("a replay needs a reason")
-	now = now or utcnow()
+	now = now or datetime.now(UTC)
 	replay_id = f"RPL-{uuid.uuid4().hex[:16]}"
 	items = []
 	for record in store.select(query):
@@ -83,7 +83,7 @@ def purge(
 	The idempotency guarantee holds for the retention window: a key delivered again after its event
 	was purged is a new event.
 	"""
-	now = now or utcnow()
+	now = now or datetime.now(UTC)
 	cutoff = now - timedelta(days=retention_days)
 	deleted = 0
 	for _ in range(max_batches):

@@ -27,6 +27,7 @@ from typing import Any
 
 from redis.exceptions import NoScriptError
 
+from erp_ops.core.clock import as_utc
 from erp_ops.core.rq_keys import split_frappe_job_id
 
 NAME_MAX = 140  # Frappe's `name` column
@@ -191,7 +192,7 @@ class JobCapture:
 			return
 		self._open[job.id] = _Open(
 			started_mono=time.monotonic(),
-			started_at=_aware(job.started_at) or datetime.now(timezone.utc),
+			started_at=as_utc(job.started_at) or datetime.now(timezone.utc),
 			depth=1,
 			site=site,
 			method=method,
@@ -228,7 +229,7 @@ class JobCapture:
 def record_fields(job: Any, entry: _Open, error: BaseException | None) -> tuple[Outcome, dict[str, str]]:
 	"""The record as the stream's string fields (the shape `EvidenceRecord.from_fields` reads)."""
 	ended_at = datetime.now(timezone.utc)
-	enqueued_at = _aware(job.enqueued_at)
+	enqueued_at = as_utc(job.enqueued_at)
 	site = entry.site or split_frappe_job_id(job.id)[0]
 	ref_doctype, ref_name = referenced_document(entry.method, entry.kwargs)
 	if error is None:
@@ -273,10 +274,3 @@ def _warm_up() -> None:
 
 
 _warm_up()
-
-
-def _aware(value: datetime | None) -> datetime | None:
-	"""rq 1.x keeps naive UTC datetimes, rq 2.x aware ones."""
-	if value is None:
-		return None
-	return value if value.tzinfo else value.replace(tzinfo=timezone.utc)

@@ -10,13 +10,14 @@ is lost and nothing is doubled. Jobs whose worker died are recorded as abandoned
 
 import time
 from collections.abc import Callable, Iterable, Mapping
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, Protocol
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ValidationError
 from redis import Redis
 from redis.exceptions import ResponseError
 
+from erp_ops.core.clock import from_timestamp
 from erp_ops.core.evidence import stream
 from erp_ops.core.evidence.capture import (
 	ATTEMPT_TTL_S,
@@ -27,14 +28,13 @@ from erp_ops.core.evidence.capture import (
 	evidence_name,
 	stream_key,
 )
+from erp_ops.core.models import Frozen
 from erp_ops.core.rq_keys import as_text
 from erp_ops.core.signals.models import StartedJob
 
 
-class EvidenceRecord(BaseModel):
+class EvidenceRecord(Frozen):
 	"""One execution of one job. `name` is stable for the same job and attempt."""
-
-	model_config = ConfigDict(frozen=True)
 
 	job_id: str
 	attempt: int = 1
@@ -223,7 +223,7 @@ def record_abandoned(
 			method=job.method,
 			queue=job.queue,
 			started_at=job.started_at,
-			ended_at=utc_from_timestamp(now),
+			ended_at=from_timestamp(now),
 			duration_ms=round(job.elapsed_s * 1000, 3) if job.elapsed_s is not None else None,
 			outcome=Outcome.ABANDONED,
 			exc_type="WorkerDied",
@@ -257,7 +257,3 @@ def append_record(
 		maxlen=maxlen,
 		now=now,
 	)
-
-
-def utc_from_timestamp(ts: float) -> datetime:
-	return datetime.fromtimestamp(ts, tz=timezone.utc)

@@ -3,11 +3,9 @@
 from datetime import datetime
 from enum import Enum
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-
-class Frozen(BaseModel):
-	model_config = ConfigDict(frozen=True)
+from erp_ops.core.models import Frozen
 
 
 class Severity(str, Enum):

@@ -5,10 +5,8 @@ and nothing else: field names, Select values and lengths are decided here, where
 against a real MariaDB table with Frappe's column types.
 """
 
-from datetime import timezone
-
-from pydantic import BaseModel, ConfigDict
-
+from erp_ops.core.clock import naive_utc
+from erp_ops.core.models import Frozen
 from erp_ops.core.preflight.models import PreflightReport
 from erp_ops.core.preflight.render import to_json, to_markdown
 
@@ -17,11 +15,7 @@ SMALL_TEXT_LENGTH = 65_535  # Small Text / Text: MariaDB TEXT
 FINDINGS_STORED = 2_000  # a bench with tens of thousands of matches keeps the first ones; the JSON keeps all
 
 
-class _Row(BaseModel):
-	model_config = ConfigDict(frozen=True)
-
-
-class PreflightFindingRow(_Row):
+class PreflightFindingRow(Frozen):
 	"""One row of `Upgrade Preflight Finding` (child table field `findings`)."""
 
 	check_id: str
@@ -36,7 +30,7 @@ class PreflightFindingRow(_Row):
 	sources: str
 
 
-class PreflightRecord(_Row):
+class PreflightRecord(Frozen):
 	"""The `Upgrade Preflight` document."""
 
 	target: int
@@ -91,8 +85,8 @@ def to_record(report: PreflightReport) -> PreflightRecord:
 		warnings=counts.get("warning", 0),
 		bench_path=_text(report.bench_path),
 		site=_data(report.site.site) if report.site else None,
-		# UTC, naive: the Frappe layer converts to the site's time zone (convert_utc_to_system_timezone)
-		generated_at=report.generated_at.astimezone(timezone.utc).replace(tzinfo=None).isoformat(sep=" "),
+		# UTC, naive: the Frappe layer converts to the site's time zone (core/clock.to_site_time)
+		generated_at=naive_utc(report.generated_at).isoformat(sep=" "),
 		summary_md=to_markdown(report),
 		report_json=to_json(report),
 		findings=rows,

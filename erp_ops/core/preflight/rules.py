@@ -6,26 +6,23 @@ from functools import cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator
 
+from erp_ops.core.models import Strict
 from erp_ops.core.preflight.errors import RuleSetInvalid, UnknownTarget
 from erp_ops.core.preflight.models import Severity
 
 RULES_DIR = Path(__file__).resolve().parent / "rulesets"
 
 
-class _Strict(BaseModel):
-	model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class NameMatch(_Strict):
+class NameMatch(Strict):
 	"""Any reference (import, attribute chain, call) resolving to one of `names` or below it."""
 
 	kind: Literal["name"]
 	names: list[str]
 
 
-class CallMatch(_Strict):
+class CallMatch(Strict):
 	"""A call of one of `names`; with `kwargs`/`min_positional`, only calls passing those."""
 
 	kind: Literal["call"]
@@ -34,7 +31,7 @@ class CallMatch(_Strict):
 	min_positional: int | None = None
 
 
-class RegexMatch(_Strict):
+class RegexMatch(Strict):
 	"""A regular expression over the text of files in `langs` (js, py, html), or over the string
 	values of JSON files (`json`: fixtures, workspaces, number cards, pages, Custom HTML Blocks)."""
 
@@ -49,14 +46,14 @@ class RegexMatch(_Strict):
 		return value
 
 
-class ArgSpot(_Strict):
+class ArgSpot(Strict):
 	"""Where a call takes the argument: by keyword, or at this 0-based position."""
 
 	keyword: str
 	position: int | None = None
 
 
-class CallArgMatch(_Strict):
+class CallArgMatch(Strict):
 	"""A call of one of `calls` whose argument (a string, or strings in a list/tuple) matches `pattern`:
 	SQL functions written as strings in `fields=` of frappe.get_all and friends."""
 
@@ -71,7 +68,7 @@ class CallArgMatch(_Strict):
 		return value
 
 
-class PrivateMatch(_Strict):
+class PrivateMatch(Strict):
 	"""Underscore names under `root` (frappe._foo, from frappe.x import _bar), minus `allow`."""
 
 	kind: Literal["private"]
@@ -79,14 +76,14 @@ class PrivateMatch(_Strict):
 	allow: list[str] = Field(default_factory=list)
 
 
-class UndeclaredImportMatch(_Strict):
+class UndeclaredImportMatch(Strict):
 	"""An import of a top-level module the target framework stops installing, mapped to its package."""
 
 	kind: Literal["undeclared_import"]
 	modules: dict[str, str]
 
 
-class Rule(_Strict):
+class Rule(Strict):
 	id: str
 	severity: Severity
 	title: str
@@ -100,7 +97,7 @@ class Rule(_Strict):
 	)
 
 
-class Target(_Strict):
+class Target(Strict):
 	frappe_version: str
 	python: str
 	node: str
@@ -109,12 +106,12 @@ class Target(_Strict):
 	queue_id_format_changed: bool
 
 
-class ChangedDoctypes(_Strict):
+class ChangedDoctypes(Strict):
 	doctypes: list[str]
 	sources: list[str]
 
 
-class RuleSet(_Strict):
+class RuleSet(Strict):
 	schema_: int = Field(alias="schema")
 	jump: str
 	from_major: int

@@ -16,7 +16,15 @@ from packaging.version import Version
 
 from erp_ops.core.preflight.errors import InvalidVersion
 
-__all__ = ["InvalidVersion", "Requirement", "Version", "normalize_name", "parse_specifiers", "parse_version", "satisfiable"]
+__all__ = [
+	"InvalidVersion",
+	"Requirement",
+	"Version",
+	"normalize_name",
+	"parse_specifiers",
+	"parse_version",
+	"satisfiable",
+]
 
 
 def parse_version(text: str) -> Version:

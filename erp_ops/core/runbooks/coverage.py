@@ -4,18 +4,15 @@ from collections.abc import Iterable
 from datetime import datetime
 from fnmatch import fnmatchcase
 
-from pydantic import BaseModel, ConfigDict
-
 from erp_ops.core.evidence.capture import FAILED_OUTCOMES, Outcome
 from erp_ops.core.evidence.records import EvidenceRecord
+from erp_ops.core.models import Frozen
 from erp_ops.core.runbooks.models import Runbook, RunbookStatus
 
 NO_EXCEPTION = {Outcome.TIMED_OUT: "JobTimeoutException", Outcome.ABANDONED: "Abandoned"}
 
 
-class FailureSignatureSummary(BaseModel):
-	model_config = ConfigDict(frozen=True)
-
+class FailureSignatureSummary(Frozen):
 	method: str
 	exc_type: str
 	count: int

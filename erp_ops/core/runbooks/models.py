@@ -3,11 +3,9 @@
 from datetime import date
 from enum import Enum
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
-
-class Frozen(BaseModel):
-	model_config = ConfigDict(frozen=True, extra="forbid")
+from erp_ops.core.models import Strict
 
 
 class Area(str, Enum):
@@ -34,7 +32,7 @@ class RunbookStatus(str, Enum):
 	RETIRED = "Retired"
 
 
-class RunbookStep(Frozen):
+class RunbookStep(Strict):
 	"""One step: what to do, the exact command or erp_ops action, what should happen, how to check."""
 
 	action: str = Field(min_length=3)
@@ -46,14 +44,14 @@ class RunbookStep(Frozen):
 	verify: str = Field(min_length=3)
 
 
-class FailureSignature(Frozen):
+class FailureSignature(Strict):
 	"""A failure a runbook answers: a method (fnmatch pattern) and optionally an exception type."""
 
 	method: str = "*"
 	exc_type: str | None = None
 
 
-class Runbook(Frozen):
+class Runbook(Strict):
 	"""A runbook as the `Runbook` DocType holds it, without Frappe's bookkeeping."""
 
 	name: str = Field(min_length=1, max_length=140)

@@ -8,18 +8,15 @@ counts from the day it was created; one with neither date is due at once.
 
 from datetime import date, datetime, timedelta
 
-from pydantic import BaseModel, ConfigDict
-
+from erp_ops.core.models import Frozen
 from erp_ops.core.runbooks.errors import InvalidRunbook
 from erp_ops.core.runbooks.models import Runbook, RunbookStatus
 
 MAX_CADENCE_DAYS = 3650
 
 
-class ReviewDue(BaseModel):
+class ReviewDue(Frozen):
 	"""A runbook past its review date: mark it Needs Review and tell its owner."""
-
-	model_config = ConfigDict(frozen=True)
 
 	name: str
 	title: str
@@ -29,10 +26,8 @@ class ReviewDue(BaseModel):
 	status_before: RunbookStatus
 
 
-class ReviewOutcome(BaseModel):
+class ReviewOutcome(Frozen):
 	"""What recording a review changes on the runbook."""
-
-	model_config = ConfigDict(frozen=True)
 
 	last_reviewed: date
 	next_review_due: date

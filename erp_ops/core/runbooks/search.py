@@ -30,8 +30,7 @@ from itertools import repeat
 from operator import add, mul
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
-
+from erp_ops.core.models import Frozen
 from erp_ops.core.runbooks.errors import InvalidIndex
 from erp_ops.core.runbooks.models import Runbook
 
@@ -68,9 +67,7 @@ _CAMEL = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z0-9]+|[A-Z]+[0-9]*|[0-9]+")
 TermScores = dict[int, float] | Sequence[float]
 
 
-class SearchHit(BaseModel):
-	model_config = ConfigDict(frozen=True)
-
+class SearchHit(Frozen):
 	name: str
 	title: str
 	score: float

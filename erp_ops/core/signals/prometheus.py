@@ -1,3 +1,5 @@
+from erp_ops.core.clock import as_utc
+
 """The snapshot as Prometheus metrics: one `prometheus_client` Collector for the exporter and the site.
 
 `SnapshotCollector` turns a snapshot (and the facts only some callers know, `MetricFacts`) into
@@ -188,7 +190,7 @@ def families(
 	age = _gauge(
 		"erp_ops_snapshot_age_seconds", "Age of the snapshot served (it is cached a few seconds).", []
 	)
-	age.add_metric([b], max(0.0, (now - _aware(snap.taken_at)).total_seconds()))
+	age.add_metric([b], max(0.0, (now - as_utc(snap.taken_at)).total_seconds()))
 	yield age
 
 	# Queues (rq-exporter's rq_jobs{queue,status}, plus what RQ's counters do not say).
@@ -382,7 +384,7 @@ def _fact_families(b: str, facts: MetricFacts, now: datetime) -> Iterable:
 	)
 	for t in facts.ticks:
 		tick.add_metric([b, t.site, t.task], t.duration_s)
-		tick_age.add_metric([b, t.site, t.task], max(0.0, (now - _aware(t.ended_at)).total_seconds()))
+		tick_age.add_metric([b, t.site, t.task], max(0.0, (now - as_utc(t.ended_at)).total_seconds()))
 	yield from (tick, tick_age)
 
 	backup = _gauge(
@@ -552,7 +554,3 @@ def failure_counts(snap: Snapshot, top_methods: int, top_exceptions: int) -> dic
 		key = (method if method in keep else OTHER, exception if exception in kept_exc else OTHER, window)
 		out[key] = out.get(key, 0) + failed
 	return out
-
-
-def _aware(value: datetime) -> datetime:
-	return value if value.tzinfo else value.replace(tzinfo=timezone.utc)

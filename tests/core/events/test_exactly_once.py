@@ -13,15 +13,17 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 
+from erp_ops.core.clock import UTC
 from erp_ops.core.events.canonical import event_name
 from erp_ops.core.events.errors import InProgress
 from erp_ops.core.events.fastpath import FastPath
 from erp_ops.core.events.ingest import ingest, process
-from erp_ops.core.events.models import EventStatus, IngestRequest, IngestSettings, utcnow
+from erp_ops.core.events.models import EventStatus, IngestRequest, IngestSettings
 from tests.core.events.conftest import NAMESPACE, effects
 from tests.support.rq_helpers import ROOT, wait_for
 
@@ -179,7 +181,9 @@ def test_background_worker_killed_inside_the_handler_is_taken_over_and_the_effec
 		ingest(store, handlers, request, settings=settings, fast=fast)
 	assert effects(store) == 0
 
-	wait_for(lambda: store.get(name).claim_expires_at < utcnow(), timeout=10, what="the claim to expire")
+	wait_for(
+		lambda: store.get(name).claim_expires_at < datetime.now(UTC), timeout=10, what="the claim to expire"
+	)
 	done = process(store, handlers, name, settings=settings, fast=fast)
 	assert (done.status, done.attempts) == (EventStatus.PROCESSED, 2)
 	assert effects(store) == 1

@@ -9,6 +9,7 @@ from decimal import Decimal
 
 import pytest
 
+from erp_ops.core.clock import UTC
 from erp_ops.core.events.canonical import canonical_json, event_name, payload_hash
 from erp_ops.core.events.errors import ClaimLost, InProgress, KeyConflict
 from erp_ops.core.events.fastpath import Begin, FastPath
@@ -20,7 +21,6 @@ from erp_ops.core.events.models import (
 	IngestRequest,
 	IngestResult,
 	IngestSettings,
-	utcnow,
 )
 from tests.core.events.conftest import effects
 
@@ -126,7 +126,7 @@ def test_a_cached_answer_is_the_answer_the_database_gives(store, fast):
 		attempts=2,
 		result={"at": datetime(2026, 1, 2, 3, 4, 5), "amount": Decimal("1.50"), "lines": [1, 2]},
 		reason="applied",
-		received_at=utcnow(),
+		received_at=datetime.now(UTC),
 	)
 	store.add(record)
 	fast.remember("digest-cached", record, 60)
@@ -157,7 +157,7 @@ def test_same_key_other_payload_is_a_recorded_conflict(store, handlers, fast):
 def test_live_claim_answers_in_progress_from_the_database(store, handlers):
 	queued = ingest(store, handlers, order("k1", {"order_id": "SO-1", "amount": 10}), inline=False)
 	assert (queued.status, queued.enqueue) == (EventStatus.RECEIVED, True)
-	now = utcnow()
+	now = datetime.now(UTC)
 	assert store.try_claim(queued.name, _claim("w1", "t" * 32, now, IngestSettings()), now)
 	with pytest.raises(InProgress) as caught:
 		ingest(store, handlers, order("k1", {"order_id": "SO-1", "amount": 10}))
@@ -181,7 +181,7 @@ def test_in_flight_lock_answers_in_progress_without_the_database(store, handlers
 
 def test_expired_claim_is_taken_over_and_the_effect_happens_once(store, handlers):
 	queued = ingest(store, handlers, order("k1", {"order_id": "SO-1", "amount": 10}), inline=False)
-	past = utcnow() - timedelta(seconds=10)
+	past = datetime.now(UTC) - timedelta(seconds=10)
 	assert store.try_claim(queued.name, _claim("dead", "d" * 32, past, IngestSettings(claim_ttl_s=1)), past)
 	answer = ingest(store, handlers, order("k1", {"order_id": "SO-1", "amount": 10}))
 	assert (answer.status, answer.duplicate, answer.attempts) == (EventStatus.PROCESSED, True, 2)
@@ -190,11 +190,11 @@ def test_expired_claim_is_taken_over_and_the_effect_happens_once(store, handlers
 
 def test_a_worker_whose_claim_was_taken_over_rolls_back(store, other_store, handlers):
 	queued = ingest(store, handlers, order("k1", {"order_id": "SO-1", "amount": 10}), inline=False)
-	past = utcnow() - timedelta(seconds=10)
+	past = datetime.now(UTC) - timedelta(seconds=10)
 	slow = store.try_claim(queued.name, _claim("slow", "s" * 32, past, IngestSettings(claim_ttl_s=1)), past)
 	assert process(other_store, handlers, queued.name).status == EventStatus.PROCESSED  # takes over
 	with pytest.raises(ClaimLost):
-		_run(store, handlers.get(ORDER), slow, "s" * 32, IngestSettings(), utcnow())
+		_run(store, handlers.get(ORDER), slow, "s" * 32, IngestSettings(), datetime.now(UTC))
 	assert effects(store) == 1 and store.get(queued.name).attempts == 2
 
 
@@ -202,7 +202,7 @@ def test_takeover_waits_for_a_running_handler_and_never_doubles(store, other_sto
 	"""A claim expires while its handler still runs: the takeover blocks on the row, then sees it done."""
 	queued = ingest(store, handlers, order("k1", {"order_id": "SO-1", "amount": 10}), inline=False)
 	settings = IngestSettings(claim_ttl_s=0.3)
-	now = utcnow()
+	now = datetime.now(UTC)
 	token = "a" * 32
 	claimed = store.try_claim(queued.name, _claim("a", token, now, settings), now)
 	inside, release = threading.Event(), threading.Event()
@@ -221,7 +221,7 @@ def test_takeover_waits_for_a_running_handler_and_never_doubles(store, other_sto
 	)
 	runner.start()
 	assert inside.wait(10)
-	time.sleep(max(0.0, (claimed.claim_expires_at - utcnow()).total_seconds()) + 0.05)
+	time.sleep(max(0.0, (claimed.claim_expires_at - datetime.now(UTC)).total_seconds()) + 0.05)
 	# The claim has expired and the handler is still inside its transaction, holding the row.
 	threading.Timer(0.3, release.set).start()
 	answer = process(other_store, handlers, queued.name, settings=settings)
@@ -306,7 +306,7 @@ def test_redis_down_changes_nothing_but_speed(store, handlers):
 def test_recoverable_lists_unpicked_and_abandoned_events_only(store, handlers):
 	from erp_ops.core.events.ingest import recoverable
 
-	now = utcnow()
+	now = datetime.now(UTC)
 	old = now - timedelta(minutes=5)
 	waiting = ingest(store, handlers, order("w", {"order_id": "SO-1", "amount": 1}), inline=False, now=old)
 	ingest(store, handlers, order("fresh", {"order_id": "SO-2", "amount": 1}), inline=False, now=now)

@@ -1,10 +1,11 @@
 """Replay: the dry run changes nothing and says what would change; the replay records what did."""
 
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
+from erp_ops.core.clock import UTC
 from erp_ops.core.errors import InvalidInput
 from erp_ops.core.events.canonical import event_name
 from erp_ops.core.events.errors import InvalidPayload
@@ -16,7 +17,6 @@ from erp_ops.core.events.models import (
 	IngestRequest,
 	IngestSettings,
 	Outcome,
-	utcnow,
 )
 from erp_ops.core.events.replay import purge, replay
 from tests.core.events.conftest import effects
@@ -121,7 +121,7 @@ def test_replay_skips_refusals_live_claims_and_reports_failures(store, handlers,
 		event_type="shop:order.created",
 		inline=False,
 	)
-	now = utcnow()
+	now = datetime.now(UTC)
 	store.try_claim(queued.name, _claim("w", "w" * 32, now, IngestSettings()), now)
 	marker = str(tmp_path / "fail")
 	failing = deliver(
@@ -155,7 +155,7 @@ def test_replay_needs_a_reason(store, handlers):
 
 
 def test_replay_selects_by_window_and_status(store, handlers):
-	t0 = utcnow() - timedelta(hours=3)
+	t0 = datetime.now(UTC) - timedelta(hours=3)
 	for i in range(3):
 		deliver(
 			store,
@@ -177,7 +177,7 @@ def test_replay_selects_by_window_and_status(store, handlers):
 
 
 def test_purge_keeps_the_window_and_live_claims(store, handlers):
-	now = utcnow()
+	now = datetime.now(UTC)
 	old = now - timedelta(days=91)
 	deliver(
 		store, handlers, "old", {"order_id": "SO-1", "amount": 1}, event_type="shop:order.created", now=old

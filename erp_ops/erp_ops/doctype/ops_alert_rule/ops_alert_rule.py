@@ -11,10 +11,10 @@ import frappe
 from frappe import _
 from frappe.model.document import Document
 
-from erp_ops.site.errors import OpsInvalidInput, core_errors
 from erp_ops.core.alerts.errors import InvalidRule
 from erp_ops.core.alerts.notify import validate_webhook_url
 from erp_ops.site.alerts import core_rule
+from erp_ops.site.errors import OpsInvalidInput, core_errors
 
 
 class OpsAlertRule(Document):

@@ -6,9 +6,9 @@ from frappe.tests.utils import FrappeTestCase
 
 from erp_ops.core.alerts.defaults import load_rules
 from erp_ops.core.runbooks.seed import load_runbooks
-from erp_ops.site.install import ensure_alert_rules
 from erp_ops.site.alerts import core_rule
 from erp_ops.site.alerts import load_rules as site_rules
+from erp_ops.site.install import ensure_alert_rules
 
 TEST_RULE = "test-rule-validation"
 

@@ -1,15 +1,15 @@
 # Copyright (c) 2026, erp_ops developers and contributors
 # For license information, please see license.txt
 
-from datetime import datetime, timezone
+from datetime import datetime
 
 import frappe
 from frappe.model.document import Document
 from frappe.utils import get_system_timezone
 
+from erp_ops.core.clock import to_site_time
 from erp_ops.core.preflight.models import PreflightReport
 from erp_ops.core.preflight.record import to_record
-from erp_ops.site.evidence import to_site_time
 
 
 class UpgradePreflight(Document):
@@ -51,8 +51,9 @@ def create_record(report: PreflightReport) -> str:
 	Only code writes these (the DocType is `in_create`), so permissions were checked by the caller.
 	"""
 	record = to_record(report).model_dump()
-	utc = datetime.fromisoformat(record["generated_at"]).replace(tzinfo=timezone.utc)
-	record["generated_at"] = to_site_time(utc, get_system_timezone())
+	record["generated_at"] = to_site_time(
+		datetime.fromisoformat(record["generated_at"]), get_system_timezone()
+	)
 	doc = frappe.get_doc({"doctype": "Upgrade Preflight", **record})
 	doc.insert(ignore_permissions=True)
 	return doc.name

@@ -16,8 +16,8 @@ from erp_ops.core.alerts.report import coverage_report
 from erp_ops.core.evidence.capture import FAILED_OUTCOMES, Outcome
 from erp_ops.core.runbooks.coverage import NO_EXCEPTION, covers
 from erp_ops.core.runbooks.models import Runbook, RunbookStatus
-from erp_ops.site.runbooks import RUNBOOK_DOCTYPE, as_core
 from erp_ops.site.alerts import load_rules
+from erp_ops.site.runbooks import RUNBOOK_DOCTYPE, as_core
 
 DEFAULT_DAYS = 7
 

@@ -1,0 +1,85 @@
+"""One way to do each thing (issue 14): time conversions live in core/clock, value objects derive from
+core/models. A second way creeping back in fails here, with where it is."""
+
+import ast
+import importlib
+import inspect
+from pathlib import Path
+
+from pydantic import BaseModel
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGE = ROOT / "erp_ops"
+
+# Models that are mutable on purpose: accumulated while a job runs, or parsed from someone else's JSON.
+MUTABLE_MODELS = {
+	"erp_ops.core.signals.snapshot.Thresholds",  # settings copied with model_copy(update=…)
+	"erp_ops.core.evidence.records.FlushResult",  # counted up during a flush
+	"erp_ops.core.drills.scratch.RestoreStats",  # filled while a dump streams into MariaDB
+	"erp_ops.core.alerts.alertmanager.WebhookAlert",  # Alertmanager's payload, extra fields ignored
+	"erp_ops.core.alerts.alertmanager.Webhook",
+}
+
+
+def _app_modules() -> list[Path]:
+	return [p for p in PACKAGE.rglob("*.py") if not p.name.startswith("test_")]
+
+
+def _calls(path: Path):
+	for node in ast.walk(ast.parse(path.read_text(), str(path))):
+		if isinstance(node, ast.Call):
+			func = node.func
+			name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
+			yield name, node.lineno
+
+
+def test_time_zone_conversions_happen_only_in_core_clock():
+	clock = PACKAGE / "core" / "clock.py"
+	offenders = [
+		f"{path.relative_to(ROOT)}:{line} {name}()"
+		for path in _app_modules()
+		if path != clock
+		for name, line in _calls(path)
+		if name in {"ZoneInfo", "astimezone", "convert_utc_to_timezone", "convert_utc_to_system_timezone"}
+	]
+	assert not offenders, "convert with erp_ops.core.clock instead: " + ", ".join(offenders)
+
+
+def test_frozen_config_is_declared_once():
+	models = PACKAGE / "core" / "models.py"
+	offenders = []
+	for path in _app_modules():
+		if path == models:
+			continue
+		for node in ast.walk(ast.parse(path.read_text(), str(path))):
+			if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "ConfigDict":
+				if any(k.arg in {"frozen", "extra"} and not _is_ignore(k) for k in node.keywords):
+					offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+	assert not offenders, "derive from erp_ops.core.models.Frozen / Strict instead: " + ", ".join(offenders)
+
+
+def _is_ignore(keyword: ast.keyword) -> bool:
+	return keyword.arg == "extra" and isinstance(keyword.value, ast.Constant) and keyword.value.value == "ignore"
+
+
+def test_every_core_model_is_a_frozen_value_object_unless_listed():
+	from erp_ops.core.models import Frozen
+
+	seen, mutable = 0, []
+	for path in sorted((PACKAGE / "core").rglob("*.py")):
+		name = ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+		module = importlib.import_module(name)
+		for cls_name, cls in inspect.getmembers(module, inspect.isclass):
+			if cls.__module__ != name or not issubclass(cls, BaseModel) or cls is Frozen:
+				continue
+			seen += 1
+			qualified = f"{name}.{cls_name}"
+			if not issubclass(cls, Frozen) and qualified not in MUTABLE_MODELS:
+				mutable.append(qualified)
+			if issubclass(cls, Frozen):
+				assert cls.model_config.get("frozen") is True, qualified
+	assert seen > 50
+	assert not mutable, f"not frozen and not in MUTABLE_MODELS: {mutable}"
+	for qualified in MUTABLE_MODELS:  # the list names real classes
+		module, _, cls_name = qualified.rpartition(".")
+		assert hasattr(importlib.import_module(module), cls_name), qualified
