@@ -139,7 +139,6 @@ def verify_action_log() -> bool:
 	verdict = verify_log()
 	if not verdict.ok:
 		report_broken_chain(verdict)
-		frappe.db.commit()
 	return verdict.ok
 
 

@@ -146,7 +146,7 @@ def log_denied(attempt: Attempt, need: str) -> None:
 		error=error,
 	)
 	append_entry(entry)
-	frappe.db.commit()  # nosemgrep: the 403 that follows rolls the request back
+	frappe.db.commit()  # the 403 that follows rolls the request back: keep the evidence
 
 
 def count_denial(attempt: Attempt, user: str | None = None) -> bool:
@@ -218,7 +218,7 @@ def summarise_denials(now: float | None = None) -> list[str]:
 					)
 				)
 			)
-			frappe.db.commit()
+			frappe.db.commit()  # the window's counts are gone from Redis: its row must stay
 	return names
 
 

@@ -49,7 +49,7 @@ def acknowledge(name: str, note: str | None = None) -> dict:
 		)
 	except ErpOpsError as e:
 		_log(name, ActionOutcome.FAILED, note, doc.status, error=str(e))
-		frappe.db.commit()
+		frappe.db.commit()  # the error rolls the request back: keep the evidence
 		with core_errors():
 			raise
 	# The same transition also waits in the outbox; the drain will find it stored and skip it.

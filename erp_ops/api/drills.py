@@ -47,7 +47,6 @@ def run_drill_now(site: str | None = None) -> dict:
 				state_after="Queued",
 			)
 		)
-		frappe.db.commit()
 	return {"drill": name, "job_id": job_id, "already_queued": job_id is None}
 
 
@@ -78,7 +77,6 @@ def retention_plan() -> dict:
 		plan = plan_now()
 	summary = plan_summary(plan)
 	summary["log"] = log_retention(plan, None) if plan.deletions else None
-	frappe.db.commit()
 	return summary
 
 
@@ -96,7 +94,7 @@ def apply_retention(plan_id: str) -> dict:
 		)
 	with core_errors():
 		log, records = apply_confirmed(plan_id)
-	frappe.db.commit()
+	frappe.db.commit()  # the files are deleted: their record must not depend on the response
 	return {
 		"log": log,
 		"deleted": [r.name for r in records if r.deleted],

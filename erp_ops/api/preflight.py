@@ -103,7 +103,6 @@ def execute(target: int) -> dict:
 		raise
 	state = f"{report.verdict.value}, risk {report.risk.score}/100 ({report.risk.band.value})"
 	log = _log(target, ActionOutcome.DONE, targets=[f"v{target}", name], state_after=state)
-	frappe.db.commit()
 	return {
 		"name": name,
 		"verdict": report.verdict.value,

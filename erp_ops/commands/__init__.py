@@ -102,15 +102,10 @@ def chain_restored_command(context, reason: str, user=None) -> None:
 	from erp_ops.core.errors import InvalidInput
 	from erp_ops.site.audit import record_restore
 
-	def call() -> str:
-		name = record_restore(reason)
-		frappe.db.commit()
-		return name
-
 	if not reason.strip():
 		raise click.UsageError("--reason must not be empty")
 	try:
-		name = _with_site(context, user, call)
+		name = _with_site(context, user, lambda: record_restore(reason))
 	except InvalidInput as e:
 		click.secho(f"refused: {e}", fg="red", err=True)
 		sys.exit(EXIT_CRITICAL)
@@ -153,7 +148,7 @@ def drill_command(context, as_json: bool = False, backup_folder=None) -> None:
 
 	def call() -> dict:
 		name = new_drill("Bench", "Administrator")
-		frappe.db.commit()
+		frappe.db.commit()  # the drill's error path rolls back: the record must exist first
 		try:
 			run_restore_drill(name, backup_folder=backup_folder, triggered_by="Bench")
 		except Exception:
@@ -316,7 +311,9 @@ def _with_site(context, user: str | None, call):
 	try:
 		if user:
 			frappe.set_user(user)
-		return call()
+		result = call()
+		frappe.db.commit()  # a bench command is not a request: nothing else commits what it did
+		return result
 	except frappe.ValidationError as e:
 		status = getattr(e, "http_status_code", 417)
 		click.secho(f"refused ({status}): {e}", fg="red", err=True)

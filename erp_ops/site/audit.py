@@ -232,7 +232,7 @@ def sweep_intents(actual_state, older_than: timedelta = INTENT_STALE_AFTER) -> l
 		states = "; ".join(f"{t}: {actual_state(t)}" for t in targets[:20]) or "-"
 		_lock_head()
 		if frappe.db.sql("select 1 from `tabOps Action Log` where completes = %s", intent.name):
-			frappe.db.commit()
+			frappe.db.commit()  # releases the chain head's lock, which every actor waits for
 			continue
 		written.append(
 			append_entry(
@@ -251,7 +251,7 @@ def sweep_intents(actual_state, older_than: timedelta = INTENT_STALE_AFTER) -> l
 				)
 			)
 		)
-		frappe.db.commit()
+		frappe.db.commit()  # releases the chain head's lock, which every actor waits for
 	return written
 
 

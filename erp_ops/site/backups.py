@@ -77,7 +77,7 @@ def _record(backup) -> str:
 		action_log=current_anchor(),  # every manifest anchors the action log's head
 	)
 	set_manifest_head(head, backup.stamp)
-	frappe.db.commit()
+	frappe.db.commit()  # the manifest file is written: the head naming it is durable before the files are locked
 	if drill_settings().immutable_backups:
 		paths = [f.path for f in backup.files.values()] + [backup.manifest_path]
 		failed = {p: e for p, e in make_immutable(paths).items() if e}
@@ -246,7 +246,6 @@ def alert_if_stale(now: datetime | None = None) -> int:
 		"Restore Drill",
 		last.name if last else None,
 	)
-	frappe.db.commit()
 	return told
 
 
@@ -270,5 +269,4 @@ def daily_retention_and_chain() -> dict:
 			message = "; ".join(f"{i.code} {i.stamp}: {i.detail}" for i in issues[:20])
 			frappe.log_error(title=_("Backup manifest chain broken"), message=message)
 			notify_managers(_("Backup manifest chain broken: {0}").format(frappe.local.site), message)
-	frappe.db.commit()
 	return done

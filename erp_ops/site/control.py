@@ -72,8 +72,6 @@ def run_due_retries(conn: Redis | None = None) -> list[ActionResult]:
 			completes=intent,
 			error="no longer failed",
 		)
-	if done or intents:
-		frappe.db.commit()
 	return done
 
 
@@ -124,8 +122,6 @@ def sync_quarantine(conn: Redis | None = None) -> list[str]:
 				extra_keys=settings.extra_secret_keys,
 			)
 		)
-	if created:
-		frappe.db.commit()
 	return created
 
 
@@ -135,8 +131,6 @@ def apply_failure_policy(conn: Redis | None = None, settings: ControlSettings | 
 	settings = settings or get_control_settings()
 	poisoned = check_poison(conn, settings)
 	retries, quarantined = decide_retries(conn, settings)
-	if poisoned or retries or quarantined:
-		frappe.db.commit()
 	return {"poison": len(poisoned), "retries": retries, "quarantined": quarantined}
 
 
@@ -209,7 +203,6 @@ def _quarantine_with_intent(
 			completes=intent,
 			error=str(exc),
 		)
-		frappe.db.commit()
 		return None
 
 

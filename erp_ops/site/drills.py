@@ -279,7 +279,7 @@ def queue_drill(triggered_by: str, user: str | None = None) -> tuple[str, str | 
 	if is_job_enqueued(JOB_ID):
 		return _queued_drill(), None
 	name = new_drill(triggered_by, user)
-	frappe.db.commit()
+	frappe.db.commit()  # the job, in another process, must find the record
 	job = frappe.enqueue(
 		JOB_METHOD,
 		queue=QUEUE,
@@ -290,10 +290,10 @@ def queue_drill(triggered_by: str, user: str | None = None) -> tuple[str, str | 
 	)
 	if job is None:  # another request queued one between the check and here
 		frappe.delete_doc(DRILL_DOCTYPE, name, ignore_permissions=True, force=True)
-		frappe.db.commit()
+		frappe.db.commit()  # the record was committed for the job: so is its removal
 		return _queued_drill(), None
 	frappe.db.set_value(DRILL_DOCTYPE, name, "job_id", create_job_id(JOB_ID))
-	frappe.db.commit()
+	frappe.db.commit()  # the job may be running already and writes this row: release its lock
 	return name, create_job_id(JOB_ID)
 
 
@@ -361,7 +361,7 @@ def run_restore_drill(
 def _mark_running(doc) -> None:
 	doc.db_set(
 		{"outcome": "Running", "started_at": frappe.utils.now_datetime(), "reason": None},
-		commit=True,
+		commit=True,  # visible to Desk and the lost-drill sweep for the drill's whole run
 	)
 
 
@@ -370,7 +370,7 @@ def _finish(doc, outcome: str, reason: str, started: bool = True) -> None:
 	values = {"outcome": outcome, "reason": reason[:5000], "finished_at": frappe.utils.now_datetime()}
 	if not started:
 		values["started_at"] = None
-	doc.db_set(values, commit=True)
+	doc.db_set(values, commit=True)  # the job re-raises next: RQ's handler rolls back
 
 
 OUTCOMES = {"passed": "Passed", "not_verified": "Not Verified", "failed": "Failed"}
@@ -433,7 +433,7 @@ def store_result(doc, result: DrillResult) -> None:
 	]
 	doc.set("checks", checks)
 	doc.save(ignore_permissions=True)
-	frappe.db.commit()
+	frappe.db.commit()  # a long drill's verdict is kept whatever the job does next
 
 
 def _log_run(doc) -> None:
@@ -455,7 +455,7 @@ def _log_run(doc) -> None:
 			error=None if outcome.outcome == "Passed" else outcome.reason,
 		)
 	)
-	frappe.db.commit()
+	frappe.db.commit()  # in the job's `finally`: a failed drill re-raises, and RQ's handler rolls back
 
 
 # queue_drill commits the record a moment before it enqueues the job: younger records may be fine.

@@ -84,7 +84,7 @@ class FrappeEventStore:
 		for _ in range(2):
 			try:
 				self._insert(record)
-				frappe.db.commit()
+				frappe.db.commit()  # the protocol's commit point (core/events/store.py says which and why)
 				return record, True
 			except Exception as e:
 				if not frappe.db.is_duplicate_entry(e):
@@ -124,7 +124,7 @@ class FrappeEventStore:
 				(claim.worker, claim.token, to_db(claim.expires_at), to_db(now), name, *statuses, to_db(now)),
 			)
 			claimed = _affected() == 1
-		frappe.db.commit()
+		frappe.db.commit()  # the protocol's commit point (core/events/store.py says which and why)
 		return self.get(name) if claimed else None
 
 	@contextmanager
@@ -157,7 +157,7 @@ class FrappeEventStore:
 			raise
 
 	def fail(self, name: str, token: str, *, error: str, now: datetime) -> EventRecord | None:
-		frappe.db.commit()
+		frappe.db.commit()  # the protocol's commit point (core/events/store.py says which and why)
 		with translated():
 			frappe.db.sql(
 				f"""update `{EVENT}` set status = 'Failed', error = %s, claim_token = null,
@@ -165,7 +165,7 @@ class FrappeEventStore:
 				(error, to_db(now), to_db(now), name, token),
 			)
 			failed = _affected() == 1
-		frappe.db.commit()
+		frappe.db.commit()  # the protocol's commit point (core/events/store.py says which and why)
 		return self.get(name) if failed else None
 
 	def select(self, query: EventQuery) -> list[EventRecord]:
@@ -190,7 +190,7 @@ class FrappeEventStore:
 				f"""delete r from `{REPLAY}` r left join `{EVENT}` e on e.name = r.event
 				where e.name is null"""
 			)
-		frappe.db.commit()
+		frappe.db.commit()  # the protocol's commit point (core/events/store.py says which and why)
 		return deleted
 
 	# -- helpers

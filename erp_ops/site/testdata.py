@@ -87,7 +87,7 @@ class Snapshot:
 			pipe.delete(queue_key, *(r.key(queue) for r in Registry))
 		pipe.execute()
 		removed.update(quarantined=len(new_quarantined), failed_jobs=len(new_failed), queues=len(new_queues))
-		frappe.db.commit()
+		frappe.db.commit()  # Redis is cleaned already: the rows go with it
 		return removed
 
 

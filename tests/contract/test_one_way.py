@@ -2,6 +2,7 @@
 core/models. A second way creeping back in fails here, with where it is."""
 
 import ast
+import re
 import importlib
 import inspect
 from pathlib import Path
@@ -83,3 +84,20 @@ def test_every_core_model_is_a_frozen_value_object_unless_listed():
 	for qualified in MUTABLE_MODELS:  # the list names real classes
 		module, _, cls_name = qualified.rpartition(".")
 		assert hasattr(importlib.import_module(module), cls_name), qualified
+
+
+def test_every_explicit_commit_says_why():
+	"""Frappe commits a successful POST and a successful job itself; an explicit commit is for what must
+	be durable before something outside the transaction (Redis, a file, another process, a rollback that
+	follows). Each one says which, on its line or the line above."""
+	bare = []
+	for path in _app_modules():
+		lines = path.read_text().splitlines()
+		for number, line in enumerate(lines, 1):
+			code = line.split("#", 1)[0]
+			if "frappe.db.commit()" not in code and not re.search(r"(?<!\w)commit=True", code):
+				continue
+			above = lines[number - 2].strip() if number > 1 else ""
+			if "#" not in line and not above.startswith("#"):
+				bare.append(f"{path.relative_to(ROOT)}:{number}")
+	assert not bare, "explicit commit without a reason: " + ", ".join(bare)
