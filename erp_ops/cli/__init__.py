@@ -168,6 +168,7 @@ def _capabilities() -> dict:
 def status(args: argparse.Namespace) -> int:
 	from redis import Redis
 
+	from erp_ops.cli import render
 	from erp_ops.core.signals import Thresholds, snapshot
 
 	if not args.redis:
@@ -199,152 +200,8 @@ def status(args: argparse.Namespace) -> int:
 		cache_scope=f"cli:{args.site}" if args.site else "cli",
 		site=args.site,
 	)
-	print(snap.model_dump_json(indent=2) if args.json else render_table(snap))
+	print(snap.model_dump_json(indent=2) if args.json else render.status_text(snap))
 	return EXIT_CRITICAL if snap.critical else EXIT_OK
-
-
-def render_table(snap) -> str:
-	"""A plain-text view of the snapshot for a terminal or a cron mail."""
-	lines = [f"bench {snap.bench_id} at {snap.taken_at:%Y-%m-%d %H:%M:%S} UTC ({snap.read_ms:.1f} ms)"]
-	if not snap.redis_ok:
-		lines.append(f"REDIS UNREACHABLE: {snap.redis_error}")
-	lines += [
-		"",
-		_table(
-			[
-				"queue",
-				"queued",
-				"running",
-				"abandoned",
-				"failed",
-				"deferred",
-				"scheduled",
-				"finished",
-				"oldest",
-				"head",
-				"workers",
-			],
-			[
-				[
-					q.short_name,
-					q.queued,
-					q.running,
-					q.abandoned,
-					q.failed,
-					q.deferred,
-					q.scheduled,
-					q.finished,
-					("" if q.oldest_queued_exact else ">=") + _age(q.oldest_queued_age_s),
-					_age(q.head_age_s),
-					q.workers,
-				]
-				for q in snap.queues
-			],
-		),
-	]
-	if len(snap.sites) > 1 or snap.site:
-		lines += [
-			"",
-			_table(
-				["site", "queued", "running", "abandoned", "failed"],
-				[[s.site + (" (this site)" if s.site == snap.site else ""), *_bound(s)] for s in snap.sites],
-			),
-		]
-	if snap.workers:
-		lines += [
-			"",
-			_table(
-				["worker", "status", "state", "current job", "heartbeat", "ok", "failed", "rss", "jobs held"],
-				[
-					[
-						w.name,
-						w.status.value,
-						w.state or "",
-						w.current_job or "",
-						_age(w.heartbeat_age_s),
-						w.successful_jobs,
-						w.failed_jobs,
-						_bytes(w.rss_bytes),
-						len(w.jobs_held),
-					]
-					for w in snap.workers
-				],
-			),
-		]
-	else:
-		lines += ["", "no workers registered"]
-	failing = [r for r in snap.failure_rates if r.failed_1h]
-	if failing:
-		lines += [
-			"",
-			_table(
-				["method", "failed 5m", "failed 1h", "rate 1h", "only in RQ 1h"],
-				[
-					[
-						r.method,
-						f"{r.failed_5m}/{r.total_5m}",
-						f"{r.failed_1h}/{r.total_1h}",
-						f"{r.rate_1h:.0%}",
-						r.rq_only_failed_1h,
-					]
-					for r in failing[:10]
-				],
-			),
-		]
-	if snap.rq_failures and snap.rq_failures.by_exception:
-		more = " (at least: the read window ended first)" if snap.rq_failures.bounded else ""
-		lines += [
-			"",
-			f"failed in RQ's registries, last hour by ended_at{more}:",
-			_table(
-				["exception", "5m", "1h"],
-				[[c.key, c.failed_5m, c.failed_1h] for c in snap.rq_failures.by_exception[:10]],
-			),
-		]
-	if snap.host:
-		for d in snap.host.disks:
-			lines.append(f"disk {d.label}: {_bytes(d.free_bytes)} free ({d.free_pct}%) at {d.path}")
-	lines.append("")
-	if snap.findings:
-		lines += [f"{f.severity.value.upper():8} {f.message}" for f in snap.findings]
-	else:
-		lines.append("OK       nothing to report")
-	return "\n".join(lines)
-
-
-def _bound(site) -> list[str]:
-	"""A site's figures; `>=` marks lower bounds (a queue longer than the read window)."""
-	mark = "" if site.exact else ">="
-	return [f"{mark}{n}" for n in (site.queued, site.started, site.abandoned, site.failed)]
-
-
-def _table(header: list[str], rows: list[list]) -> str:
-	cells = [header] + [[str(c) for c in row] for row in rows]
-	widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
-	return "\n".join(
-		"  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells
-	)
-
-
-def _age(seconds: float | None) -> str:
-	if seconds is None:
-		return "-"
-	seconds = int(seconds)
-	if seconds < 120:
-		return f"{seconds}s"
-	if seconds < 7200:
-		return f"{seconds // 60}m"
-	return f"{seconds // 3600}h"
-
-
-def _bytes(n: int | None) -> str:
-	if n is None:
-		return "-"
-	for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-		if n < 1024 or unit == "TiB":
-			return f"{n:.0f}{unit}" if unit == "B" else f"{n:.1f}{unit}"
-		n /= 1024
-	return str(n)
 
 
 def _usage(message: str) -> int:

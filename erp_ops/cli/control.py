@@ -23,13 +23,12 @@ Payloads are printed redacted unless `--raw` is given.
 
 import argparse
 import getpass
-import json
 import os
 import socket
 import sys
 from datetime import datetime
 
-from erp_ops.cli import redis_option
+from erp_ops.cli import redis_option, render
 from erp_ops.core.bounds import argtype, retention
 from erp_ops.core.clock import as_utc
 from erp_ops.core.control.jobs import ACCEPTS
@@ -41,6 +40,9 @@ EXIT_USAGE = 64
 SINGLE = ("requeue", "retry", "cancel", "quarantine", "release")
 # The states an operator can have seen a job in (what `--expected` names).
 STATES = tuple(sorted({s.value for states in ACCEPTS.values() for s in states}))
+
+
+BENCH_WIDE = render.Scope("erp-ops jobs", "bench-wide (every site's jobs in the bench's queues)")
 
 
 def add_parser(subparsers) -> None:
@@ -137,7 +139,7 @@ def run(args: argparse.Namespace) -> int:
 		conn.close()
 	if isinstance(result, int):
 		return result
-	_print(result, args.json)
+	print(render.as_json(result) if args.json else render.action_text(result, BENCH_WIDE))
 	return EXIT_OK
 
 
@@ -201,28 +203,6 @@ def _dispatch(conn, args: argparse.Namespace):
 		reason=args.reason,
 		approval_above=None if args.approval_above < 0 else args.approval_above,
 	)
-
-
-def _print(result, as_json: bool) -> None:
-	data = result if isinstance(result, dict) else result.model_dump(mode="json")
-	if as_json:
-		print(json.dumps(data, indent=1, default=str))
-		return
-	for key, value in data.items():
-		if value in (None, [], {}):
-			continue
-		if isinstance(value, (dict, list)):
-			value = json.dumps(value, default=str)
-		print(f"{key}: {value}")
-	if data.get("token") and data.get("state") in ("ready", "pending approval"):
-		hint = (
-			"approve it with --approve TOKEN --by <someone else>, then " if data["state"] != "ready" else ""
-		)
-		print(f"dry run: nothing changed; {hint}run `erp-ops jobs bulk --execute {data['token']}`")
-	elif data.get("dry_run"):
-		print("dry run: nothing deleted; add --execute to delete")
-	if "matched" in data or data.get("token"):
-		print("scope: bench-wide (every site's jobs in the bench's queues)")
 
 
 def _when(text: str) -> datetime:

@@ -100,6 +100,7 @@ def run(args: argparse.Namespace) -> int:
 	"""Run the drill the arguments describe; the exit code."""
 	from zoneinfo import ZoneInfoNotFoundError
 
+	from erp_ops.cli import render
 	from erp_ops.core.clock import zone
 	from erp_ops.core.drills import DrillOptions, SiteFacts, latest_backup_set, run_drill
 	from erp_ops.core.drills.client import MariaDBClient, MariaDBTarget
@@ -161,7 +162,7 @@ def run(args: argparse.Namespace) -> int:
 		return _usage(str(exc))
 	except ErpOpsError as exc:
 		return _failed(str(exc))
-	print(result.model_dump_json(indent=2) if args.json else render(result))
+	print(result.model_dump_json(indent=2) if args.json else render.drill_text(result))
 	return {"passed": EXIT_OK, "not_verified": EXIT_NOT_VERIFIED}.get(result.outcome.value, EXIT_FAILED)
 
 
@@ -231,49 +232,6 @@ def _sweep(args: argparse.Namespace, client) -> int:
 	if others:
 		print(f"  ({others} scratch database(s) of other owners left alone)")
 	return EXIT_OK
-
-
-def render(result) -> str:
-	"""The drill as plain text for a terminal or a cron mail."""
-	verdict = {"not_verified": "RESTORED, NOT VERIFIED"}.get(
-		result.outcome.value, result.outcome.value.upper()
-	)
-	lines = [
-		f"drill of {result.backup_stamp} ({result.backup_folder}): {verdict}",
-		f"  {result.reason}",
-		"  RPO {} · RTO {} · verify {} · scratch {} ({})".format(
-			_duration(result.rpo_s),
-			_duration(result.rto_s),
-			_duration(result.verify_s),
-			result.scratch_database,
-			"dropped"
-			if result.scratch_dropped
-			else "NOT dropped"
-			if result.rto_s is not None
-			else "not created",
-		),
-	]
-	if result.chosen_because:
-		lines.append(f"  chosen: {result.chosen_because}")
-	if result.swept:
-		lines.append(f"  swept stale scratch databases: {', '.join(result.swept)}")
-	lines.append("")
-	for f in result.files:
-		lines.append(f"  {f.kind.value:<14} {f.size:>14,d} B  sha256 {f.sha256[:16]}…  {f.name}")
-	lines.append("")
-	for check in result.checks:
-		lines.append(f"  {check.status.value.upper():<5} {check.code:<22} {check.reason}")
-	return "\n".join(lines)
-
-
-def _duration(seconds: float | None) -> str:
-	if seconds is None:
-		return "-"
-	if seconds < 120:
-		return f"{seconds:.1f}s"
-	if seconds < 7200:
-		return f"{seconds / 60:.1f}min"
-	return f"{seconds / 3600:.1f}h"
 
 
 def _usage(message: str) -> int:

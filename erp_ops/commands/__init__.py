@@ -26,6 +26,7 @@ if {"worker", "worker-pool"} & set(sys.argv[1:]):
 	from erp_ops.site import alert_facts, alerts, control, drills, events, evidence  # noqa: F401
 
 EXIT_CRITICAL = 2  # like `erp-ops status`: monitoring can alert on the exit code alone
+JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Print the answer as JSON.")
 
 
 @click.group("ops")
@@ -39,6 +40,7 @@ def ops() -> None:
 @pass_context
 def status(context, as_json: bool = False, cached: bool = False) -> None:
 	"""Queues, workers, this site's scheduler and findings; exits 2 on a critical finding."""
+	from erp_ops.cli import render
 	from erp_ops.site.signals import site_snapshot
 
 	site = get_site(context)
@@ -48,10 +50,7 @@ def status(context, as_json: bool = False, cached: bool = False) -> None:
 		snap = site_snapshot(cache_seconds=None if cached else 0)
 	finally:
 		frappe.destroy()
-	if as_json:
-		click.echo(snap.model_dump_json(indent=2))
-	else:
-		click.echo(format_status(snap))
+	click.echo(snap.model_dump_json(indent=2) if as_json else render.status_text(snap))
 	if snap.critical:
 		sys.exit(EXIT_CRITICAL)
 
@@ -142,7 +141,8 @@ def preflight_command(context, target: int, as_json: bool = False, user=None) ->
 def drill_command(context, as_json: bool = False, backup_folder=None) -> None:
 	"""Restore drill of the newest backup, stored as a Restore Drill; exit 0 passed, 3 restored but
 	not verified, 2 failed."""
-	from erp_ops.cli.drills import EXIT_FAILED, EXIT_NOT_VERIFIED, EXIT_OK, render
+	from erp_ops.cli import render
+	from erp_ops.cli.drills import EXIT_FAILED, EXIT_NOT_VERIFIED, EXIT_OK
 	from erp_ops.core.drills import DrillResult
 	from erp_ops.site.drills import new_drill, run_restore_drill
 
@@ -164,7 +164,7 @@ def drill_command(context, as_json: bool = False, backup_folder=None) -> None:
 			else json.dumps({"name": doc["name"], "outcome": doc["outcome"], "reason": doc["reason"]})
 		)
 	else:
-		click.echo(render(result) if result else f"{doc['outcome'].upper()}: {doc['reason']}")
+		click.echo(render.drill_text(result) if result else f"{doc['outcome'].upper()}: {doc['reason']}")
 		click.echo(f"Stored as Restore Drill {doc['name']}")
 	sys.exit({"Passed": EXIT_OK, "Not Verified": EXIT_NOT_VERIFIED}.get(doc["outcome"], EXIT_FAILED))
 
@@ -176,9 +176,10 @@ def drill_command(context, as_json: bool = False, backup_folder=None) -> None:
 @pass_context
 def backup_command(context, without_files: bool = False) -> None:
 	"""`bench backup` (with files) and this set's manifest at once, linked into the hash chain."""
+	from erp_ops.cli import render
 	from erp_ops.site.backups import take_backup
 
-	_echo(_with_site(context, None, lambda: take_backup(with_files=not without_files)))
+	click.echo(render.as_json(_with_site(context, None, lambda: take_backup(with_files=not without_files))))
 
 
 @ops.group("jobs")
@@ -191,14 +192,17 @@ def _single_action(action: str, with_expected: bool = True):
 	@click.option("--reason", required=True, help="Why (kept in the Ops Action Log).")
 	@click.option("--request-id", help="Repeat-safe id: the same id acts once.")
 	@click.option("--user", help="Act as this user (default Administrator); their roles apply.")
+	@JSON_OPTION
 	@pass_context
-	def command(context, job_id: str, reason: str, request_id=None, user=None, expected=None) -> None:
+	def command(
+		context, job_id: str, reason: str, request_id=None, user=None, expected=None, as_json=False
+	) -> None:
 		from erp_ops.api import jobs as api
 
 		kwargs = {"job_id": job_id, "reason": reason, "request_id": request_id}
 		if with_expected:
 			kwargs["expected"] = expected
-		_echo(_with_site(context, user, lambda: getattr(api, action)(**kwargs)))
+		_echo(context, _with_site(context, user, lambda: getattr(api, action)(**kwargs)), as_json)
 
 	command.__doc__ = f"{action.title()} one job."
 	if with_expected:
@@ -215,12 +219,13 @@ _single_action("release", with_expected=False)
 
 @jobs_group.command("state")
 @click.argument("job_id")
+@JSON_OPTION
 @pass_context
-def job_state_command(context, job_id: str) -> None:
+def job_state_command(context, job_id: str, as_json: bool = False) -> None:
 	"""Where a job is now."""
 	from erp_ops.api import jobs as api
 
-	_echo(_with_site(context, None, lambda: api.job_state(job_id=job_id)))
+	_echo(context, _with_site(context, None, lambda: api.job_state(job_id=job_id)), as_json)
 
 
 @jobs_group.command("purge")
@@ -234,9 +239,17 @@ def job_state_command(context, job_id: str) -> None:
 	is_flag=True,
 	help="Bench-wide: every site's jobs in the bench's queues (logged in this site's Ops Action Log).",
 )
+@JSON_OPTION
 @pass_context
 def purge_command(
-	context, reason: str, older_than_days=None, registries=(), queues=(), execute=False, all_sites=False
+	context,
+	reason: str,
+	older_than_days=None,
+	registries=(),
+	queues=(),
+	execute=False,
+	all_sites=False,
+	as_json=False,
 ) -> None:
 	"""Delete this site's finished/failed jobs older than a retention (every site's with
 	--all-sites); a dry run unless --execute."""
@@ -250,7 +263,7 @@ def purge_command(
 			reason, older_than_days, list(registries) or None, list(queues) or None, not execute, None, scope
 		)
 
-	_echo(_with_site(context, None, call))
+	_echo(context, _with_site(context, None, call), as_json, bench_wide=all_sites)
 
 
 @jobs_group.command("bulk")
@@ -266,6 +279,7 @@ def purge_command(
 @click.option("--approve", "approve_token", metavar="TOKEN", help="Approve another user's token.")
 @click.option("--execute", "execute_token", metavar="TOKEN", help="Act on a previewed token.")
 @click.option("--user", help="Act as this user (default Administrator).")
+@JSON_OPTION
 @pass_context
 def bulk_command(
 	context,
@@ -279,6 +293,7 @@ def bulk_command(
 	approve_token=None,
 	execute_token=None,
 	user=None,
+	as_json=False,
 ) -> None:
 	"""Preview a bulk action (dry run, prints a token), approve it (four eyes) or execute it."""
 	from erp_ops.api import jobs as api
@@ -300,7 +315,7 @@ def bulk_command(
 		call = lambda: api.bulk_preview(action=action, reason=reason, filters=filters)  # noqa: E731
 	else:
 		raise click.UsageError("give an action to preview, or --approve TOKEN / --execute TOKEN")
-	_echo(_with_site(context, user, call))
+	_echo(context, _with_site(context, user, call), as_json)
 
 
 def _with_site(context, user: str | None, call):
@@ -322,33 +337,24 @@ def _with_site(context, user: str | None, call):
 		frappe.destroy()
 
 
-def _echo(result) -> None:
-	click.echo(json.dumps(result, indent=1, default=str))
+def _echo(context, response: dict, as_json: bool, bench_wide: bool = False) -> None:
+	"""An action's answer as `erp-ops jobs` prints it (render.action_text), or as JSON."""
+	from erp_ops.cli import render
 
-
-def format_status(snap) -> str:
-	"""A compact, greppable text view of a snapshot."""
-	lines = [f"bench {snap.bench_id} at {snap.taken_at:%Y-%m-%d %H:%M:%S} UTC (read {snap.read_ms:.0f} ms)"]
-	if not snap.redis_ok:
-		lines.append(f"redis: UNREACHABLE ({snap.redis_error})")
-	lines.append("queues:")
-	for q in snap.queues:
-		age = f"{q.oldest_queued_age_s:.0f}s" if q.oldest_queued_age_s is not None else "-"
-		lines.append(
-			f"  {q.short_name:<12} queued={q.queued} started={q.started} failed={q.failed} "
-			f"workers={q.workers} oldest={age}"
-		)
-	alive = sum(1 for w in snap.workers if w.status.value == "alive")
-	lines.append(f"workers: {alive} alive, {len(snap.workers) - alive} dead")
-	for s in snap.schedulers:
-		lines.append(f"scheduler {s.site}: {s.status.value}" + (f" ({s.reason})" if s.reason else ""))
-	lines.append(f"evidence backlog: {snap.evidence_backlog}")
-	if snap.findings:
-		lines.append("findings:")
-		lines.extend(f"  [{f.severity.value}] {f.message}" for f in snap.findings)
-	else:
-		lines.append("findings: none")
-	return "\n".join(lines)
+	if as_json:
+		click.echo(render.as_json(response))
+		return
+	site = get_site(context)
+	scope = render.Scope(
+		f"bench --site {site} ops jobs",
+		"bench-wide (every site's jobs in the bench's queues)"
+		if bench_wide
+		else f"this site's jobs ({site})",
+	)
+	result = response.get("result", response)  # actions answer {log, result}; `state` answers the state
+	click.echo(render.action_text(result, scope))
+	if response.get("log"):
+		click.echo(f"logged as Ops Action Log {response['log']}")
 
 
 commands = [ops]

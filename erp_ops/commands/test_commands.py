@@ -37,7 +37,8 @@ class TestOpsCommands(FrappeTestCase):
 	def test_status_text(self):
 		result = bench("ops", "status")
 		self.assertIn(result.returncode, (0, 2), result.stderr)
-		self.assertIn("queues:", result.stdout)
+		# The table `erp-ops status` prints (cli/render.status_text), with this site's scheduler.
+		self.assertRegex(result.stdout, r"(?m)^queue +queued +running +abandoned +failed")
 		self.assertIn(f"scheduler {frappe.local.site}:", result.stdout)
 
 	def test_flush_evidence_prints_its_result(self):
@@ -98,12 +99,28 @@ class TestOpsJobCommands(FrappeTestCase):
 		)
 
 	def test_purge_is_a_dry_run_by_default(self):
-		result = bench("ops", "jobs", "purge", "--reason", "command test", "--older-than-days", "36500")
+		text = bench("ops", "jobs", "purge", "--reason", "command test", "--older-than-days", "36500")
+		self.assertEqual(text.returncode, 0, text.stderr)
+		# The same text as `erp-ops jobs purge` (cli/render.action_text), with this site's scope.
+		self.assertIn("dry run: nothing deleted; add --execute to delete", text.stdout)
+		self.assertIn(f"scope: this site's jobs ({frappe.local.site})", text.stdout)
+		self.assertRegex(text.stdout, r"logged as Ops Action Log \S+")
+		result = bench(
+			"ops", "jobs", "purge", "--reason", "command test", "--older-than-days", "36500", "--json"
+		)
 		self.assertEqual(result.returncode, 0, result.stderr)
 		self.assertTrue(json.loads(result.stdout)["result"]["dry_run"])
 		self.assertEqual(json.loads(result.stdout)["result"]["scope"], frappe.local.site)
 		wide = bench(
-			"ops", "jobs", "purge", "--reason", "command test", "--older-than-days", "36500", "--all-sites"
+			"ops",
+			"jobs",
+			"purge",
+			"--reason",
+			"command test",
+			"--older-than-days",
+			"36500",
+			"--all-sites",
+			"--json",
 		)
 		self.assertEqual(wide.returncode, 0, wide.stderr)
 		self.assertEqual(json.loads(wide.stdout)["result"]["scope"], "bench")
