@@ -47,6 +47,7 @@ def run_drill_now(site: str | None = None) -> dict:
 				state_after="Queued",
 			)
 		)
+		frappe.db.commit()  # the job is queued in Redis: its log must outlive this request
 	return {"drill": name, "job_id": job_id, "already_queued": job_id is None}
 
 

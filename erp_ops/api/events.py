@@ -120,6 +120,7 @@ def replay(filters: str | dict, reason: str, dry_run: int | str | bool = 1) -> d
 			error="; ".join(f"{item.name}: {item.error}" for item in failed) or None,
 		)
 	)
+	frappe.db.commit()  # the replayed events are committed already: so must their log be
 	return {
 		"replay_id": report.replay_id,
 		"dry_run": dry,

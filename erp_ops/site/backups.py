@@ -246,6 +246,7 @@ def alert_if_stale(now: datetime | None = None) -> int:
 		"Restore Drill",
 		last.name if last else None,
 	)
+	frappe.db.commit()  # today's marker is set in Redis: the notice must not roll back with a later step
 	return told
 
 
@@ -269,4 +270,5 @@ def daily_retention_and_chain() -> dict:
 			message = "; ".join(f"{i.code} {i.stamp}: {i.detail}" for i in issues[:20])
 			frappe.log_error(title=_("Backup manifest chain broken"), message=message)
 			notify_managers(_("Backup manifest chain broken: {0}").format(frappe.local.site), message)
+	frappe.db.commit()  # backup files may be deleted already: their log must not roll back with a later step
 	return done

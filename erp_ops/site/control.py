@@ -72,6 +72,8 @@ def run_due_retries(conn: Redis | None = None) -> list[ActionResult]:
 			completes=intent,
 			error="no longer failed",
 		)
+	if done or intents:
+		frappe.db.commit()  # Redis moved these jobs: their rows must not roll back with the rest of the step
 	return done
 
 
@@ -131,6 +133,8 @@ def apply_failure_policy(conn: Redis | None = None, settings: ControlSettings | 
 	settings = settings or get_control_settings()
 	poisoned = check_poison(conn, settings)
 	retries, quarantined = decide_retries(conn, settings)
+	if poisoned or retries or quarantined:
+		frappe.db.commit()  # Redis moved these jobs: their rows must not roll back with the rest of the step
 	return {"poison": len(poisoned), "retries": retries, "quarantined": quarantined}
 
 
