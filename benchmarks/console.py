@@ -47,6 +47,7 @@ def main() -> None:
 	from frappe.utils.background_jobs import get_redis_conn
 
 	from erp_ops.api import console
+	from erp_ops.site import console as console_view
 	from erp_ops.site.signals import site_snapshot
 
 	conn = get_redis_conn()
@@ -64,7 +65,7 @@ def main() -> None:
 		assert queued == args.jobs, f"console shows {queued} queued jobs, {args.jobs} seeded"
 		served = timed(console.state, args.runs)
 		assert console.state()["queues"], "empty console"
-		cold = timed(lambda: console.build(site_snapshot(cache_seconds=0)), args.runs)
+		cold = timed(lambda: console_view.build(site_snapshot(cache_seconds=0)), args.runs)
 		snap = timed(lambda: site_snapshot(cache_seconds=0), args.runs)
 		for label, values in (("served", served), ("cold", cold), ("snapshot cold", snap)):
 			print(

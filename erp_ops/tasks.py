@@ -119,7 +119,7 @@ def sync_quarantine_records() -> None:
 def summarise_denials() -> None:
 	"""One Ops Action Log row per user without an Ops role for each closed window in which they
 	were denied more than once (their first denial has its own row)."""
-	from erp_ops.api import summarise_denials as summarise
+	from erp_ops.site.audit import summarise_denials as summarise
 
 	summarise()
 

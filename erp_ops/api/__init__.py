@@ -11,7 +11,6 @@ that was hard-coded before. A denial is logged in the Ops Action Log; denials by
 any Ops role (portal users, scripts) are counted and summarised, not chained one row each.
 """
 
-import time
 from dataclasses import dataclass, field
 
 import frappe
@@ -56,11 +55,6 @@ PERMISSIONS: dict[str, tuple[str, str]] = {
 	"purge": (JOB_ACTION, "delete"),
 	"verify_log": ("Ops Action Log", "read"),
 }
-# Denials by users without an Ops role: one chained row for the first of each window, the rest
-# counted in the site's cache and summarised in one row when the window has closed.
-DENIAL_WINDOW_S = 600
-DENIAL_COUNT = "erp_ops:{site}:denied:{window}:{user}"  # hash: action → count
-DENIAL_USERS = "erp_ops:{site}:denied-users:{window}"  # set of users denied in the window
 
 
 @dataclass(frozen=True)
@@ -124,14 +118,15 @@ def require_roles(*roles: str, attempt: Attempt | None = None) -> None:
 def log_denied(attempt: Attempt, need: str) -> None:
 	"""A chained Ops Action Log row for a denied attempt by an Ops user; for a user without any Ops
 	role, only the first denial of the window is chained and the others are counted."""
-	if not has_roles(*OPS_ROLES) and not count_denial(attempt):
-		return
 	from erp_ops.core.control.models import ActionOutcome
-	from erp_ops.site.audit import append_entry, new_entry
+	from erp_ops.site.audit import append_entry, count_denial, denial_window_end, new_entry
+
+	if not has_roles(*OPS_ROLES) and not count_denial(attempt.action):
+		return
 
 	error = f"needs {need}"
 	if not has_roles(*OPS_ROLES):
-		until = _window_start(_window() + 1)
+		until = denial_window_end()
 		error += (
 			f"; no Ops role: further denials of this user until {until:%H:%M} UTC are counted and "
 			"summarised in one row"
@@ -147,89 +142,6 @@ def log_denied(attempt: Attempt, need: str) -> None:
 	)
 	append_entry(entry)
 	frappe.db.commit()  # the 403 that follows rolls the request back: keep the evidence
-
-
-def count_denial(attempt: Attempt, user: str | None = None) -> bool:
-	"""Count a denial of a user without any Ops role; True for the first one of its window.
-
-	One pipelined round trip to the site's cache, no database write, no chain lock: a script
-	hammering an endpoint costs the log one row per window (and one summary, `summarise_denials`).
-	"""
-	user = user or frappe.session.user
-	window = _window()
-	site = frappe.local.site
-	counts = DENIAL_COUNT.format(site=site, window=window, user=user)
-	users = DENIAL_USERS.format(site=site, window=window)
-	pipe = frappe.cache.pipeline(transaction=True)
-	pipe.hincrby(counts, attempt.action, 1)
-	pipe.hlen(counts)
-	pipe.sadd(users, user)
-	for key in (counts, users):
-		pipe.expire(key, 4 * DENIAL_WINDOW_S)
-	after, kinds, *_rest = pipe.execute()
-	return after == 1 and kinds == 1
-
-
-def summarise_denials(now: float | None = None) -> list[str]:
-	"""One chained row per user for each closed window in which a user without an Ops role was
-	denied more than once (the first denial has its own row); returns the rows' names.
-
-	Run by the scheduler every few minutes; each window's counts are taken (and deleted) in one
-	transaction, so two runs never summarise a window twice.
-	"""
-	from erp_ops.core.control.models import ActionOutcome
-	from erp_ops.site.audit import append_entry, new_entry
-
-	site, current = frappe.local.site, _window(now)
-	windows = list(range(current - 3, current))
-	pipe = frappe.cache.pipeline(transaction=False)  # raw keys: RedisWrapper's own methods prefix them
-	for window in windows:
-		pipe.smembers(DENIAL_USERS.format(site=site, window=window))
-	names = []
-	for window, members in zip(windows, pipe.execute(), strict=True):
-		users_key = DENIAL_USERS.format(site=site, window=window)
-		for raw_user in sorted(members or ()):
-			user = raw_user.decode() if isinstance(raw_user, bytes) else str(raw_user)
-			counts_key = DENIAL_COUNT.format(site=site, window=window, user=user)
-			pipe = frappe.cache.pipeline(transaction=True)
-			pipe.hgetall(counts_key)
-			pipe.delete(counts_key)
-			pipe.srem(users_key, raw_user)
-			raw_counts = pipe.execute()[0]
-			counts = {
-				(k.decode() if isinstance(k, bytes) else k): int(v) for k, v in (raw_counts or {}).items()
-			}
-			total = sum(counts.values())
-			if total <= 1:
-				continue  # the one denial has its own row
-			start, end = _window_start(window), _window_start(window + 1)
-			names.append(
-				append_entry(
-					new_entry(
-						max(counts, key=counts.get),
-						[f"{action}: {n}" for action, n in sorted(counts.items())],
-						f"{total} denied calls between {start:%Y-%m-%d %H:%M} and {end:%H:%M} UTC",
-						ActionOutcome.DENIED,
-						user=user,
-						error=(
-							f"no Ops role: {total} denials rate-limited (the first one has its own row); "
-							"per action in targets"
-						),
-					)
-				)
-			)
-			frappe.db.commit()  # the window's counts are gone from Redis: its row must stay
-	return names
-
-
-def _window(now: float | None = None) -> int:
-	return int((time.time() if now is None else now) // DENIAL_WINDOW_S)
-
-
-def _window_start(window: int):
-	from datetime import datetime, timezone
-
-	return datetime.fromtimestamp(window * DENIAL_WINDOW_S, timezone.utc)
 
 
 @frappe.whitelist(methods=["GET"])

@@ -44,7 +44,7 @@ from erp_ops.core.control.payload import exc_from_result_entries, exc_type_of, p
 from erp_ops.core.control.redaction import redact
 from erp_ops.core.errors import ErpOpsError, InvalidInput
 from erp_ops.erp_ops.doctype.ops_settings.ops_settings import get_control_settings
-from erp_ops.erp_ops.doctype.quarantine import quarantine as quarantine_records
+from erp_ops.site import control as site_control
 from erp_ops.site.audit import append_entry, new_entry, start_intent, verify_log
 
 CANCEL_WAIT_MAX_S = 10.0
@@ -374,7 +374,7 @@ def _quarantine(
 ) -> tuple[dict, str]:
 	outcome = jobs.quarantine(conn, bench_id, job_id, expected=seen, site=frappe.local.site)
 	name = log(state_before=outcome.result.state_before.value, state_after=outcome.result.state_after.value)
-	record = quarantine_records.create_record(
+	record = site_control.create_record(
 		outcome.payload,
 		reason=reason,
 		user=frappe.session.user,
@@ -387,7 +387,7 @@ def _quarantine(
 
 def _release(conn: Redis, bench_id: str, job_id: str, log: LogDone) -> tuple[dict, str]:
 	site = frappe.local.site
-	record = quarantine_records.open_record(job_id)
+	record = site_control.open_record(job_id)
 	try:
 		result = jobs.release(conn, bench_id, job_id, site=site)
 	except ForeignJob:
@@ -396,11 +396,11 @@ def _release(conn: Redis, bench_id: str, job_id: str, log: LogDone) -> tuple[dic
 		# Redis lost its copy (a restart without persistence): the record's raw payload remains.
 		if not record:
 			raise
-		payload = quarantine_records.stored_payload(record)
+		payload = site_control.stored_payload(record)
 		result = jobs.release_payload(conn, bench_id, payload, site=site)
 	name = log(state_before=result.state_before.value, state_after=result.state_after.value)
 	if record:
-		quarantine_records.mark_released(record, user=frappe.session.user, log_name=name)
+		site_control.mark_released(record, user=frappe.session.user, log_name=name)
 	return {**result.model_dump(mode="json"), "quarantine": record}, name
 
 

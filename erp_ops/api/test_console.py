@@ -16,6 +16,7 @@ from rq.job import Job
 
 from erp_ops.api import console
 from erp_ops.api.test_signals import NO_ROLE_USER, VIEWER, api_token, ensure_user, http_get
+from erp_ops.site import console as console_view
 from erp_ops.site.signals import site_snapshot
 
 OPERATOR = "erp-ops-console-operator@example.com"
@@ -93,7 +94,7 @@ class TestConsoleAPI(FrappeTestCase):
 		).insert(ignore_permissions=True)
 		self.addCleanup(frappe.delete_doc, "Restore Drill", drill.name, ignore_permissions=True, force=True)
 		frappe.set_user(VIEWER)
-		out = console.build(site_snapshot(cache_seconds=0))
+		out = console_view.build(site_snapshot(cache_seconds=0))
 		row = next(q for q in out["queues"] if q["queue"] == self.tag)
 		self.assertEqual(row["queued"], BACKLOG)
 		self.assertEqual(row["workers"], 0)
@@ -104,7 +105,7 @@ class TestConsoleAPI(FrappeTestCase):
 		self.assertNotEqual(out["recovery"]["backups"]["severity"], "ok")
 		self.assertEqual(out["verdict"], "critical")
 		severities = [f["severity"] for f in out["findings"]]
-		self.assertEqual(severities, sorted(severities, key=console.SEVERITY_ORDER.__getitem__))
+		self.assertEqual(severities, sorted(severities, key=console_view.SEVERITY_ORDER.__getitem__))
 		mine = [f for f in out["findings"] if f["subject"] == self.queue.name]
 		self.assertTrue(mine, out["findings"])
 		self.assertTrue(all(f["runbook"] for f in mine))
@@ -144,7 +145,7 @@ class TestConsoleAPI(FrappeTestCase):
 		frappe.set_user(VIEWER)
 		snap = site_snapshot(cache_seconds=0)
 		key = f"oldest_job_age|{self.queue.name}"
-		seen_key = console.SEEN_KEY.format(bench=get_bench_id(), site=frappe.local.site)
+		seen_key = console_view.SEEN_KEY.format(bench=get_bench_id(), site=frappe.local.site)
 		self.conn.hset(seen_key, key, datetime.now(timezone.utc).timestamp() - 90)
-		first = next(f for f in console.build(snap)["findings"] if f["key"] == key)
+		first = next(f for f in console_view.build(snap)["findings"] if f["key"] == key)
 		self.assertGreaterEqual(first["age_s"], 90)

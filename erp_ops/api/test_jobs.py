@@ -19,6 +19,7 @@ from erp_ops.api import jobs as api
 from erp_ops.api.test_signals import api_token, ensure_user
 from erp_ops.core.control import jobs as core_jobs
 from erp_ops.core.control.models import JobState
+from erp_ops.site import audit
 from erp_ops.site.testdata import cleanup_hooks
 
 # What this module's tests create in the site goes when they are done (not the Ops Action Log).
@@ -691,7 +692,6 @@ class TestSiteScope(OpsUsersTestCase):
 		self.assertEqual({job_id: redis_record(conn, job_id) for job_id in self.ids}, before)
 
 	def test_the_snapshot_shows_another_sites_jobs_and_locks_only_as_counts(self):
-		from erp_ops.api.signals import site_view
 		from erp_ops.core.signals.models import (
 			FileLock,
 			Finding,
@@ -701,6 +701,7 @@ class TestSiteScope(OpsUsersTestCase):
 			StartedJob,
 			WorkerInfo,
 		)
+		from erp_ops.core.signals.snapshot import site_view
 
 		site, queue = frappe.local.site, f"{get_bench_id()}:short"
 		ours = f"{site}::{uuid.uuid4()}"
@@ -726,7 +727,7 @@ class TestSiteScope(OpsUsersTestCase):
 				Finding(code="queue_unserved", severity=Severity.CRITICAL, message="x", subject=queue),
 			],
 		)
-		view = site_view(snap)
+		view = site_view(snap, frappe.local.site)
 		self.assertNotIn(OTHER_SITE, view.model_dump_json())
 		self.assertEqual(view.queues[0].queued, 3)  # counts stay the bench's
 		self.assertEqual([w.current_job for w in view.workers], [None, ours])
@@ -779,8 +780,6 @@ class TestBulkRepeatAndDenialFlood(OpsUsersTestCase):
 		import requests
 		from frappe.utils.password import update_password
 
-		import erp_ops.api as ops_api
-
 		user = ensure_user(PORTAL_USER, ())
 		user.user_type = "Website User"
 		user.save(ignore_permissions=True)
@@ -788,11 +787,11 @@ class TestBulkRepeatAndDenialFlood(OpsUsersTestCase):
 		update_password(PORTAL_USER, password)
 		frappe.db.commit()
 		# Start from a clean count for this user (an earlier run in the same window would have one).
-		window = ops_api._window()
+		window = audit._window()
 		pipe = frappe.cache.pipeline()  # raw keys, as the counter writes them
 		for w in range(window - 4, window + 1):
-			pipe.delete(ops_api.DENIAL_COUNT.format(site=frappe.local.site, window=w, user=PORTAL_USER))
-			pipe.srem(ops_api.DENIAL_USERS.format(site=frappe.local.site, window=w), PORTAL_USER)
+			pipe.delete(audit.DENIAL_COUNT.format(site=frappe.local.site, window=w, user=PORTAL_USER))
+			pipe.srem(audit.DENIAL_USERS.format(site=frappe.local.site, window=w), PORTAL_USER)
 		pipe.execute()
 		last_seq = frappe.db.sql("select max(seq) from `tabOps Action Log`")[0][0] or 0
 
@@ -825,7 +824,7 @@ class TestBulkRepeatAndDenialFlood(OpsUsersTestCase):
 		self.assertLessEqual(len(new_rows()), 3)
 
 		# Once the windows have closed, each is summarised in one row carrying its count.
-		ops_api.summarise_denials(now=time.time() + 2 * ops_api.DENIAL_WINDOW_S)
+		audit.summarise_denials(now=time.time() + 2 * audit.DENIAL_WINDOW_S)
 		rows = new_rows()
 		self.assertLessEqual(len(rows), 4)  # a handful, for 1,000 calls
 		self.assertTrue(all(r.outcome == "denied" for r in rows))

@@ -14,6 +14,7 @@ so in the log and in the anchors (the restored log is older than its anchors).
 
 import json
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
@@ -22,7 +23,7 @@ import frappe
 from frappe import _
 from frappe.utils import get_system_timezone
 
-from erp_ops.core.clock import to_site_time
+from erp_ops.core.clock import from_timestamp, to_site_time
 from erp_ops.core.control import chain
 from erp_ops.core.control.models import (
 	Action,
@@ -580,3 +581,95 @@ def _column_mismatch(row: dict, body: dict) -> str | None:
 
 def _broken(index: int, name: str | None, reason: str | None) -> ChainVerdict:
 	return ChainVerdict(ok=False, checked=index, first_broken=index, first_broken_name=name, reason=reason)
+
+
+# Denials ----------------------------------------------------------------------------------------
+
+# Denials by users without an Ops role: one chained row for the first of each window, the rest
+# counted in the site's cache and summarised in one row when the window has closed.
+DENIAL_WINDOW_S = 600
+DENIAL_COUNT = "erp_ops:{site}:denied:{window}:{user}"  # hash: action → count
+DENIAL_USERS = "erp_ops:{site}:denied-users:{window}"  # set of users denied in the window
+
+
+def count_denial(action: str, user: str | None = None) -> bool:
+	"""Count a denial of a user without any Ops role; True for the first one of its window.
+
+	One pipelined round trip to the site's cache, no database write, no chain lock: a script
+	hammering an endpoint costs the log one row per window (and one summary, `summarise_denials`).
+	"""
+	user = user or frappe.session.user
+	window = _window()
+	site = frappe.local.site
+	counts = DENIAL_COUNT.format(site=site, window=window, user=user)
+	users = DENIAL_USERS.format(site=site, window=window)
+	pipe = frappe.cache.pipeline(transaction=True)
+	pipe.hincrby(counts, action, 1)
+	pipe.hlen(counts)
+	pipe.sadd(users, user)
+	for key in (counts, users):
+		pipe.expire(key, 4 * DENIAL_WINDOW_S)
+	after, kinds, *_rest = pipe.execute()
+	return after == 1 and kinds == 1
+
+
+def summarise_denials(now: float | None = None) -> list[str]:
+	"""One chained row per user for each closed window in which a user without an Ops role was
+	denied more than once (the first denial has its own row); returns the rows' names.
+
+	Run by the scheduler every few minutes; each window's counts are taken (and deleted) in one
+	transaction, so two runs never summarise a window twice.
+	"""
+	site, current = frappe.local.site, _window(now)
+	windows = list(range(current - 3, current))
+	pipe = frappe.cache.pipeline(transaction=False)  # raw keys: RedisWrapper's own methods prefix them
+	for window in windows:
+		pipe.smembers(DENIAL_USERS.format(site=site, window=window))
+	names = []
+	for window, members in zip(windows, pipe.execute(), strict=True):
+		users_key = DENIAL_USERS.format(site=site, window=window)
+		for raw_user in sorted(members or ()):
+			user = raw_user.decode() if isinstance(raw_user, bytes) else str(raw_user)
+			counts_key = DENIAL_COUNT.format(site=site, window=window, user=user)
+			pipe = frappe.cache.pipeline(transaction=True)
+			pipe.hgetall(counts_key)
+			pipe.delete(counts_key)
+			pipe.srem(users_key, raw_user)
+			raw_counts = pipe.execute()[0]
+			counts = {
+				(k.decode() if isinstance(k, bytes) else k): int(v) for k, v in (raw_counts or {}).items()
+			}
+			total = sum(counts.values())
+			if total <= 1:
+				continue  # the one denial has its own row
+			start, end = _window_start(window), _window_start(window + 1)
+			names.append(
+				append_entry(
+					new_entry(
+						max(counts, key=counts.get),
+						[f"{action}: {n}" for action, n in sorted(counts.items())],
+						f"{total} denied calls between {start:%Y-%m-%d %H:%M} and {end:%H:%M} UTC",
+						ActionOutcome.DENIED,
+						user=user,
+						error=(
+							f"no Ops role: {total} denials rate-limited (the first one has its own row); "
+							"per action in targets"
+						),
+					)
+				)
+			)
+			frappe.db.commit()  # the window's counts are gone from Redis: its row must stay
+	return names
+
+
+def _window(now: float | None = None) -> int:
+	return int((time.time() if now is None else now) // DENIAL_WINDOW_S)
+
+
+def _window_start(window: int) -> datetime:
+	return from_timestamp(window * DENIAL_WINDOW_S)
+
+
+def denial_window_end(now: float | None = None) -> datetime:
+	"""When the current denial window closes (its summary is written after)."""
+	return _window_start(_window(now) + 1)

@@ -8,6 +8,7 @@ Every site's scheduler runs these for its own site only (`site=frappe.local.site
 call): its due retries, its stopped cancels, its quarantined jobs, its poison verdicts.
 """
 
+import json
 import logging
 
 import frappe
@@ -22,16 +23,19 @@ from erp_ops.core.control.models import (
 	ActionOutcome,
 	ActionResult,
 	BulkFilter,
+	JobPayload,
 	JobState,
 	PoisonVerdict,
 	QuarantineResult,
 	RetryDecisionKind,
 )
+from erp_ops.core.control.payload import exc_type_of
+from erp_ops.core.control.redaction import redact
 from erp_ops.core.errors import ErpOpsError
 from erp_ops.core.evidence.capture import FAILED_OUTCOMES
 from erp_ops.core.evidence.records import EvidenceRecord
 from erp_ops.erp_ops.doctype.ops_settings.ops_settings import ControlSettings, get_control_settings
-from erp_ops.erp_ops.doctype.quarantine import quarantine as quarantine_records
+from erp_ops.erp_ops.doctype.quarantine.quarantine import QUARANTINED, RELEASED
 from erp_ops.site.audit import append_entry, new_entry, start_intent, sweep_intents
 from erp_ops.site.notifications import notify_managers
 
@@ -108,14 +112,14 @@ def sync_quarantine(conn: Redis | None = None) -> list[str]:
 	created = []
 	site = frappe.local.site
 	for job_id in jobs.quarantined_ids(conn, bench_id, site=site):  # another site's: its own scheduler
-		if quarantine_records.open_record(job_id):
+		if open_record(job_id):
 			continue
 		try:
 			payload = jobs.quarantined_payload(conn, bench_id, job_id, site=site)
 		except JobNotFound:
 			continue
 		created.append(
-			quarantine_records.create_record(
+			create_record(
 				payload,
 				reason="quarantined outside Desk (no record yet)",
 				user=SYSTEM_USER,
@@ -168,7 +172,7 @@ def check_poison(conn: Redis, settings: ControlSettings) -> list[QuarantineResul
 				f"Poison job quarantined: {verdict.method}",
 				reason + f"; job(s): {', '.join(r.result.job_id for r, _intent in moved)}",
 				"Quarantine",
-				quarantine_records.open_record(moved[0][0].result.job_id),
+				open_record(moved[0][0].result.job_id),
 			)
 	return done
 
@@ -197,7 +201,9 @@ def _quarantine_with_intent(
 	intent completed as a conflict) when the job moved meanwhile."""
 	intent = start_intent(Action.QUARANTINE, [job_id], reason, user=SYSTEM_USER)
 	try:
-		return jobs.quarantine(conn, bench_id, job_id, expected=JobState.FAILED, site=frappe.local.site), intent
+		return jobs.quarantine(
+			conn, bench_id, job_id, expected=JobState.FAILED, site=frappe.local.site
+		), intent
 	except (JobConflict, JobNotFound) as exc:
 		_log(
 			Action.QUARANTINE,
@@ -207,6 +213,7 @@ def _quarantine_with_intent(
 			completes=intent,
 			error=str(exc),
 		)
+		frappe.db.commit()  # completes a committed intent: else the sweep would call it "unknown"
 		return None
 
 
@@ -261,7 +268,7 @@ def _record_quarantines(
 			state_after=outcome.result.state_after.value,
 			completes=intent,
 		)
-		quarantine_records.create_record(
+		create_record(
 			outcome.payload,
 			reason=reason,
 			user=SYSTEM_USER,
@@ -285,3 +292,69 @@ def _log(
 	return append_entry(
 		new_entry(action, [t for t in targets if t], reason, outcome, user=SYSTEM_USER, **fields)
 	)
+
+
+# Quarantine records: a quarantined job's payload, raw (for release) and redacted ---------------
+
+
+def create_record(
+	payload: JobPayload,
+	*,
+	reason: str,
+	user: str,
+	log_name: str | None,
+	state_before: str | None,
+	extra_keys: list[str] | tuple[str, ...] = (),
+) -> str:
+	"""Store a quarantined job's payload: raw (for release) and redacted (for everyone else).
+
+	A job whose data did not decode is stored as unreadable: the digest and size of its bytes.
+	"""
+	raw = payload.model_dump(mode="json")
+	data = next((u for u in payload.unreadable if u.field == "data"), None)
+	doc = frappe.get_doc(
+		{
+			"doctype": "Quarantine",
+			"job_id": payload.job_id,
+			"status": QUARANTINED,
+			"method": payload.method or payload.function,
+			"queue": payload.queue,
+			"site": payload.site,
+			"quarantined_at": frappe.utils.now_datetime(),
+			"quarantined_by": user,
+			"state_before": state_before,
+			"reason": reason,
+			"quarantine_log": log_name,
+			"exc_type": exc_type_of(payload.exc_info),
+			"exc_info": redact(payload.exc_info or "", extra_keys) or None,
+			"payload_redacted": json.dumps(redact(raw, extra_keys), indent=1, default=str),
+			"payload_raw": json.dumps(raw, indent=1, default=str),
+			"payload_unreadable": 1 if data else 0,
+			"payload_sha256": data.sha256 if data else None,
+			"payload_size": data.size if data else 0,
+		}
+	)
+	doc.insert(ignore_permissions=True)
+	return doc.name
+
+
+def open_record(job_id: str) -> str | None:
+	"""The job's quarantine record still waiting for release, if any."""
+	return frappe.db.get_value("Quarantine", {"job_id": job_id, "status": QUARANTINED}, "name")
+
+
+def mark_released(name: str, *, user: str, log_name: str) -> None:
+	frappe.db.set_value(
+		"Quarantine",
+		name,
+		{
+			"status": RELEASED,
+			"released_at": frappe.utils.now_datetime(),
+			"released_by": user,
+			"release_log": log_name,
+		},
+	)
+
+
+def stored_payload(name: str) -> JobPayload:
+	return JobPayload.model_validate_json(frappe.db.get_value("Quarantine", name, "payload_raw"))

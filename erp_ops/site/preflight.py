@@ -9,15 +9,28 @@ from datetime import datetime
 from pathlib import Path
 
 import frappe
-from frappe.utils import get_bench_id, get_bench_path, get_datetime, get_system_timezone
+from frappe.utils import cint, get_bench_id, get_bench_path, get_datetime, get_system_timezone
 from frappe.utils.background_jobs import get_queue_list, get_redis_conn
 from frappe.utils.scheduler import is_scheduler_inactive
 from redis import Redis
 
 from erp_ops.core import rq_keys
-from erp_ops.core.clock import from_site_time
-from erp_ops.core.preflight import BackupInfo, Customization, SiteFacts, SiteScript, pending_patches
+from erp_ops.core.clock import from_site_time, to_site_time
+from erp_ops.core.control.models import Action, ActionOutcome
+from erp_ops.core.preflight import (
+	BackupInfo,
+	Customization,
+	PreflightReport,
+	SiteFacts,
+	SiteScript,
+	pending_patches,
+	run_preflight,
+	to_text,
+)
 from erp_ops.core.preflight.facts import find_latest_backup
+from erp_ops.core.preflight.record import to_record
+from erp_ops.site.audit import append_entry, new_entry
+from erp_ops.site.errors import core_errors
 
 RESTORE_DRILL = "Restore Drill"
 # Outcomes a `Restore Drill` may record for a drill that proved the backup restores.
@@ -175,3 +188,89 @@ def restore_drill_facts() -> tuple[bool, datetime | None]:
 		return True, None
 	local = get_datetime(rows[0][when])
 	return True, from_site_time(local, get_system_timezone())
+
+
+# Running it (the `long` job queued by api/preflight.run) and storing it -----------------------
+
+REASON = "upgrade preflight"
+
+
+def execute(target: int) -> dict:
+	"""Run the preflight of this site and bench, store it and log the run; the job's body.
+
+	The run is logged in the Ops Action Log whatever its outcome, as the user who asked for it.
+	"""
+	target = cint(target)
+	try:
+		report = preflight_report(target)
+		name = create_record(report)
+	except Exception as e:
+		frappe.db.rollback()
+		_log(target, ActionOutcome.FAILED, error=f"{type(e).__name__}: {e}")
+		frappe.db.commit()  # the job's failure rolls back: keep the evidence first
+		raise
+	state = f"{report.verdict.value}, risk {report.risk.score}/100 ({report.risk.band.value})"
+	log = _log(target, ActionOutcome.DONE, targets=[f"v{target}", name], state_after=state)
+	return {
+		"name": name,
+		"verdict": report.verdict.value,
+		"risk_score": report.risk.score,
+		"risk_band": report.risk.band.value,
+		"findings": len(report.findings),
+		"log": log,
+		# for a terminal: plain text from the report itself (the stored Markdown is for Desk)
+		"text": to_text(report),
+	}
+
+
+def preflight_report(target: int) -> PreflightReport:
+	"""The core's preflight of this bench, with this site's facts and the bench's queues.
+
+	Run from a background job, that job is started while it reads the queues: it is not in the way.
+	"""
+	from frappe.utils import get_bench_id
+	from frappe.utils.background_jobs import get_redis_conn
+	from rq import get_current_job
+
+	job = get_current_job()
+	running = (job.id,) if job else ()
+	with core_errors():
+		return run_preflight(
+			bench_path(),
+			target,
+			site_facts=site_facts(running),
+			redis_conn=get_redis_conn(),
+			bench_id=get_bench_id(),
+			ignore_job_ids=running,
+			backup_path=backup_path(),
+		)
+
+
+def _log(target: int, outcome: ActionOutcome, **fields) -> str:
+	targets = fields.pop("targets", [f"v{target}"])
+	return append_entry(new_entry(Action.PREFLIGHT, targets, REASON, outcome, **fields))
+
+
+def create_record(report: PreflightReport) -> str:
+	"""Store a report as an `Upgrade Preflight` with its findings; returns the document's name.
+
+	Only code writes these (the DocType is `in_create`), so permissions were checked by the caller.
+	"""
+	record = to_record(report).model_dump()
+	record["generated_at"] = to_site_time(
+		datetime.fromisoformat(record["generated_at"]), get_system_timezone()
+	)
+	doc = frappe.get_doc({"doctype": "Upgrade Preflight", **record})
+	doc.insert(ignore_permissions=True)
+	return doc.name
+
+
+def latest() -> dict | None:
+	"""The newest preflight's name, verdict and score, or None when none was run."""
+	rows = frappe.get_all(
+		"Upgrade Preflight",
+		fields=["name", "verdict", "risk_score", "risk_band", "target", "generated_at"],
+		order_by="generated_at desc, creation desc",
+		limit=1,
+	)
+	return rows[0] if rows else None

@@ -6,13 +6,16 @@ transactions itself; this module does, and composes the current site's snapshot.
 
 import logging
 import os
+from datetime import datetime, timezone
 
 import frappe
-from frappe.utils import cint, get_bench_id, get_bench_path, get_datetime, now_datetime
+from frappe.utils import cint, get_bench_id, get_bench_path, get_datetime, get_system_timezone, now_datetime
 from frappe.utils.background_jobs import get_redis_conn
 from frappe.utils.scheduler import is_dormant
 
 from erp_ops.core import signals
+from erp_ops.core.clock import from_site_time
+from erp_ops.core.signals import exporter, prometheus, ticks
 from erp_ops.core.signals.models import DbTransaction, ScheduledJobRow, SiteSchedulerFacts, Snapshot
 from erp_ops.erp_ops.doctype.ops_settings.ops_settings import get_snapshot_cache_seconds, get_thresholds
 
@@ -121,4 +124,60 @@ def site_snapshot(*, cache_seconds: float | None = None) -> Snapshot:
 		cache_seconds=get_snapshot_cache_seconds() if cache_seconds is None else cache_seconds,
 		cache_scope=f"site:{frappe.local.site}",
 		site=frappe.local.site,
+	)
+
+
+def site_metric_facts() -> prometheus.MetricFacts:
+	"""What only this site's database knows, for the metrics (docs/monitoring.md has the table)."""
+	from erp_ops.site.alert_facts import drill_facts, integration_facts, migrate_facts
+	from erp_ops.site.drills import drill_history
+	from erp_ops.site.preflight import backup_path
+
+	site, now = frappe.local.site, datetime.now(timezone.utc)
+	conn, bench = get_redis_conn(), get_bench_id()
+
+	def age_s(value) -> float:
+		return max(0.0, (now - from_site_time(value, get_system_timezone())).total_seconds())
+
+	alert_facts = {**drill_facts(site, now), **integration_facts(site), **migrate_facts(site, now)}
+	last = drill_history()["last"]
+	drill = None
+	if last:
+		stale_h = alert_facts.get(f"drill.{site}.age_hours")  # only while drills are scheduled
+		drill = prometheus.DrillFacts(
+			verdict=last.outcome,
+			age_s=age_s(last.finished_at or last.started_at),
+			rpo_s=last.rpo_s,
+			rto_s=last.rto_s,
+			last_success_age_s=None if stale_h is None else stale_h * 3600,
+		)
+	preflight = frappe.get_all(
+		"Upgrade Preflight",
+		fields=["verdict", "risk_score", "target", "generated_at", "creation"],
+		order_by="creation desc",
+		limit=1,
+	)
+	events = frappe.db.sql("select status, count(*) from `tabIntegration Event` group by status")
+	migrate = alert_facts.get(f"migrate.{site}.failed")
+	facts = prometheus.SiteMetricFacts(
+		site=site,
+		backup_age_s=exporter.backup_age_s(backup_path(), site, now),
+		drill=drill,
+		preflight=prometheus.PreflightFacts(
+			verdict=preflight[0].verdict,
+			score=preflight[0].risk_score or 0,
+			age_s=age_s(preflight[0].generated_at or preflight[0].creation),
+			target=str(preflight[0].target or ""),
+		)
+		if preflight
+		else None,
+		integration_events={status: int(n) for status, n in events},
+		integration_conflicts_5m=int(alert_facts.get(f"integrations.{site}.conflicts_5m", 0)),
+		migrate_failed=None if migrate is None else bool(migrate),
+	)
+	return prometheus.MetricFacts(
+		sites=[facts],
+		alerts=exporter.firing_alerts(conn, bench),
+		ticks=ticks.read(conn, bench),
+		now=now,
 	)

@@ -101,3 +101,26 @@ def test_every_explicit_commit_says_why():
 			if "#" not in line and not above.startswith("#"):
 				bare.append(f"{path.relative_to(ROOT)}:{number}")
 	assert not bare, "explicit commit without a reason: " + ", ".join(bare)
+
+
+# A controller's module-level functions: Frappe's own hook, and the typed view of Ops Settings
+# (each capability reads its section through one getter instead of picking fields itself).
+CONTROLLER_FUNCTIONS = {"on_doctype_update"}
+SETTINGS_GETTERS = {"get_thresholds", "get_snapshot_cache_seconds", "get_retention_days", "get_control_settings"}
+
+
+def test_controllers_hold_their_doctype_only():
+	"""Adapters (records written for a capability, queries for other modules) live in site/, so a
+	controller is the DocType's validation and permissions and nothing a capability calls."""
+	extra = []
+	for path in sorted((PACKAGE / "erp_ops" / "doctype").glob("*/*.py")):
+		if path.name.startswith("test_") or path.name == "__init__.py":
+			continue
+		allowed = CONTROLLER_FUNCTIONS | (SETTINGS_GETTERS if path.stem == "ops_settings" else set())
+		tree = ast.parse(path.read_text(), str(path))
+		extra += [
+			f"{path.relative_to(ROOT)}: {node.name}"
+			for node in tree.body
+			if isinstance(node, ast.FunctionDef) and node.name not in allowed
+		]
+	assert not extra, "move these adapters to erp_ops/site/: " + ", ".join(extra)

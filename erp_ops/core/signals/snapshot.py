@@ -353,3 +353,31 @@ def evaluate(snap: Snapshot, t: Thresholds) -> list[Finding]:
 		add("evidence_backlog", Severity.WARNING, message, value=snap.evidence_backlog)
 	order = {Severity.CRITICAL: 0, Severity.WARNING: 1, Severity.OK: 2}
 	return sorted(out, key=lambda f: order[f.severity])
+
+
+def site_view(snap: Snapshot, site: str) -> Snapshot:
+	"""The snapshot as one site's users may see it: counts stay the bench's; job ids, started
+	jobs, file locks and the findings naming them only where they are this site's."""
+
+	def ours(job_id: str | None) -> bool:
+		return bool(job_id) and rq_keys.split_frappe_job_id(job_id)[0] == site
+
+	started = [j for j in snap.started_jobs if j.site == site or (j.site is None and ours(j.job_id))]
+	locks = [lock for lock in snap.locks if lock.site == site]
+	hidden = {j.job_id for j in snap.started_jobs if j not in started}
+	hidden |= {lock.path for lock in snap.locks if lock not in locks}
+	return snap.model_copy(
+		update={
+			"queues": [
+				q if ours(q.oldest_queued_job_id) else q.model_copy(update={"oldest_queued_job_id": None})
+				for q in snap.queues
+			],
+			"workers": [
+				w if not w.current_job or ours(w.current_job) else w.model_copy(update={"current_job": None})
+				for w in snap.workers
+			],
+			"started_jobs": started,
+			"locks": locks,
+			"findings": [f for f in snap.findings if f.subject not in hidden],
+		}
+	)

@@ -9,7 +9,7 @@ from frappe.tests.utils import FrappeTestCase
 
 from erp_ops.core.control.models import JobPayload
 from erp_ops.core.control.payload import payload_from_hash
-from erp_ops.erp_ops.doctype.quarantine.quarantine import create_record, mark_released, open_record
+from erp_ops.site.control import create_record, mark_released, open_record
 
 PAYLOAD = JobPayload(
 	job_id="erp.localhost::erp-ops-quarantine-unit",

@@ -5,10 +5,9 @@ import frappe
 from frappe.tests.utils import FrappeTestCase
 from frappe.utils import get_datetime, get_system_timezone
 
-from erp_ops.api.preflight import preflight_report
 from erp_ops.core.clock import to_site_time
 from erp_ops.core.preflight.models import Severity
-from erp_ops.erp_ops.doctype.upgrade_preflight.upgrade_preflight import create_record, latest
+from erp_ops.site.preflight import create_record, latest, preflight_report
 from erp_ops.site.testdata import cleanup_hooks
 
 # What this module's tests create in the site goes when they are done (not the Ops Action Log).
