@@ -5,7 +5,7 @@
 
 SPEC: {"db": connect kwargs, "redis": URL or null, "namespace": str, "claim_ttl_s"/"inflight_lock_s",
 "start_at": epoch seconds to wait for (so workers start together), "deliveries": [[type, key, body]],
-"name": event name for `process`}. OUT receives the tally of answers.
+"name": event name for `process`, "time_zone": the tables' zone, UTC by default}. OUT receives the tally of answers.
 """
 
 import json
@@ -27,7 +27,7 @@ def main() -> None:
 	mode, spec_path, out_path = sys.argv[1:4]
 	with open(spec_path) as f:
 		spec = json.load(f)
-	store = MariaDBEventStore(spec["db"])
+	store = MariaDBEventStore(spec["db"], time_zone=spec.get("time_zone", "UTC"))
 	fast = FastPath(Redis.from_url(spec["redis"]), spec["namespace"]) if spec.get("redis") else None
 	settings = IngestSettings(
 		claim_ttl_s=spec.get("claim_ttl_s", 300), inflight_lock_s=spec.get("inflight_lock_s", 30)

@@ -1,11 +1,10 @@
 """The storage port of the event protocol. The database is the source of truth.
 
-Adapters: `tests/support/event_store.py` (pymysql over the tables in its DDL) and, in a site, the
-Frappe layer over the `Integration Event` DocType with `frappe.db`. Each method says what it must
-guarantee; the protocol in `ingest.py` relies on nothing else.
+One implementation, in SQL: `sql_store.SqlEventStore`, over `frappe.db` in a site
+(`erp_ops/site/event_store.py`) and over pymysql in the tests (`tests/support/event_store.py`).
+Each method says what it must guarantee; the protocol in `ingest.py` relies on nothing else.
 """
 
-import json
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -53,7 +52,7 @@ class WorkTransaction(Protocol):
 	def save_ordering(self, state: OrderingState) -> None: ...
 
 	def finish(self, outcome: "Finish") -> EventRecord:
-		"""Store `outcome` and clear the claim, inside this transaction (see `finished`).
+		"""Store `outcome` and clear the claim, inside this transaction (`sql_store.finished`).
 
 		Returns the row as it will be once committed.
 		"""
@@ -116,61 +115,3 @@ class EventStore(Protocol):
 	def purge(self, cutoff: datetime, now: datetime, *, batch: int) -> int:
 		"""Delete up to `batch` events received before `cutoff`, except those with a live claim."""
 		...
-
-
-def query_where(query: EventQuery, to_db: Callable[[datetime], Any]) -> tuple[str, list[Any]]:
-	"""The WHERE condition (MariaDB, `%s` placeholders) and its arguments selecting `query`'s events.
-
-	Both adapters share it so that replay and the recovery sweep pick the same events everywhere;
-	`to_db` turns an aware datetime into what the adapter stores (naive UTC, or the site's time).
-	"""
-	where, args = ["1 = 1"], []
-	for column, value in (("source", query.source), ("event_type", query.event_type)):
-		if value is not None:
-			where.append(f"{column} = %s")
-			args.append(value)
-	if query.received_from is not None:
-		where.append("received_at >= %s")
-		args.append(to_db(query.received_from))
-	if query.received_to is not None:
-		where.append("received_at < %s")
-		args.append(to_db(query.received_to))
-	for column, values in (("status", [s.value for s in query.statuses]), ("name", query.names)):
-		if values:
-			where.append(f"{column} in ({', '.join(['%s'] * len(values))})")
-			args.extend(values)
-	return " and ".join(where), args
-
-
-def finished(
-	record: EventRecord, to_db: Callable[[datetime], Any], outcome: Finish
-) -> tuple[dict[str, Any], EventRecord]:
-	"""What `WorkTransaction.finish` writes: the columns to set (values as stored, JSON as text) and
-	the record as it reads afterwards."""
-	sets: dict[str, Any] = {
-		"status": outcome.status.value,
-		"processed_at": to_db(outcome.now),
-		"handler": outcome.handler,
-		"result": json.dumps(outcome.result, default=str, sort_keys=True)
-		if outcome.result is not None
-		else None,
-		"reason": outcome.reason,
-		"error": None,
-		"claim_token": None,
-		"claim_expires_at": None,
-	}
-	update: dict[str, Any] = {
-		"status": outcome.status,
-		"processed_at": outcome.now,
-		"handler": outcome.handler,
-		"result": outcome.result,
-		"reason": outcome.reason,
-		"error": None,
-		"claim_token": None,
-		"claim_expires_at": None,
-	}
-	for field, value in (("touched", outcome.touched), ("changes", outcome.changes)):
-		if value is not None:
-			sets[field] = json.dumps([v.model_dump(mode="json") for v in value]) if value else None
-			update[field] = value
-	return sets, record.model_copy(update=update)

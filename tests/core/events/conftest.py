@@ -7,21 +7,29 @@ from tests.support.event_handlers import create_tables, registry
 from tests.support.event_store import MariaDBEventStore
 
 NAMESPACE = "bench-ev:site1.local"
+# Run a test with the tables in UTC and in a site's zone ahead of it: conversions must round-trip.
+ZONES = pytest.mark.parametrize("time_zone", ["UTC", "Asia/Kolkata"], indirect=True)
 
 
 @pytest.fixture
-def store(mariadb_db):
+def time_zone(request):
+	"""The zone of the tables' datetimes (a site's system time zone); parametrize it indirectly."""
+	return getattr(request, "param", "UTC")
+
+
+@pytest.fixture
+def store(mariadb_db, time_zone):
 	kwargs, _name = mariadb_db
-	s = MariaDBEventStore(kwargs, create=True)
+	s = MariaDBEventStore(kwargs, create=True, time_zone=time_zone)
 	create_tables(s.conn)
 	yield s
 	s.close()
 
 
 @pytest.fixture
-def other_store(mariadb_db, store):
+def other_store(mariadb_db, store, time_zone):
 	"""A second connection to the same database: another worker."""
-	s = MariaDBEventStore(mariadb_db[0])
+	s = MariaDBEventStore(mariadb_db[0], time_zone=time_zone)
 	yield s
 	s.close()
 

@@ -22,7 +22,7 @@ from erp_ops.core.events.models import (
 	IngestResult,
 	IngestSettings,
 )
-from tests.core.events.conftest import effects
+from tests.core.events.conftest import ZONES, effects
 
 ORDER = "shop:order.created"
 
@@ -179,6 +179,7 @@ def test_in_flight_lock_answers_in_progress_without_the_database(store, handlers
 	assert ingest(store, handlers, request, fast=fast).status == EventStatus.PROCESSED
 
 
+@ZONES
 def test_expired_claim_is_taken_over_and_the_effect_happens_once(store, handlers):
 	queued = ingest(store, handlers, order("k1", {"order_id": "SO-1", "amount": 10}), inline=False)
 	past = datetime.now(UTC) - timedelta(seconds=10)
@@ -303,6 +304,7 @@ def test_redis_down_changes_nothing_but_speed(store, handlers):
 	assert effects(store) == 1
 
 
+@ZONES
 def test_recoverable_lists_unpicked_and_abandoned_events_only(store, handlers):
 	from erp_ops.core.events.ingest import recoverable
 

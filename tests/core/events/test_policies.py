@@ -5,6 +5,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from erp_ops.core.clock import naive_utc
 from erp_ops.core.events.canonical import event_name
 from erp_ops.core.events.ingest import ingest
 from erp_ops.core.events.models import (
@@ -16,6 +17,7 @@ from erp_ops.core.events.models import (
 	Outcome,
 )
 from erp_ops.core.events.policies import advanced, decide
+from tests.core.events.conftest import ZONES
 
 T0 = datetime(2026, 11, 27, 12, 0, tzinfo=timezone.utc)
 
@@ -92,6 +94,7 @@ def test_first_writer_wins_keeps_the_first_applied(store, handlers):
 	}
 
 
+@ZONES
 def test_reject_stale_supersedes_late_and_older_events(store, handlers):
 	s = "wms:stock.level"
 	now = datetime.now(timezone.utc)
@@ -110,6 +113,22 @@ def test_reject_stale_supersedes_late_and_older_events(store, handlers):
 	)
 	assert older.status == EventStatus.SUPERSEDED and older.reason.startswith("out of order")
 	assert one(store, "SELECT qty FROM stock_level WHERE item = 'I-1'")["qty"] == 5
+
+
+@ZONES
+def test_the_tables_hold_site_time_and_the_core_gets_utc(store, handlers, time_zone):
+	ahead = {"UTC": timedelta(0), "Asia/Kolkata": timedelta(hours=5, minutes=30)}[time_zone]
+	at = datetime.now(timezone.utc) - timedelta(minutes=5)
+	done = deliver(store, handlers, "wms:stock.level", "s1", {"item": "I-1", "qty": 5, "at": at.isoformat()})
+	record = store.get(done.name)
+	assert record.occurred_at == at and record.received_at.tzinfo == timezone.utc
+	row = one(store, "SELECT * FROM `tabIntegration Event` WHERE name = %s", done.name)
+	for field in ("received_at", "occurred_at", "processed_at"):
+		assert row[field] - naive_utc(getattr(record, field)) == ahead, field
+	assert (row["creation"], row["modified"]) == (row["received_at"], row["processed_at"])
+	order = one(store, "SELECT * FROM `tabIntegration Event Order` WHERE entity_key = 'I-1'")
+	assert order["last_occurred_at"] - naive_utc(at) == ahead
+	assert store.ordering_state("shop", "I-1").last_occurred_at == at
 
 
 def test_events_without_an_entity_are_independent(store, handlers):

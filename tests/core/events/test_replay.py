@@ -19,7 +19,9 @@ from erp_ops.core.events.models import (
 	Outcome,
 )
 from erp_ops.core.events.replay import purge, replay
-from tests.core.events.conftest import effects
+from tests.core.events.conftest import ZONES, effects
+
+pytestmark = ZONES
 
 P = "shop:price.updated"
 
@@ -200,9 +202,14 @@ def test_purge_keeps_the_window_and_live_claims(store, handlers):
 		event_type="shop:order.created",
 		now=now - timedelta(days=89),
 	)
+	kept = [event_name("shop", "old"), event_name("shop", "new")]
+	replay(store, handlers, EventQuery(names=kept), reason="audit", actor="ops", dry_run=False, now=now)
+	assert [len(store.replays(name)) for name in kept] == [1, 1]
 	result = purge(store, now=now, batch=1)
 	assert result.deleted == 1 and result.cutoff == now - timedelta(days=90)
 	assert store.get(event_name("shop", "old")) is None
+	# Its replay evidence goes with it; the kept event's stays.
+	assert [len(store.replays(name)) for name in kept] == [0, 1]
 	assert store.get(stuck.name) is not None and store.get(event_name("shop", "new")) is not None
 	# Past retention the key is new again: the guarantee holds for the window only.
 	again = deliver(

@@ -42,7 +42,7 @@ class IntegrationEvent(Document):
 	# end: auto-generated types
 	# fmt: on
 
-	# Rows are written by `erp_ops.site.event_store.FrappeEventStore` in SQL (the protocol needs exact
+	# Rows are written by `erp_ops.core.events.sql_store` over `frappe.db` in SQL (the protocol needs exact
 	# statements); the form is read-only and Desk cannot create one (`in_create`).
 
 

@@ -22,4 +22,4 @@ class IntegrationEventOrder(Document):
 	# end: auto-generated types
 
 	# One row per (source, entity): the newest event applied to it, written under a row lock by
-	# `erp_ops.site.event_store.FrappeWork`; it outlives the events (retention) so ordering never moves back.
+	# `erp_ops.core.events.sql_store.SqlWork`; it outlives the events (retention) so ordering never moves back.
