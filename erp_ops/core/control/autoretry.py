@@ -72,3 +72,32 @@ def run_due(
 		except (JobConflict, JobNotFound):
 			continue
 	return done
+
+
+# Move one entry if it is still in the old list: a retry that ran meanwhile is not scheduled again.
+_MOVE_LUA = """
+local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if not score then return 0 end
+redis.call('ZADD', KEYS[2], 'NX', score, ARGV[1])
+redis.call('ZREM', KEYS[1], ARGV[1])
+return 1
+"""
+
+
+def adopt_bench_wide(conn: Redis, bench_id: str, site: str, *, batch: int = 500) -> int:
+	"""Move `site`'s entries of the bench-wide due list (written before the lists were per site)
+	into the site's own, keeping each one's time; returns how many moved. Other sites' entries and
+	jobs of no site stay where they are (each site adopts its own; the bench's tools reach the rest).
+	A job whose id names no site and whose hash is gone names no owner, and stays too."""
+	old, new = due_key(bench_id), due_key(bench_id, site)
+	move = conn.register_script(_MOVE_LUA)
+	moved = 0
+	cursor = 0
+	while True:
+		cursor, entries = conn.zscan(old, cursor, count=batch)
+		ids = [as_text(member) for member, _score in entries]
+		for job_id, owner in jobs.sites_of(conn, ids).items():
+			if owner == site:
+				moved += int(move(keys=[old, new], args=[job_id]))
+		if not cursor:
+			return moved

@@ -67,3 +67,28 @@ def test_due_retries_run_once_each_and_skip_jobs_handled_meanwhile(redis_conn, r
 	assert all(jobs.job_state(redis_conn, BENCH, i) is JobState.RETRIED for i in (a, b))
 	assert redis_conn.llen(f"rq:queue:{DEFAULT}") == 3  # c requeued, a and b retried once each
 	assert redis_conn.zcard(autoretry.due_key(BENCH)) == 0
+
+
+def test_retries_scheduled_in_the_bench_wide_list_move_to_their_sites_list(redis_conn):
+	"""What an earlier version wrote (one list for the bench), written here by hand with ZADD."""
+	mine = seed_failed(redis_conn, BENCH, 2, site="site1.local")
+	theirs = seed_failed(redis_conn, BENCH, 1, site="site2.local")
+	prefixed = "site1.local::deduplicated-job"  # Frappe v15's job ids with job_id=…: the site is the prefix
+	gone = "site1.local::hash-expired"
+	old = autoretry.due_key(BENCH)
+	when = {mine[0]: 1000.0, mine[1]: 2000.0, theirs[0]: 3000.0, prefixed: 4000.0}
+	redis_conn.zadd(old, when)
+	redis_conn.zadd(old, {gone: 5000.0})  # prefixed: adopted by its site, though its hash is gone
+	assert autoretry.adopt_bench_wide(redis_conn, BENCH, "site1.local") == 4
+	own = dict(redis_conn.zrange(autoretry.due_key(BENCH, "site1.local"), 0, -1, withscores=True))
+	assert {k.decode(): v for k, v in own.items()} == {
+		mine[0]: 1000.0,
+		mine[1]: 2000.0,
+		prefixed: 4000.0,
+		gone: 5000.0,
+	}
+	assert [m.decode() for m in redis_conn.zrange(old, 0, -1)] == [theirs[0]]
+	assert autoretry.adopt_bench_wide(redis_conn, BENCH, "site1.local") == 0  # run twice: nothing more
+	# The site's tick now retries them when due.
+	done = autoretry.run_due(redis_conn, BENCH, now=2500.0, site="site1.local")
+	assert sorted(r.job_id for r in done) == sorted(mine)
