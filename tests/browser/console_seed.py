@@ -79,6 +79,11 @@ def ensure_users() -> None:
 				}
 			)
 			user.insert(ignore_permissions=True)
+		# Exactly its role: Frappe makes the first user of a site without one a System Manager
+		# (User.add_system_manager_role), which would turn the viewer into a manager.
+		user = frappe.get_doc("User", email)
+		user.remove_roles(*[r.role for r in user.roles if r.role != role])
+		user.add_roles(role)
 		update_password(email, PASSWORD)
 
 
