@@ -36,6 +36,7 @@ QUEUE = "erp_ops_console_test"
 HELD_QUEUE = "erp_ops_console_test_held"
 BACKLOG = 40
 USERS = {"ops-viewer@console.test": "Ops Viewer", "ops-operator@console.test": "Ops Operator"}
+SITE_OWNER = "site-owner@console.test"  # only made on a site that has no System Manager user
 PASSWORD = "Console-Test-Pw-17"
 LONG_METHOD = "erp_ops.tests.console.a_long_method_name_that_a_1280_px_screen_has_to_cut_somewhere"
 PID_FILE = f"/tmp/{TAG}-worker.pid"
@@ -66,6 +67,29 @@ def redis_and_bench():
 def ensure_users() -> None:
 	from frappe.utils.password import update_password
 
+	# Every set-up site has a System Manager besides Administrator (the setup wizard's user). A site
+	# without one (set up by hand) would get Frappe to make each user saved here a System Manager
+	# (User.add_system_manager_role), turning the viewer into a manager: give it one, kept.
+	others = frappe.get_all(
+		"Has Role",
+		filters={
+			"role": "System Manager",
+			"parenttype": "User",
+			"parent": ("not in", ["Administrator", *USERS]),
+		},
+		limit=1,
+	)
+	if not others:
+		frappe.get_doc(
+			{
+				"doctype": "User",
+				"email": SITE_OWNER,
+				"first_name": "Site owner",
+				"send_welcome_email": 0,
+				"user_type": "System User",
+				"roles": [{"role": "System Manager"}],
+			}
+		).insert(ignore_permissions=True)
 	for email, role in USERS.items():
 		if not frappe.db.exists("User", email):
 			user = frappe.get_doc(
@@ -79,9 +103,7 @@ def ensure_users() -> None:
 				}
 			)
 			user.insert(ignore_permissions=True)
-		# Exactly its role: Frappe makes the first user of a site without one a System Manager
-		# (User.add_system_manager_role), which would turn the viewer into a manager.
-		user = frappe.get_doc("User", email)
+		user = frappe.get_doc("User", email)  # exactly its role, whatever an earlier run left
 		user.remove_roles(*[r.role for r in user.roles if r.role != role])
 		user.add_roles(role)
 		update_password(email, PASSWORD)
