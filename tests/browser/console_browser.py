@@ -72,10 +72,12 @@ def common_view(page: Page, seeded: dict, who: str) -> None:
 	order = {"critical": 0, "warning": 1, "info": 2}
 	check(f"{who}: findings critical first", severities == sorted(severities, key=order.get), str(severities))
 	text = verdict.inner_text()
-	check(f"{who}: dead worker named in words", f"worker {seeded['dead_worker']} is dead:" in text, text[:400])
+	check(
+		f"{who}: dead worker named in words", f"worker {seeded['dead_worker']} is dead:" in text, text[:400]
+	)
 	check(f"{who}: each finding links its runbook", verdict.locator("a.oc-runbook").count() >= 2)
 	queues = section(page, "queues")
-	row = queues.locator("tr", has_text="erp_ops_console_test").first
+	row = queues.locator("tr", has_text=seeded["queue"].split(":", 1)[1]).first
 	cells = row.locator("td").all_inner_texts()
 	check(
 		f"{who}: backlog queue shows 40 queued, waiting about 2 h, 0 workers",
@@ -199,10 +201,11 @@ def operator(page: Page, args, seeded: dict) -> None:
 	# Acknowledge one the seed fired (the backlog queue's), not somebody else's alert.
 	ack = (
 		section(page, "alerts")
-		.locator("tr", has_text="erp_ops_console_test")
+		.locator("tr", has_text=seeded["queue"].split(":", 1)[1])
 		.get_by_role("button", name="Acknowledge")
 	)
 	page.screenshot(path=str(Path(args.shots) / "ops-console-operator.png"), full_page=True)
+	check("operator: the seeded backlog alert offers Acknowledge", ack.count() >= 1)
 	if ack.count():
 		ack.first.click()
 		dialog = page.locator(".modal.show")

@@ -6,7 +6,7 @@ Run with the bench's Python from its sites folder (console_browser.py does it):
 
 Everything it creates is named with TAG (Redis keys, job ids, the worker, the drill's reason) so
 that `clean` removes exactly that and nothing else of a shared bench:
-- a backlog: 40 jobs queued two hours ago on `<bench>:erp_ops_console_test`, a queue no worker
+- a backlog: 40 jobs queued two hours ago on `<bench>:erp_ops_console_test_<time>`, a queue no worker
   serves (RQ's own Job/Queue API; enqueued_at set back);
 - a dead worker that held a job: a real `rq worker` process takes a `time.sleep` job from
   `<bench>:erp_ops_console_test_held` and is SIGKILLed with its work horse (its key and the job
@@ -32,8 +32,8 @@ from datetime import datetime, timedelta, timezone
 import frappe
 
 TAG = "erp-ops-console-test"
-QUEUE = "erp_ops_console_test"
-HELD_QUEUE = "erp_ops_console_test_held"
+QUEUE_PREFIX = "erp_ops_console_test"  # every queue the seed makes starts so; clean removes them all
+HELD_QUEUE = f"{QUEUE_PREFIX}_held"
 BACKLOG = 40
 USERS = {"ops-viewer@console.test": "Ops Viewer", "ops-operator@console.test": "Ops Operator"}
 SITE_OWNER = "site-owner@console.test"  # only made on a site that has no System Manager user
@@ -136,8 +136,9 @@ def seed() -> dict:
 	setup_complete(True)
 	conn, bench = redis_and_bench()
 	site = frappe.local.site
-	# The backlog, queued two hours ago on a queue nobody serves.
-	queue = Queue(f"{bench}:{QUEUE}", connection=conn)
+	# The backlog, queued two hours ago on a queue nobody serves. A new queue each run: an earlier
+	# run's alert on it may still be firing (acknowledged) until its resolve delay has passed.
+	queue = Queue(f"{bench}:{QUEUE_PREFIX}_{int(time.time())}", connection=conn)
 	then = datetime.now(timezone.utc) - timedelta(hours=2)
 	pipe = conn.pipeline(transaction=False)
 	for i in range(BACKLOG):
@@ -241,8 +242,13 @@ def clean() -> dict:
 			pass
 		os.remove(PID_FILE)
 	keys = []
-	for q in (QUEUE, HELD_QUEUE):
-		name = f"{bench}:{q}"
+	ours = f"rq:queue:{bench}:{QUEUE_PREFIX}"
+	from erp_ops.core.rq_keys import as_text
+
+	names = {
+		as_text(k)[len("rq:queue:") :] for k in conn.smembers("rq:queues") if as_text(k).startswith(ours)
+	}
+	for name in sorted(names | {f"{bench}:{HELD_QUEUE}"}):
 		conn.srem("rq:queues", f"rq:queue:{name}")
 		for prefix in (
 			"rq:queue:",
@@ -266,7 +272,17 @@ def clean() -> dict:
 	for name in drills:
 		frappe.delete_doc("Restore Drill", name, ignore_permissions=True, force=True)
 	frappe.db.commit()
-	return {"removed_keys": removed, "removed_drills": drills}
+	# The causes are gone: evaluate now, so the alerts they fired resolve instead of staying firing
+	# (and acknowledged) into the next run, where the operator would find nothing to acknowledge.
+	from erp_ops.site.alerts import evaluate_site
+	from erp_ops.site.signals import site_snapshot
+
+	evaluate_site(snapshot=site_snapshot(cache_seconds=0))
+	frappe.db.commit()
+	still = frappe.get_all(
+		"Ops Alert", filters={"status": "Firing", "subject": ("like", "%console%test%")}, pluck="name"
+	)
+	return {"removed_keys": removed, "removed_drills": drills, "still_firing": still}
 
 
 if __name__ == "__main__":
