@@ -11,16 +11,16 @@ from prometheus_client.parser import text_string_to_metric_families
 from erp_ops.core.signals import prometheus
 from erp_ops.core.signals.models import (
 	DiskUsage,
+	FailureCount,
 	FailureRate,
 	Finding,
 	HostInfo,
 	OverdueJob,
-	FailureCount,
 	QueueStats,
 	RqFailures,
 	SchedulerStatus,
-	SiteCounts,
 	Severity,
+	SiteCounts,
 	SiteScheduler,
 	Snapshot,
 	StartedJob,
@@ -75,7 +75,9 @@ def sample_snapshot() -> Snapshot:
 			WorkerInfo(name="w2", status=WorkerStatus.DEAD, dead_reason="gone", successful_jobs=99),
 		],
 		sites=[SiteCounts(site="one.localhost", queued=2, started=1, abandoned=1, failed=2)],
-		rq_failures=RqFailures(by_exception=[FailureCount(key="frappe.exceptions.ValidationError", failed_5m=1, failed_1h=4)]),
+		rq_failures=RqFailures(
+			by_exception=[FailureCount(key="frappe.exceptions.ValidationError", failed_5m=1, failed_1h=4)]
+		),
 		started_jobs=[
 			StartedJob(job_id="j1", queue="bench-x:default", worker="w1"),
 			StartedJob(job_id="j2", queue="bench-x:default", worker="w2", abandoned=True),
@@ -282,25 +284,25 @@ def test_method_labels_are_bounded_and_sums_are_kept():
 	assert other_runs == sum(r.total_1h for r in rates[:20])
 
 
-def test_exceptions_are_split_when_the_model_carries_them():
-	class RateWithExceptions(FailureRate):
-		failed_by_exception_5m: dict[str, int] = {}
-		failed_by_exception_1h: dict[str, int] = {}
-
-	rate = RateWithExceptions(
+def test_failures_are_split_by_exception_and_the_rest_is_unknown():
+	rate = FailureRate(
 		method="app.x",
 		total_5m=10,
 		failed_5m=6,
-		total_1h=10,
-		failed_1h=6,
+		total_1h=12,
+		failed_1h=8,
+		# 1 failure of the 5 minutes and 1 of the hour were counted before the split; `?` is a
+		# failure whose record named no exception
 		failed_by_exception_5m={"ValueError": 4, "KeyError": 1},
-		failed_by_exception_1h={"ValueError": 6},
+		failed_by_exception_1h={"ValueError": 6, "?": 1},
 	)
 	p = samples(prometheus.render(sample_snapshot().model_copy(update={"failure_rates": [rate]})))
 	assert value(p, "erp_ops_job_failures", method="app.x", exception="ValueError", window="5m") == 4
 	assert value(p, "erp_ops_job_failures", method="app.x", exception="KeyError", window="5m") == 1
 	assert value(p, "erp_ops_job_failures", method="app.x", exception="unknown", window="5m") == 1
 	assert value(p, "erp_ops_job_failures", method="app.x", exception="ValueError", window="1h") == 6
+	assert value(p, "erp_ops_job_failures", method="app.x", exception="unknown", window="1h") == 2
+	assert not any(dict(labels).get("exception") == "?" for _name, labels in p)
 
 
 def test_label_values_round_trip_through_escaping():

@@ -5,6 +5,7 @@
 from sys.exc_info(), as the Frappe-layer hook does), and the nested retry on a retryable error.
 """
 
+import builtins
 import os
 import sys
 import time
@@ -64,6 +65,19 @@ def fail(message: str = "boom", **_ignored):
 
 def missing(key: str = "customer", **_ignored):
 	return {}[key]
+
+
+class LedgerLocked(Exception):
+	"""An app's own exception: RQ's traceback names it with its module."""
+
+
+def raise_named(exception: str | None = None, seconds: float = 0, **_ignored):
+	"""Sleeps `seconds`, then raises the exception named `exception` (built-in or of this module),
+	or returns."""
+	time.sleep(seconds)
+	if exception:
+		raise (getattr(builtins, exception, None) or globals()[exception])(f"raised on purpose: {exception}")
+	return "ok"
 
 
 def flaky_once(marker: str, **_ignored):

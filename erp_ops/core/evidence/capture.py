@@ -13,7 +13,11 @@ Key layout (bench-scoped, like Frappe's `<bench_id>:<queue>` queue names):
   erp_ops:<bench>:evidence:<site>       capped stream of one site's records waiting to be flushed
   erp_ops:<bench>:evidence-sites        the sites that have a stream (for the backlog figure)
   erp_ops:<bench>:attempt:<job id>      executions seen of one job id (numbers the attempts)
-  erp_ops:<bench>:outcomes:<minute>     hash `<method>|total` / `<method>|failed`, kept 2 h
+  erp_ops:<bench>:outcomes:<minute>     hash of counters, kept 2 h: `<method>|total` (every run),
+                                        `<method>|failed` (failed, timed out, abandoned) and
+                                        `<method>|failed|<exception>` (the record's exc_type, at
+                                        most 100 characters, `?` when it has none); counters
+                                        written before the split have no `|failed|<exception>`
 """
 
 import hashlib
@@ -84,12 +88,15 @@ STREAM_SITES = "erp_ops:{bench}:evidence-sites"
 NO_SITE = "-"  # jobs enqueued outside Frappe name no site
 ATTEMPT = "erp_ops:{bench}:attempt:{job_id}"
 OUTCOMES = "erp_ops:{bench}:outcomes:{minute}"
+FAILED_BY = "|failed|"  # `<method>|failed|<exception>`: method names are dotted paths, never this
+EXCEPTION_MAX = 100
 
 STREAM_MAXLEN = 200_000  # about a day of a busy bench if the flush task stops
 ATTEMPT_TTL_S = 30 * 86400
 OUTCOMES_TTL_S = 2 * 3600
 
 # One round trip: number the attempt, append the record, count the outcome, note the site.
+# ARGV[6] is the failure's exception label, empty for a success (which pays no extra HINCRBY).
 _APPEND_LUA = """
 local n = redis.call('INCR', KEYS[1])
 redis.call('EXPIRE', KEYS[1], ARGV[1])
@@ -98,7 +105,10 @@ local fields = {'attempt', tostring(attempt)}
 for i = 8, #ARGV do fields[#fields + 1] = ARGV[i] end
 local id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', unpack(fields))
 redis.call('HINCRBY', KEYS[3], ARGV[5] .. '|total', 1)
-if ARGV[6] == '1' then redis.call('HINCRBY', KEYS[3], ARGV[5] .. '|failed', 1) end
+if ARGV[6] ~= '' then
+  redis.call('HINCRBY', KEYS[3], ARGV[5] .. '|failed', 1)
+  redis.call('HINCRBY', KEYS[3], ARGV[5] .. '|failed|' .. ARGV[6], 1)
+end
 redis.call('EXPIRE', KEYS[3], ARGV[4])
 redis.call('SADD', KEYS[4], ARGV[7])
 return {id, attempt}
@@ -127,6 +137,7 @@ def append_fields(
 
 	The attempt is `attempt_base` plus the number of executions of this job id seen so far, so a
 	job requeued under the same id gets a new attempt and never overwrites its earlier evidence.
+	A failed record is counted under its method and under its method and `exc_type` field.
 	"""
 	minute = int((time.time() if now is None else now) // 60)
 	site = fields.get("site") or None
@@ -136,7 +147,7 @@ def append_fields(
 		attempt_base,
 		OUTCOMES_TTL_S,
 		fields.get("method") or "?",
-		"1" if failed else "0",
+		(fields.get("exc_type") or "?")[:EXCEPTION_MAX] if failed else "",
 		site or NO_SITE,
 	]
 	for key, value in fields.items():

@@ -110,6 +110,15 @@ class FailureRate(Frozen):
 	sources: list[str] = Field(
 		[], description="evidence (erp_ops's outcome counters), rq (failed registries)"
 	)
+	failed_by_exception_5m: dict[str, int] = Field(
+		{},
+		description="failed_5m by exception class name (the record's exc_type; for rq-only failures "
+		"the class RQ's traceback ends with); sums to less than failed_5m only for failures counted "
+		"before erp_ops split them",
+	)
+	failed_by_exception_1h: dict[str, int] = Field(
+		{}, description="failed_1h by exception class name, as above"
+	)
 
 
 class FailureCount(Frozen):

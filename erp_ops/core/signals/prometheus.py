@@ -18,9 +18,8 @@ reading of the present (jobs in a state, failures in the last 5 minutes) are gau
 per-worker job and working-time counters are counters. Method labels are bounded: the top N
 methods by failures (then runs) keep their name, the rest are summed as `other`.
 
-Every read of a snapshot field is in the "field mapping" section below, through getattr with a
-default where a field is newer than the current models: a later snapshot (per-site figures,
-failures by exception) is wired there and nowhere else.
+Every read of a snapshot field is in the "field mapping" section below: a later snapshot model is
+wired there and nowhere else.
 """
 
 from collections.abc import Callable, Iterable, Iterator
@@ -477,8 +476,7 @@ def _fact_families(b: str, facts: MetricFacts, now: datetime) -> Iterable:
 
 
 # --- Field mapping: the one place that reads snapshot fields ----------------------------------
-# A newer snapshot model (per-site figures, abandoned split out of started, failures by exception)
-# is wired here: each reader prefers the new field when the model has it.
+# A newer snapshot model is wired here and nowhere else.
 
 
 def queue_states(q: QueueStats) -> dict[str, int]:
@@ -512,17 +510,22 @@ def worker_state(w: WorkerInfo) -> str:
 def _failure_rows(snap: Snapshot) -> list[tuple[str, str, str, int, int]]:
 	"""(method, exception, window, runs, failures) per method and window.
 
-	Today's FailureRate has no exception: its failures are `unknown` exception. A model that
-	carries `failed_by_exception_5m`/`_1h` ({exception: count}) is split here.
+	Failures are split by `failed_by_exception_5m`/`_1h`; what they leave (failures counted before
+	the capture split them by exception) and an exception the capture did not know (`?`) are
+	`unknown`. A method without failures still has its `unknown` row of 0.
 	"""
 	rows = []
 	for r in snap.failure_rates:
-		for window, total, failed in (("5m", r.total_5m, r.failed_5m), ("1h", r.total_1h, r.failed_1h)):
-			split = getattr(r, f"failed_by_exception_{window}", None) or {}
+		for window, total, failed, split in (
+			("5m", r.total_5m, r.failed_5m, r.failed_by_exception_5m),
+			("1h", r.total_1h, r.failed_1h, r.failed_by_exception_1h),
+		):
 			rest = failed - sum(split.values())
 			rows.append((r.method, "", window, total, 0))
 			for exception, count in split.items():
-				rows.append((r.method, exception or UNKNOWN, window, 0, count))
+				rows.append(
+					(r.method, exception if exception not in ("", "?") else UNKNOWN, window, 0, count)
+				)
 			if rest > 0 or not split:
 				rows.append((r.method, UNKNOWN, window, 0, max(0, rest)))
 	return rows

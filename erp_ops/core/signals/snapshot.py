@@ -7,6 +7,7 @@ number of jobs. Many open dashboards within the cache window share one read.
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from pydantic import BaseModel
@@ -225,11 +226,11 @@ def _readable_buckets(buckets: list, bench_id: str, now: float, unreadable: list
 			out.append({})
 			continue
 		good = {}
-		for field, count in bucket.items():
+		for name, count in bucket.items():
 			try:
-				good[field] = int(count)
+				good[name] = int(count)
 			except ValueError:
-				unreadable.append(Unreadable(key=key, type="hash", why=f"{as_text(field)} is not a count"))
+				unreadable.append(Unreadable(key=key, type="hash", why=f"{as_text(name)} is not a count"))
 		out.append(good)
 	return out
 
@@ -245,26 +246,45 @@ def merge_failure_rates(evidence: list[FailureRate], runs: list[FailedRun]) -> l
 
 	A registry failure whose job id has an evidence attempt key was counted by the evidence
 	stream already; the others each add one run and one failure to their method (the rate of a
-	method no hook saw is then 1: RQ keeps no record of its successes here).
+	method no hook saw is then 1: RQ keeps no record of its successes here), and one failure to
+	their exception in `failed_by_exception_*`, by class name as the evidence names it (RQ's
+	traceback says `frappe.exceptions.ValidationError`, the record `ValidationError`).
 	"""
-	extra: dict[str, list[int]] = {}  # method → [rq-only 5m, rq-only 1h]
+	extra: dict[str, _RqOnly] = {}
 	for run in runs:
 		if run.seen_by_evidence:
 			continue
-		row = extra.setdefault(run.method or "?", [0, 0])
-		row[1] += run.count
-		row[0] += run.count if run.recent else 0
+		row = extra.setdefault(run.method or "?", _RqOnly())
+		exception = run.exc_type.rpartition(".")[2]
+		row.hour += run.count
+		row.by_exception_1h[exception] = row.by_exception_1h.get(exception, 0) + run.count
+		if run.recent:
+			row.five += run.count
+			row.by_exception_5m[exception] = row.by_exception_5m.get(exception, 0) + run.count
 	out = []
 	for rate in evidence:
-		five, hour = extra.pop(rate.method, (0, 0))
-		out.append(_with_rq_only(rate, five, hour, ["evidence"]))
-	out += [_with_rq_only(FailureRate(method=m), five, hour, []) for m, (five, hour) in extra.items()]
+		out.append(_with_rq_only(rate, extra.pop(rate.method, _RqOnly()), ["evidence"]))
+	out += [_with_rq_only(FailureRate(method=m), row, []) for m, row in extra.items()]
 	return sorted(out, key=lambda r: (-r.failed_1h, r.method))
 
 
-def _with_rq_only(rate: FailureRate, five: int, hour: int, sources: list[str]) -> FailureRate:
-	total_5m, failed_5m = rate.total_5m + five, rate.failed_5m + five
-	total_1h, failed_1h = rate.total_1h + hour, rate.failed_1h + hour
+@dataclass
+class _RqOnly:
+	"""A method's failures only RQ's failed registries hold."""
+
+	five: int = 0
+	hour: int = 0
+	by_exception_5m: dict[str, int] = field(default_factory=dict)
+	by_exception_1h: dict[str, int] = field(default_factory=dict)
+
+
+def _added(counts: dict[str, int], more: dict[str, int]) -> dict[str, int]:
+	return {k: counts.get(k, 0) + more.get(k, 0) for k in sorted(counts.keys() | more.keys())}
+
+
+def _with_rq_only(rate: FailureRate, rq: _RqOnly, sources: list[str]) -> FailureRate:
+	total_5m, failed_5m = rate.total_5m + rq.five, rate.failed_5m + rq.five
+	total_1h, failed_1h = rate.total_1h + rq.hour, rate.failed_1h + rq.hour
 	return rate.model_copy(
 		update={
 			"total_5m": total_5m,
@@ -273,9 +293,11 @@ def _with_rq_only(rate: FailureRate, five: int, hour: int, sources: list[str]) -
 			"total_1h": total_1h,
 			"failed_1h": failed_1h,
 			"rate_1h": round(failed_1h / total_1h, 4) if total_1h else 0.0,
-			"rq_only_failed_5m": five,
-			"rq_only_failed_1h": hour,
-			"sources": sources + (["rq"] if hour else []),
+			"rq_only_failed_5m": rq.five,
+			"rq_only_failed_1h": rq.hour,
+			"failed_by_exception_5m": _added(rate.failed_by_exception_5m, rq.by_exception_5m),
+			"failed_by_exception_1h": _added(rate.failed_by_exception_1h, rq.by_exception_1h),
+			"sources": sources + (["rq"] if rq.hour else []),
 		}
 	)
 
