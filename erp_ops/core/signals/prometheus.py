@@ -1,5 +1,3 @@
-from erp_ops.core.clock import as_utc
-
 """The snapshot as Prometheus metrics: one `prometheus_client` Collector for the exporter and the site.
 
 `SnapshotCollector` turns a snapshot (and the facts only some callers know, `MetricFacts`) into
@@ -30,6 +28,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 from pydantic import Field
 
+from erp_ops.core.clock import as_utc
 from erp_ops.core.signals.models import (
 	Frozen,
 	QueueStats,
@@ -166,8 +165,52 @@ def render(
 # --- Families ---------------------------------------------------------------------------------
 
 
-def _gauge(name: str, doc: str, labels: list[str]) -> GaugeMetricFamily:
-	return GaugeMetricFamily(name, doc, labels=["bench", *labels])
+# Every gauge this module writes, with its help text (the catalogue docs/monitoring.md describes).
+HELP: dict[str, str] = {
+	"erp_ops_redis_up": "1 if the bench's queue Redis answered the snapshot's reads.",
+	"erp_ops_snapshot_read_seconds": "Time the snapshot took to read from Redis.",
+	"erp_ops_snapshot_age_seconds": "Age of the snapshot served (it is cached a few seconds).",
+	"erp_ops_queue_jobs": "Jobs in an RQ queue (state=queued) or one of its registries; abandoned: started jobs whose worker is gone.",
+	"erp_ops_queue_oldest_job_age_seconds": "Age of the oldest job waiting in the queue; 0 when none waits.",
+	"erp_ops_queue_workers": "Live workers listening on the queue.",
+	"erp_ops_queue_jobs_past_timeout": "Started jobs running longer than their timeout.",
+	"erp_ops_site_jobs": "Jobs of one site (by Frappe's job-id prefix) queued, started (running), abandoned or failed.",
+	"erp_ops_unreadable_keys": "RQ keys the snapshot could not read (wrong type, garbage values).",
+	"erp_ops_workers": "RQ workers of the bench by state (dead: key expired or process gone).",
+	"erp_ops_worker_resident_memory_bytes": "Resident memory of a worker process on this host.",
+	"erp_ops_job_runs": "Job executions that ended in the window, by method (top N, rest as other).",
+	"erp_ops_job_failures": "Job executions in the window that failed, timed out or were abandoned, by method and exception.",
+	"erp_ops_rq_failed_jobs": "Jobs in RQ's failed registries that ended in the window, by exception type (top N, rest as other).",
+	"erp_ops_scheduler_up": "1 if the site's scheduler is running without a known problem.",
+	"erp_ops_scheduler_status": "1 for the scheduler's current status (running, inactive, degraded, unknown).",
+	"erp_ops_scheduler_overdue_jobs": "Scheduled Job Types of the site that are overdue.",
+	"erp_ops_scheduler_overdue_seconds": "How late the most overdue scheduled job of the site is.",
+	"erp_ops_evidence_backlog": "Job Evidence records waiting in Redis to be written to the database.",
+	"erp_ops_stale_locks": "Frappe file locks older than their timeout.",
+	"erp_ops_db_transaction_oldest_age_seconds": "Age of the oldest open database transaction seen; 0 when none.",
+	"erp_ops_disk_free_bytes": "Free bytes on the filesystem holding the bench, its sites or backups.",
+	"erp_ops_disk_size_bytes": "Size in bytes of the filesystem holding the bench, its sites or backups.",
+	"erp_ops_findings": "Findings of the snapshot by severity.",
+	"erp_ops_alerts_firing": "Alerts of erp_ops' own rules firing now, by rule.",
+	"erp_ops_tick_duration_seconds": "How long the app's last scheduled tick took, by task.",
+	"erp_ops_tick_age_seconds": "Seconds since the app's last scheduled tick ended, by task.",
+	"erp_ops_backup_last_age_seconds": "Age of the site's newest full database backup.",
+	"erp_ops_drill_last_verdict": "1 for the verdict of the site's newest finished restore drill.",
+	"erp_ops_drill_last_age_seconds": "Seconds since the site's newest restore drill finished.",
+	"erp_ops_drill_last_success_age_seconds": "Seconds since the site's newest passed restore drill (since the first drill when none passed); only while drills are scheduled.",
+	"erp_ops_drill_rpo_seconds": "Recovery point of the newest drill: age of the backup it restored.",
+	"erp_ops_drill_rto_seconds": "Recovery time of the newest drill: how long the restore took.",
+	"erp_ops_preflight_last_verdict": "1 for the verdict of the site's newest upgrade preflight.",
+	"erp_ops_preflight_last_score": "Risk score of the site's newest upgrade preflight.",
+	"erp_ops_preflight_last_age_seconds": "Seconds since the site's newest upgrade preflight ran.",
+	"erp_ops_integration_events": "Integration Event records of the site by status.",
+	"erp_ops_integration_conflicts": "Integration events refused as Conflict in the window.",
+	"erp_ops_migrate_failed": "1 if the site's last bench migrate stopped with an error.",
+}
+
+
+def _gauge(name: str, labels: list[str]) -> GaugeMetricFamily:
+	return GaugeMetricFamily(name, HELP[name], labels=["bench", *labels])
 
 
 def families(
@@ -180,33 +223,21 @@ def families(
 	b = snap.bench_id
 	now = facts.now or datetime.now(timezone.utc)
 
-	up = _gauge("erp_ops_redis_up", "1 if the bench's queue Redis answered the snapshot's reads.", [])
+	up = _gauge("erp_ops_redis_up", [])
 	up.add_metric([b], 1.0 if snap.redis_ok else 0.0)
 	yield up
-	read = _gauge("erp_ops_snapshot_read_seconds", "Time the snapshot took to read from Redis.", [])
+	read = _gauge("erp_ops_snapshot_read_seconds", [])
 	read.add_metric([b], snap.read_ms / 1000)
 	yield read
-	age = _gauge(
-		"erp_ops_snapshot_age_seconds", "Age of the snapshot served (it is cached a few seconds).", []
-	)
+	age = _gauge("erp_ops_snapshot_age_seconds", [])
 	age.add_metric([b], max(0.0, (now - as_utc(snap.taken_at)).total_seconds()))
 	yield age
 
 	# Queues (rq-exporter's rq_jobs{queue,status}, plus what RQ's counters do not say).
-	jobs = _gauge(
-		"erp_ops_queue_jobs",
-		"Jobs in an RQ queue (state=queued) or one of its registries; abandoned: started jobs whose worker is gone.",
-		["queue", "state"],
-	)
-	oldest = _gauge(
-		"erp_ops_queue_oldest_job_age_seconds",
-		"Age of the oldest job waiting in the queue; 0 when none waits.",
-		["queue"],
-	)
-	serving = _gauge("erp_ops_queue_workers", "Live workers listening on the queue.", ["queue"])
-	past = _gauge(
-		"erp_ops_queue_jobs_past_timeout", "Started jobs running longer than their timeout.", ["queue"]
-	)
+	jobs = _gauge("erp_ops_queue_jobs", ["queue", "state"])
+	oldest = _gauge("erp_ops_queue_oldest_job_age_seconds", ["queue"])
+	serving = _gauge("erp_ops_queue_workers", ["queue"])
+	past = _gauge("erp_ops_queue_jobs_past_timeout", ["queue"])
 	for q in snap.queues:
 		name = q.short_name
 		for state, count in queue_states(q).items():
@@ -217,17 +248,11 @@ def families(
 	yield from (jobs, oldest, serving, past)
 
 	# Per site (Frappe's job-id prefix): a multi-site bench's figures beside the bench totals.
-	site_jobs = _gauge(
-		"erp_ops_site_jobs",
-		"Jobs of one site (by Frappe's job-id prefix) queued, started (running), abandoned or failed.",
-		["site", "state"],
-	)
+	site_jobs = _gauge("erp_ops_site_jobs", ["site", "state"])
 	for counts in snap.sites:
 		for state in ("queued", "started", "abandoned", "failed"):
 			site_jobs.add_metric([b, counts.site, state], float(getattr(counts, state)))
-	unreadable = _gauge(
-		"erp_ops_unreadable_keys", "RQ keys the snapshot could not read (wrong type, garbage values).", []
-	)
+	unreadable = _gauge("erp_ops_unreadable_keys", [])
 	unreadable.add_metric([b], float(len(snap.unreadable)))
 	yield from (site_jobs, unreadable)
 
@@ -236,17 +261,11 @@ def families(
 	for w in snap.workers:
 		state = worker_state(w)
 		by_state[state] = by_state.get(state, 0) + 1
-	workers = _gauge(
-		"erp_ops_workers", "RQ workers of the bench by state (dead: key expired or process gone).", ["state"]
-	)
+	workers = _gauge("erp_ops_workers", ["state"])
 	for state, count in by_state.items():
 		workers.add_metric([b, state], float(count))
 	yield workers
-	rss = _gauge(
-		"erp_ops_worker_resident_memory_bytes",
-		"Resident memory of a worker process on this host.",
-		["worker"],
-	)
+	rss = _gauge("erp_ops_worker_resident_memory_bytes", ["worker"])
 	done = CounterMetricFamily(
 		"erp_ops_worker_jobs",
 		"Jobs a live worker finished since it started, by outcome.",
@@ -267,27 +286,15 @@ def families(
 	yield from (rss, done, busy)
 
 	# Failures by method (bounded) and exception, over two windows.
-	runs = _gauge(
-		"erp_ops_job_runs",
-		"Job executions that ended in the window, by method (top N, rest as other).",
-		["method", "window"],
-	)
-	failures = _gauge(
-		"erp_ops_job_failures",
-		"Job executions in the window that failed, timed out or were abandoned, by method and exception.",
-		["method", "exception", "window"],
-	)
+	runs = _gauge("erp_ops_job_runs", ["method", "window"])
+	failures = _gauge("erp_ops_job_failures", ["method", "exception", "window"])
 	for (method, window), count in failure_runs(snap, top_methods).items():
 		runs.add_metric([b, method, window], float(count))
 	for (method, exception, window), count in failure_counts(snap, top_methods, top_exceptions).items():
 		failures.add_metric([b, method, exception, window], float(count))
 	yield from (runs, failures)
 	# What RQ's failed registries hold (also failures of workers without erp_ops's hooks).
-	rq_failed = _gauge(
-		"erp_ops_rq_failed_jobs",
-		"Jobs in RQ's failed registries that ended in the window, by exception type (top N, rest as other).",
-		["exception", "window"],
-	)
+	rq_failed = _gauge("erp_ops_rq_failed_jobs", ["exception", "window"])
 	if snap.rq_failures is not None:
 		ranked = sorted(snap.rq_failures.by_exception, key=lambda c: (-c.failed_1h, c.key))
 		kept: dict[str, tuple[int, int]] = {}
@@ -301,22 +308,10 @@ def families(
 	yield rq_failed
 
 	# Scheduler, one answer per site.
-	sched_up = _gauge(
-		"erp_ops_scheduler_up", "1 if the site's scheduler is running without a known problem.", ["site"]
-	)
-	sched_status = _gauge(
-		"erp_ops_scheduler_status",
-		"1 for the scheduler's current status (running, inactive, degraded, unknown).",
-		["site", "status"],
-	)
-	overdue = _gauge(
-		"erp_ops_scheduler_overdue_jobs", "Scheduled Job Types of the site that are overdue.", ["site"]
-	)
-	overdue_s = _gauge(
-		"erp_ops_scheduler_overdue_seconds",
-		"How late the most overdue scheduled job of the site is.",
-		["site"],
-	)
+	sched_up = _gauge("erp_ops_scheduler_up", ["site"])
+	sched_status = _gauge("erp_ops_scheduler_status", ["site", "status"])
+	overdue = _gauge("erp_ops_scheduler_overdue_jobs", ["site"])
+	overdue_s = _gauge("erp_ops_scheduler_overdue_seconds", ["site"])
 	for s in snap.schedulers:
 		sched_up.add_metric([b, s.site], 1.0 if s.status is SchedulerStatus.RUNNING else 0.0)
 		for status in SchedulerStatus:
@@ -325,36 +320,22 @@ def families(
 		overdue_s.add_metric([b, s.site], max((j.overdue_s for j in s.overdue), default=0.0))
 	yield from (sched_up, sched_status, overdue, overdue_s)
 
-	backlog = _gauge(
-		"erp_ops_evidence_backlog", "Job Evidence records waiting in Redis to be written to the database.", []
-	)
+	backlog = _gauge("erp_ops_evidence_backlog", [])
 	backlog.add_metric([b], float(snap.evidence_backlog))
 	yield backlog
-	locks = _gauge("erp_ops_stale_locks", "Frappe file locks older than their timeout.", [])
+	locks = _gauge("erp_ops_stale_locks", [])
 	locks.add_metric([b], float(sum(1 for lock in snap.locks if lock.stale)))
 	yield locks
-	trx = _gauge(
-		"erp_ops_db_transaction_oldest_age_seconds",
-		"Age of the oldest open database transaction seen; 0 when none.",
-		[],
-	)
+	trx = _gauge("erp_ops_db_transaction_oldest_age_seconds", [])
 	trx.add_metric([b], max((t.age_s for t in snap.db_transactions), default=0.0))
 	yield trx
-	free = _gauge(
-		"erp_ops_disk_free_bytes",
-		"Free bytes on the filesystem holding the bench, its sites or backups.",
-		["disk"],
-	)
-	size = _gauge(
-		"erp_ops_disk_size_bytes",
-		"Size in bytes of the filesystem holding the bench, its sites or backups.",
-		["disk"],
-	)
+	free = _gauge("erp_ops_disk_free_bytes", ["disk"])
+	size = _gauge("erp_ops_disk_size_bytes", ["disk"])
 	for d in snap.host.disks if snap.host else []:
 		free.add_metric([b, d.label], float(d.free_bytes))
 		size.add_metric([b, d.label], float(d.total_bytes))
 	yield from (free, size)
-	findings = _gauge("erp_ops_findings", "Findings of the snapshot by severity.", ["severity"])
+	findings = _gauge("erp_ops_findings", ["severity"])
 	for severity in (Severity.CRITICAL, Severity.WARNING):
 		findings.add_metric(
 			[b, severity.value], float(sum(1 for f in snap.findings if f.severity is severity))
@@ -365,77 +346,29 @@ def families(
 
 
 def _fact_families(b: str, facts: MetricFacts, now: datetime) -> Iterable:
-	alerts = _gauge(
-		"erp_ops_alerts_firing", "Alerts of erp_ops' own rules firing now, by rule.", ["rule", "severity"]
-	)
+	alerts = _gauge("erp_ops_alerts_firing", ["rule", "severity"])
 	for alert in facts.alerts or []:
 		alerts.add_metric([b, alert.rule, alert.severity], float(alert.count))
 	yield alerts
-	tick = _gauge(
-		"erp_ops_tick_duration_seconds",
-		"How long the app's last scheduled tick took, by task.",
-		["site", "task"],
-	)
-	tick_age = _gauge(
-		"erp_ops_tick_age_seconds",
-		"Seconds since the app's last scheduled tick ended, by task.",
-		["site", "task"],
-	)
+	tick = _gauge("erp_ops_tick_duration_seconds", ["site", "task"])
+	tick_age = _gauge("erp_ops_tick_age_seconds", ["site", "task"])
 	for t in facts.ticks:
 		tick.add_metric([b, t.site, t.task], t.duration_s)
 		tick_age.add_metric([b, t.site, t.task], max(0.0, (now - as_utc(t.ended_at)).total_seconds()))
 	yield from (tick, tick_age)
 
-	backup = _gauge(
-		"erp_ops_backup_last_age_seconds", "Age of the site's newest full database backup.", ["site"]
-	)
-	verdict = _gauge(
-		"erp_ops_drill_last_verdict",
-		"1 for the verdict of the site's newest finished restore drill.",
-		["site", "verdict"],
-	)
-	drill_age = _gauge(
-		"erp_ops_drill_last_age_seconds", "Seconds since the site's newest restore drill finished.", ["site"]
-	)
-	success_age = _gauge(
-		"erp_ops_drill_last_success_age_seconds",
-		"Seconds since the site's newest passed restore drill (since the first drill when none passed); only while drills are scheduled.",
-		["site"],
-	)
-	rpo = _gauge(
-		"erp_ops_drill_rpo_seconds",
-		"Recovery point of the newest drill: age of the backup it restored.",
-		["site"],
-	)
-	rto = _gauge(
-		"erp_ops_drill_rto_seconds", "Recovery time of the newest drill: how long the restore took.", ["site"]
-	)
-	pf_verdict = _gauge(
-		"erp_ops_preflight_last_verdict",
-		"1 for the verdict of the site's newest upgrade preflight.",
-		["site", "target", "verdict"],
-	)
-	pf_score = _gauge(
-		"erp_ops_preflight_last_score",
-		"Risk score of the site's newest upgrade preflight.",
-		["site", "target"],
-	)
-	pf_age = _gauge(
-		"erp_ops_preflight_last_age_seconds",
-		"Seconds since the site's newest upgrade preflight ran.",
-		["site", "target"],
-	)
-	events = _gauge(
-		"erp_ops_integration_events", "Integration Event records of the site by status.", ["site", "status"]
-	)
-	conflicts = _gauge(
-		"erp_ops_integration_conflicts",
-		"Integration events refused as Conflict in the window.",
-		["site", "window"],
-	)
-	migrate = _gauge(
-		"erp_ops_migrate_failed", "1 if the site's last bench migrate stopped with an error.", ["site"]
-	)
+	backup = _gauge("erp_ops_backup_last_age_seconds", ["site"])
+	verdict = _gauge("erp_ops_drill_last_verdict", ["site", "verdict"])
+	drill_age = _gauge("erp_ops_drill_last_age_seconds", ["site"])
+	success_age = _gauge("erp_ops_drill_last_success_age_seconds", ["site"])
+	rpo = _gauge("erp_ops_drill_rpo_seconds", ["site"])
+	rto = _gauge("erp_ops_drill_rto_seconds", ["site"])
+	pf_verdict = _gauge("erp_ops_preflight_last_verdict", ["site", "target", "verdict"])
+	pf_score = _gauge("erp_ops_preflight_last_score", ["site", "target"])
+	pf_age = _gauge("erp_ops_preflight_last_age_seconds", ["site", "target"])
+	events = _gauge("erp_ops_integration_events", ["site", "status"])
+	conflicts = _gauge("erp_ops_integration_conflicts", ["site", "window"])
+	migrate = _gauge("erp_ops_migrate_failed", ["site"])
 	for s in facts.sites:
 		if s.backup_age_s is not None:
 			backup.add_metric([b, s.site], s.backup_age_s)
