@@ -20,10 +20,10 @@ if {"worker", "worker-pool"} & set(sys.argv[1:]):
 	# The per-minute tick's modules too (site adapters, the core's pydantic models): imported in a
 	# fresh horse they cost about a second a minute per site (benchmarks/own_cost.py); preloaded in
 	# the worker's parent, every horse inherits them. Other bench commands do not pay for this.
-	import frappe.boot  # noqa: F401  frappe.get_all's filter conditions import it lazily: ~0.5 s a horse
+	import frappe.boot
 
 	import erp_ops.tasks
-	from erp_ops.site import alert_facts, alerts, control, drills, events, evidence  # noqa: F401
+	from erp_ops.site import alert_facts, alerts, control, drills, events, evidence
 
 EXIT_CRITICAL = 2  # like `erp-ops status`: monitoring can alert on the exit code alone
 JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Print the answer as JSON.")

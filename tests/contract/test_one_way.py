@@ -2,9 +2,9 @@
 core/models. A second way creeping back in fails here, with where it is."""
 
 import ast
-import re
 import importlib
 import inspect
+import re
 from pathlib import Path
 
 from pydantic import BaseModel
