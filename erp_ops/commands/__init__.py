@@ -20,6 +20,7 @@ if {"worker", "worker-pool"} & set(sys.argv[1:]):
 	# The per-minute tick's modules too (site adapters, the core's pydantic models): imported in a
 	# fresh horse they cost about a second a minute per site (benchmarks/own_cost.py); preloaded in
 	# the worker's parent, every horse inherits them. Other bench commands do not pay for this.
+	# frappe.get_all's filter conditions import frappe.boot lazily: ~0.5 s in every horse.
 	import frappe.boot
 
 	import erp_ops.tasks
