@@ -151,3 +151,23 @@ def _scrub(doctype: str) -> str:
 
 def _folder(doctype: str) -> Path:
 	return MODULE / "doctype" / _scrub(doctype)
+
+
+def as_saved(doctype: str, values: dict) -> dict:
+	"""`values` as the document API writes them: Frappe 15's `BaseDocument.get_valid_dict` turns an
+	Int's None into 0, a Check into 1/0 and a float-like None into 0.0 before the INSERT (the
+	columns are NOT NULL), so a raw INSERT of the same record must do the same."""
+	types = {
+		f["fieldname"]: f["fieldtype"]
+		for f in json.loads((_folder(doctype) / f"{_scrub(doctype)}.json").read_text())["fields"]
+	}
+	out = dict(values)
+	for field, value in values.items():
+		kind = types.get(field)
+		if kind == "Int" and not isinstance(value, int):
+			out[field] = int(value or 0)
+		elif kind == "Check":
+			out[field] = 1 if value else 0
+		elif kind in ("Currency", "Float", "Percent", "Duration") and not isinstance(value, float):
+			out[field] = float(value or 0)
+	return out

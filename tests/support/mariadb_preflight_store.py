@@ -1,8 +1,8 @@
-"""Store a `PreflightRecord` in MariaDB tables shaped like Frappe's for `Upgrade Preflight`.
+"""Store a `PreflightRecord` in the tables Frappe creates for `Upgrade Preflight` (+ Finding).
 
-Column types follow Frappe v15's MariaDB mapping (Data/Select varchar(140), Small Text text,
-Long Text longtext, Int int, Datetime datetime(6)), in strict mode, so a value the core produces
-that would not fit the DocType fails here rather than in production.
+The tables come from the DocType JSON (tests/support/doctype_ddl.py, Frappe v15's MariaDB rules),
+in strict mode, so a value the core produces that would not fit the DocType fails here rather than
+in production, and a field added to the DocType is a column here too.
 """
 
 import uuid
@@ -10,19 +10,9 @@ import uuid
 import pymysql
 
 from erp_ops.core.preflight.record import PreflightFindingRow, PreflightRecord
+from tests.support.doctype_ddl import as_saved
+from tests.support.doctype_ddl import create_tables as create_ddl
 
-PARENT = (
-	"CREATE TABLE `tabUpgrade Preflight` (name VARCHAR(140) PRIMARY KEY, target INT, jump VARCHAR(140),"
-	" rule_set VARCHAR(140), verdict VARCHAR(140), risk_score INT, risk_band VARCHAR(140), blockers INT,"
-	" high INT, warnings INT, bench_path TEXT, site VARCHAR(140), generated_at DATETIME(6),"
-	" summary_md LONGTEXT, report_json LONGTEXT) CHARACTER SET utf8mb4"
-)
-CHILD = (
-	"CREATE TABLE `tabUpgrade Preflight Finding` (name VARCHAR(140) PRIMARY KEY, parent VARCHAR(140),"
-	" parenttype VARCHAR(140), parentfield VARCHAR(140), idx INT, check_id VARCHAR(140), severity VARCHAR(140),"
-	" title TEXT, app VARCHAR(140), file TEXT, line INT, evidence TEXT, fix TEXT, phase VARCHAR(140),"
-	" sources TEXT) CHARACTER SET utf8mb4"
-)
 PARENT_FIELDS = [f for f in PreflightRecord.model_fields if f != "findings"]
 CHILD_FIELDS = list(PreflightFindingRow.model_fields)
 
@@ -31,8 +21,8 @@ def create_tables(kwargs: dict) -> None:
 	conn = pymysql.connect(**kwargs, autocommit=True)
 	with conn.cursor() as cur:
 		cur.execute("SET SESSION sql_mode = 'STRICT_ALL_TABLES'")
-		cur.execute(PARENT)
-		cur.execute(CHILD)
+		for ddl in create_ddl("Upgrade Preflight", "Upgrade Preflight Finding"):
+			cur.execute(ddl)
 	conn.close()
 
 
@@ -43,7 +33,7 @@ def save(kwargs: dict, record: PreflightRecord) -> str:
 	try:
 		with conn.cursor() as cur:
 			cur.execute("SET SESSION sql_mode = 'STRICT_ALL_TABLES'")
-			values = record.model_dump(exclude={"findings"})
+			values = as_saved("Upgrade Preflight", record.model_dump(exclude={"findings"}))
 			cur.execute(
 				f"INSERT INTO `tabUpgrade Preflight` (name, {', '.join(f'`{f}`' for f in PARENT_FIELDS)})"
 				f" VALUES (%s, {', '.join(['%s'] * len(PARENT_FIELDS))})",
@@ -56,7 +46,7 @@ def save(kwargs: dict, record: PreflightRecord) -> str:
 					"Upgrade Preflight",
 					"findings",
 					i,
-					*(row.model_dump()[f] for f in CHILD_FIELDS),
+					*(as_saved("Upgrade Preflight Finding", row.model_dump())[f] for f in CHILD_FIELDS),
 				]
 				for i, row in enumerate(record.findings, 1)
 			]

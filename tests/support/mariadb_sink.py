@@ -58,7 +58,8 @@ class MariaDBSink:
 		with self.conn.cursor() as cur:
 			if rows:
 				inserted = cur.executemany(
-					f"INSERT IGNORE INTO job_evidence (name, {', '.join(COLUMNS)}) VALUES ({placeholders})", rows
+					f"INSERT IGNORE INTO job_evidence (name, {', '.join(COLUMNS)}) VALUES ({placeholders})",
+					rows,
 				)
 		if self.marker:
 			open(self.marker, "w").close()
