@@ -1,7 +1,9 @@
-"""What only a site knows, read for the upgrade preflight and handed to the core as `SiteFacts`.
+"""The upgrade preflight in a site: what only the site knows, the job that runs it, its record.
 
-Everything here reads: the database (Patch Log, customizations, information_schema), the site's
-config, its backup folder and this site's jobs in Redis. Nothing is written.
+The facts (`site_facts`) are read, never written: the database (Patch Log, customizations,
+information_schema), the site's config, its backup folder and this site's jobs in Redis; they go
+to the core as `SiteFacts`. `execute` is the `long` job api/preflight.run queues: it runs the core,
+stores the report as an `Upgrade Preflight` and logs the run in the Ops Action Log.
 """
 
 import os
@@ -228,8 +230,6 @@ def preflight_report(target: int) -> PreflightReport:
 
 	Run from a background job, that job is started while it reads the queues: it is not in the way.
 	"""
-	from frappe.utils import get_bench_id
-	from frappe.utils.background_jobs import get_redis_conn
 	from rq import get_current_job
 
 	job = get_current_job()
