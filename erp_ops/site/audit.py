@@ -1,6 +1,7 @@
 """The Ops Action Log on the site: the hash chain's store over frappe.db, appending an entry,
 verifying the chain against its anchors, and telling managers when it is broken. Every capability
-logs through here.
+logs through here. Denials of users without an Ops role are counted in the site's cache and
+summarised per window (a tick step), so a script hammering an endpoint costs a row per window.
 
 Both hash chains of the site keep their head in one store, the `Ops Chain Head` DocType (one row per
 chain: "Ops Action Log", "Backup Manifests"). It is a table of the app, so it is dropped with the

@@ -1,5 +1,6 @@
 """The control core run for this site by the scheduler: automatic retries, poison jobs, cancels
-that finished stopping, Quarantine records for jobs quarantined without one.
+that finished stopping, Quarantine records for jobs quarantined without one; and the Quarantine
+records themselves (raw payload for release, redacted for everyone else), which api/jobs writes too.
 
 The worker's `after_job` hook only appends evidence (no pydantic in the work horse); the retry
 policy and the poison rule are applied here, every minute, to the evidence the flush just stored.

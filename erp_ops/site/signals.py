@@ -1,7 +1,9 @@
 """What the core needs from a site, read from Frappe and handed over as plain data.
 
 The core cannot read `Scheduled Job Type`, System Settings, site config or the database's open
-transactions itself; this module does, and composes the current site's snapshot.
+transactions itself; this module does, and composes the current site's snapshot. It also reads
+what only the site's database knows for the metrics (`site_metric_facts`: drills, preflight,
+integration events, a failed migrate).
 """
 
 import logging
