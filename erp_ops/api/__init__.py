@@ -1,13 +1,13 @@
 """Whitelisted endpoints of erp_ops: check the permission, call the core, map its errors.
 
 `@frappe.whitelist()` only means "logged in". Every endpoint here starts with
-`require_permission(...)` (or, for capabilities not moved to DocType permissions yet,
-`require_roles(...)`) so the check is visible in the function itself and a contract test can
-verify it is first.
+`require_permission(...)` (or `require_roles(...)` for the few gated by role: the console, event
+ingest, Alertmanager's webhook) so the check is visible in the function itself and a contract test
+can verify it is first.
 
-Job control is gated on DocType permissions (`PERMISSIONS`), so a System Manager changes who may
-do what in Role Permission Manager; the shipped rows of `Ops Job Action` equal the role matrix
-that was hard-coded before. A denial is logged in the Ops Action Log; denials by users without
+Actions are gated on DocType permissions (`PERMISSIONS`), so a System Manager changes who may do
+what in Role Permission Manager; the shipped rows of the `Ops … Action` switchboards equal the role
+matrix that was hard-coded before. A denial is logged in the Ops Action Log; denials by users without
 any Ops role (portal users, scripts) are counted and summarised, not chained one row each.
 """
 
@@ -32,18 +32,25 @@ OPS_OPERATOR = "Ops Operator"
 OPS_MANAGER = "Ops Manager"
 SYSTEM_MANAGER = "System Manager"
 
-# Who may do what in the capabilities still gated by role (drills, preflight, events, runbooks,
-# alerts); job control uses `PERMISSIONS` below. docs/security.md has the table.
+# Role lists for what stays gated by role: the Ops Console and the apps screen (any Ops role),
+# event ingest (Integration User, bound to its source), Alertmanager's webhook (Ops Alert Receiver).
 READERS = (OPS_VIEWER, OPS_OPERATOR, OPS_MANAGER, SYSTEM_MANAGER)
 OPERATORS = (OPS_OPERATOR, OPS_MANAGER, SYSTEM_MANAGER)
 MANAGERS = (OPS_MANAGER, SYSTEM_MANAGER)
 OPS_ROLES = READERS  # a user with none of these is "without any Ops role" (denials rate-limited)
 
-# Job control, action → (DocType, permission type). `Ops Job Action` is a Single with no data:
-# its permission rows are the switchboard (read: see jobs; write: act on one job; create:
-# release a quarantined job and bulk actions; delete: purge). Shipped: read for Ops Viewer and
-# up, write for Ops Operator and up, create and delete for Ops Manager and System Manager.
+# Every action, → (DocType, permission type). The `Ops … Action` DocTypes are Singles with no data
+# (site/switchboard.py): their permission rows are the switchboard a System Manager edits in Role
+# Permission Manager. Shipped rows (docs/security.md has the table): read for Ops Viewer and up;
+# job actions, event replay of one event and alert acknowledgement for Ops Operator and up; the
+# rest (bulk, release, purge, drills, retention, preflight runs, range replays, runbook reviews)
+# for Ops Manager and System Manager.
 JOB_ACTION = "Ops Job Action"
+DRILL_ACTION = "Ops Drill Action"
+PREFLIGHT_ACTION = "Ops Preflight Action"
+EVENT_ACTION = "Ops Event Action"
+ALERT_ACTION = "Ops Alert Action"
+RUNBOOK_ACTION = "Ops Runbook Action"
 PERMISSIONS: dict[str, tuple[str, str]] = {
 	"view": (JOB_ACTION, "read"),
 	"requeue": (JOB_ACTION, "write"),
@@ -54,6 +61,19 @@ PERMISSIONS: dict[str, tuple[str, str]] = {
 	"bulk": (JOB_ACTION, "create"),
 	"purge": (JOB_ACTION, "delete"),
 	"verify_log": ("Ops Action Log", "read"),
+	"drills": (DRILL_ACTION, "read"),
+	"drill": (DRILL_ACTION, "write"),
+	"retention": (DRILL_ACTION, "create"),
+	"retention_apply": (DRILL_ACTION, "delete"),
+	"preflights": (PREFLIGHT_ACTION, "read"),
+	"preflight": (PREFLIGHT_ACTION, "write"),
+	"events": (EVENT_ACTION, "read"),
+	"replay": (EVENT_ACTION, "write"),
+	"replay_range": (EVENT_ACTION, "create"),
+	"alerts": (ALERT_ACTION, "read"),
+	"acknowledge": (ALERT_ACTION, "write"),
+	"runbooks": (RUNBOOK_ACTION, "read"),
+	"review": (RUNBOOK_ACTION, "write"),
 }
 
 
@@ -148,17 +168,7 @@ def log_denied(attempt: Attempt, need: str) -> None:
 def permissions() -> dict[str, bool]:
 	"""What the session user may do, action by action, as the server decides it (for Desk's buttons)."""
 	require_permission("view")
-	allowed = {action: can(action) for action in PERMISSIONS}
-	# Capabilities still gated by role.
-	allowed.update(
-		drill=has_roles(*MANAGERS),
-		preflight=has_roles(*MANAGERS),
-		retention=has_roles(*MANAGERS),
-		review=has_roles(*MANAGERS),
-		acknowledge=has_roles(*OPERATORS),
-		replay=has_roles(*OPERATORS),
-	)
-	return allowed
+	return {action: can(action) for action in PERMISSIONS}
 
 
 def text_card(text: str, route: list[str] | None = None) -> dict | str:

@@ -8,7 +8,7 @@ import frappe
 from frappe import _
 from frappe.utils.background_jobs import get_redis_conn
 
-from erp_ops.api import OPERATORS, Attempt, OpsInvalidInput, core_errors, require_roles
+from erp_ops.api import Attempt, OpsInvalidInput, core_errors, require_permission, require_roles
 from erp_ops.core.alerts import alertmanager as am
 from erp_ops.core.alerts import store
 from erp_ops.core.control.models import Action, ActionOutcome
@@ -28,7 +28,7 @@ def acknowledge(name: str, note: str | None = None) -> dict:
 	The acknowledgement is kept in the alert state on Redis (so the evaluator stops renotifying),
 	shown on the alert, and written to the Ops Action Log, whoever asks and whatever the outcome.
 	"""
-	require_roles(*OPERATORS, attempt=Attempt(Action.ACKNOWLEDGE.value, [name], note))
+	require_permission("acknowledge", Attempt(Action.ACKNOWLEDGE.value, [name], note))
 	if not frappe.db.exists(ALERT_DOCTYPE, name):
 		frappe.throw(_("Ops Alert {0} not found").format(name), frappe.DoesNotExistError)
 	doc = frappe.get_doc(ALERT_DOCTYPE, name)

@@ -10,12 +10,10 @@ import frappe
 from frappe import _
 
 from erp_ops.api import (
-	MANAGERS,
-	READERS,
 	Attempt,
 	OpsInvalidInput,
 	core_errors,
-	require_roles,
+	require_permission,
 	text_card,
 )
 from erp_ops.core.control.models import Action, ActionOutcome
@@ -26,9 +24,7 @@ DRILL_DOCTYPE = "Restore Drill"
 @frappe.whitelist(methods=["POST"])
 def run_drill_now(site: str | None = None) -> dict:
 	"""Queue a restore drill of this site on `long`; while one is queued or running, that one is returned."""
-	require_roles(
-		*MANAGERS, attempt=Attempt(Action.DRILL.value, [site or frappe.local.site], "restore drill")
-	)
+	require_permission("drill", Attempt(Action.DRILL.value, [site or frappe.local.site], "restore drill"))
 	from erp_ops.site.audit import append_entry, new_entry
 	from erp_ops.site.drills import queue_drill
 
@@ -54,7 +50,7 @@ def run_drill_now(site: str | None = None) -> dict:
 @frappe.whitelist(methods=["GET"])
 def drill_status() -> dict:
 	"""Whether the backups are proven: severity, message, last drill and last pass, RPO and RTO."""
-	require_roles(*READERS)
+	require_permission("drills")
 	from erp_ops.site.backups import health
 	from erp_ops.site.drills import drill_history
 
@@ -70,7 +66,7 @@ def drill_status() -> dict:
 @frappe.whitelist(methods=["POST"])
 def retention_plan() -> dict:
 	"""The GFS retention plan (dry run; POST because it writes a Backup Retention Log): what would be kept, and each file it would delete."""
-	require_roles(*MANAGERS)
+	require_permission("retention")
 	from erp_ops.site.backups import log_retention, plan_summary
 	from erp_ops.site.backups import retention_plan as plan_now
 
@@ -84,7 +80,9 @@ def retention_plan() -> dict:
 @frappe.whitelist(methods=["POST"])
 def apply_retention(plan_id: str) -> dict:
 	"""Delete the planned backup files if the plan is still exactly the one confirmed (`plan_id`)."""
-	require_roles(*MANAGERS, attempt=Attempt(Action.RETENTION.value, [frappe.local.site], "backup retention"))
+	require_permission(
+		"retention_apply", Attempt(Action.RETENTION.value, [frappe.local.site], "backup retention")
+	)
 	from erp_ops.site.backups import apply_confirmed
 	from erp_ops.site.drills import drill_settings
 
@@ -106,7 +104,7 @@ def apply_retention(plan_id: str) -> dict:
 @frappe.whitelist(methods=["GET"])
 def verify_backup_chain() -> dict:
 	"""Check the manifests' hash chain and every file they list; the issues found."""
-	require_roles(*MANAGERS)
+	require_permission("retention")
 	from erp_ops.site.backups import chain_issues
 
 	issues = chain_issues()
@@ -119,7 +117,7 @@ def verify_backup_chain() -> dict:
 @frappe.whitelist(methods=["GET", "POST"])
 def last_drill_card(filters: str | dict | list | None = None) -> dict | str:
 	"""Number card: the newest drill's outcome and its age."""
-	require_roles(*READERS)
+	require_permission("drills")
 	from erp_ops.site.backups import health
 
 	state = health()
@@ -133,7 +131,7 @@ def last_drill_card(filters: str | dict | list | None = None) -> dict | str:
 @frappe.whitelist(methods=["GET", "POST"])
 def rpo_card(filters: str | dict | list | None = None) -> dict | str:
 	"""Number card: the age of the backup the last passing drill restored (recovery point)."""
-	require_roles(*READERS)
+	require_permission("drills")
 	from erp_ops.site.backups import health
 
 	value = health().rpo_s
@@ -143,7 +141,7 @@ def rpo_card(filters: str | dict | list | None = None) -> dict | str:
 @frappe.whitelist(methods=["GET", "POST"])
 def rto_card(filters: str | dict | list | None = None) -> dict | str:
 	"""Number card: how long the last passing drill took to restore the dump (recovery time)."""
-	require_roles(*READERS)
+	require_permission("drills")
 	from erp_ops.site.backups import health
 
 	value = health().rto_s
@@ -153,7 +151,7 @@ def rto_card(filters: str | dict | list | None = None) -> dict | str:
 @frappe.whitelist(methods=["GET", "POST"])
 def backups_proven_card(filters: str | dict | list | None = None) -> dict | str:
 	"""Number card: ok / warning / critical from the drill health (critical: none passed in time)."""
-	require_roles(*READERS)
+	require_permission("drills")
 	from erp_ops.site.backups import health
 
 	labels = {"ok": _("Proven"), "warning": _("Last Drill Failed"), "critical": _("Unproven")}

@@ -18,12 +18,11 @@ from frappe import _
 from frappe.utils import get_datetime, get_system_timezone, now_datetime
 
 from erp_ops.api import (
-	MANAGERS,
 	OPERATORS,
-	READERS,
 	Attempt,
 	OpsInvalidInput,
 	core_errors,
+	require_permission,
 	require_roles,
 )
 from erp_ops.core.clock import as_utc, from_site_time
@@ -98,10 +97,10 @@ def replay(filters: str | dict, reason: str, dry_run: int | str | bool = 1) -> d
 	`received_from`/`received_to` (site time) and `status` (one or a list). One named event needs
 	Ops Operator; a range or several events need Ops Manager.
 	"""
-	require_roles(*OPERATORS, attempt=_attempt(filters, reason, dry_run))
+	require_permission("replay", _attempt(filters, reason, dry_run))
 	query = _query(filters)
 	if not (len(query.names) == 1 and query == EventQuery(names=query.names, limit=query.limit)):
-		require_roles(*MANAGERS, attempt=_attempt(filters, reason, dry_run))
+		require_permission("replay_range", _attempt(filters, reason, dry_run))
 	dry = frappe.utils.cint(dry_run) != 0
 	with core_errors():
 		report = site_events.replay(query, reason=reason, dry_run=dry)
@@ -134,21 +133,21 @@ def replay(filters: str | dict, reason: str, dry_run: int | str | bool = 1) -> d
 @frappe.whitelist(methods=["GET", "POST"])
 def failed_last_24h(filters: str | dict | list | None = None) -> dict:
 	"""Number card: events that failed (handler error, retryable) in the last 24 hours."""
-	require_roles(*READERS)
+	require_permission("events")
 	return _card(EventStatus.FAILED)
 
 
 @frappe.whitelist(methods=["GET", "POST"])
 def conflicts_last_24h(filters: str | dict | list | None = None) -> dict:
 	"""Number card: keys reused with another payload in the last 24 hours."""
-	require_roles(*READERS)
+	require_permission("events")
 	return _card(EventStatus.CONFLICT)
 
 
 @frappe.whitelist(methods=["GET", "POST"])
 def superseded_last_24h(filters: str | dict | list | None = None) -> dict:
 	"""Number card: events the conflict policy set aside (older, stale) in the last 24 hours."""
-	require_roles(*READERS)
+	require_permission("events")
 	return _card(EventStatus.SUPERSEDED)
 
 

@@ -12,11 +12,9 @@ from frappe.utils import cint
 from frappe.utils.background_jobs import create_job_id
 
 from erp_ops.api import (
-	MANAGERS,
-	READERS,
 	Attempt,
 	core_errors,
-	require_roles,
+	require_permission,
 	text_card,
 )
 from erp_ops.core.control.models import Action
@@ -34,7 +32,7 @@ def run(target: int, now: bool = False) -> dict:
 	Returns the job id, the same while that preflight is queued or running (`already_queued`). With `now`,
 	runs in this request and returns the stored record's name, verdict and score instead.
 	"""
-	require_roles(*MANAGERS, attempt=Attempt(Action.PREFLIGHT.value, [f"v{target}"], site_preflight.REASON))
+	require_permission("preflight", Attempt(Action.PREFLIGHT.value, [f"v{target}"], site_preflight.REASON))
 	target = cint(target)
 	with core_errors():
 		load_rule_set(target)  # an unknown target is a 422 now, not a failed job later
@@ -55,7 +53,7 @@ def run(target: int, now: bool = False) -> dict:
 @frappe.whitelist(methods=["GET"])
 def get(name: str) -> dict:
 	"""A stored preflight: its verdict, score and counts, and the full report as JSON."""
-	require_roles(*READERS)
+	require_permission("preflights")
 	if not frappe.db.exists(PREFLIGHT_DOCTYPE, name):
 		frappe.throw(_("Upgrade Preflight {0} not found").format(name), frappe.DoesNotExistError)
 	doc = frappe.get_doc(PREFLIGHT_DOCTYPE, name)
@@ -76,7 +74,7 @@ def get(name: str) -> dict:
 @frappe.whitelist(methods=["GET", "POST"])
 def latest_verdict(filters: str | dict | list | None = None) -> dict | str:
 	"""Number card: the newest preflight's verdict and risk score; a click opens the list."""
-	require_roles(*READERS)
+	require_permission("preflights")
 	row = site_preflight.latest()
 	if row is None:
 		return _("Not run yet")

@@ -4,7 +4,7 @@ import frappe
 from frappe import _
 from frappe.utils import cint, getdate, now_datetime
 
-from erp_ops.api import MANAGERS, READERS, Attempt, core_errors, require_roles
+from erp_ops.api import Attempt, core_errors, require_permission
 from erp_ops.core.control.models import Action, ActionOutcome
 from erp_ops.core.runbooks.review import record_review
 from erp_ops.site.audit import append_entry, new_entry
@@ -19,7 +19,7 @@ def search(query: str, limit: int = 10, area: str | None = None) -> list[dict]:
 
 	Each hit carries name, title, score, area, status, severity and the query terms it matched.
 	"""
-	require_roles(*READERS)
+	require_permission("runbooks")
 	limit = max(1, min(cint(limit), MAX_LIMIT))
 	with core_errors():
 		hits = runbook_index().search(query or "", limit, areas=[area] if area else None)
@@ -34,7 +34,7 @@ def mark_reviewed(name: str, notes: str | None = None) -> dict:
 	review is a row of the runbook's Review History, a change in its version history, and an
 	Ops Action Log entry.
 	"""
-	require_roles(*MANAGERS, attempt=Attempt(Action.REVIEW.value, [name], notes))
+	require_permission("review", Attempt(Action.REVIEW.value, [name], notes))
 	if not frappe.db.exists(RUNBOOK_DOCTYPE, name):
 		frappe.throw(_("Runbook {0} not found").format(name), frappe.DoesNotExistError)
 	doc = frappe.get_doc(RUNBOOK_DOCTYPE, name)
@@ -45,7 +45,7 @@ def mark_reviewed(name: str, notes: str | None = None) -> dict:
 	doc.append("reviews", {"reviewer": frappe.session.user, "reviewed_on": now_datetime(), "notes": notes})
 	doc.last_reviewed = outcome.last_reviewed
 	doc.status = outcome.status.value
-	# The role check above is the gate; the Review History is read-only in the form.
+	# The permission check above is the gate; the Review History is read-only in the form.
 	doc.save(ignore_permissions=True, ignore_version=False)
 	log = append_entry(
 		new_entry(

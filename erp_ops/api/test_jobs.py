@@ -198,7 +198,23 @@ class TestRoleMatrix(OpsUsersTestCase):
 			"bulk": MANAGE,
 			"purge": MANAGE,
 			"verify_log": READ,
+			# The other capabilities' switchboards (Ops Drill/Preflight/Event/Alert/Runbook Action),
+			# shipped as the role lists they replaced.
+			"drills": READ,
+			"drill": MANAGE,
+			"retention": MANAGE,
+			"retention_apply": MANAGE,
+			"preflights": READ,
+			"preflight": MANAGE,
+			"events": READ,
+			"replay": OPERATE,
+			"replay_range": MANAGE,
+			"alerts": READ,
+			"acknowledge": OPERATE,
+			"runbooks": READ,
+			"review": MANAGE,
 		}
+		self.assertEqual(set(expected), set(erp_ops_api.PERMISSIONS))  # every action has its row here
 		for user in READ:
 			frappe.set_user(user)
 			allowed = erp_ops_api.permissions()
@@ -234,6 +250,48 @@ class TestRoleMatrix(OpsUsersTestCase):
 			frappe.db.commit()
 		frappe.set_user(VIEWER)
 		self.assertFalse(erp_ops_api.permissions()["requeue"])
+
+	def test_role_permission_manager_decides_drills_preflight_alerts_runbooks_and_replay_too(self):
+		"""Granting Ops Viewer `write` on a capability's switchboard lets viewers do that action, on
+		the server, through the endpoint itself; resetting the DocType takes it back."""
+		from frappe.core.page.permission_manager.permission_manager import reset, update
+
+		from erp_ops.api import alerts as alerts_api
+		from erp_ops.api import runbooks as runbooks_api
+
+		calls = {
+			"Ops Alert Action": (
+				"acknowledge",
+				lambda: alerts_api.acknowledge(name="ALERT-does-not-exist", note="viewer"),
+				frappe.DoesNotExistError,  # allowed: the alert is just missing
+			),
+			"Ops Runbook Action": (
+				"review",
+				lambda: runbooks_api.mark_reviewed(name="RB-does-not-exist", notes="viewer"),
+				frappe.DoesNotExistError,
+			),
+		}
+		for doctype, (action, call, allowed_error) in calls.items():
+			frappe.set_user(VIEWER)
+			with self.assertRaises(frappe.PermissionError, msg=doctype):
+				call()
+			frappe.clear_messages()
+			frappe.set_user("Administrator")
+			update(doctype, "Ops Viewer", 0, "write", 1)
+			frappe.db.commit()
+			try:
+				frappe.set_user(VIEWER)
+				self.assertTrue(erp_ops_api.permissions()[action], doctype)
+				with self.assertRaises(allowed_error, msg=doctype):
+					call()
+				frappe.clear_messages()
+			finally:
+				frappe.set_user("Administrator")
+				reset(doctype)
+				frappe.db.commit()
+			frappe.set_user(VIEWER)
+			self.assertFalse(erp_ops_api.permissions()[action], doctype)
+			frappe.set_user("Administrator")
 
 	def test_the_operations_workspace_and_its_page_are_for_ops_roles_only(self):
 		ensure_user(DESK_USER, ("Blogger",))
