@@ -505,7 +505,7 @@ class TestDrillPermissions(FrappeTestCase):
 			limit=1,
 		)[0]
 		self.assertEqual((row.user, row.outcome), (VIEWER, "denied"))
-		self.assertIn("Ops Manager", row.error)
+		self.assertIn("write permission on Ops Drill Action", row.error)  # what the switchboard asks for
 
 	def test_over_http_an_ops_viewer_gets_403_for_run_drill_now_and_200_for_the_status(self):
 		from erp_ops.api.test_jobs import http
