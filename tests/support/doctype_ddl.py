@@ -10,6 +10,7 @@ site's columns and keys and cannot drift from them. The rules are Frappe 15.44.2
 
 import ast
 import json
+from functools import cache
 from pathlib import Path
 
 MODULE = Path(__file__).resolve().parents[2] / "erp_ops" / "erp_ops"
@@ -154,20 +155,21 @@ def _folder(doctype: str) -> Path:
 
 
 def as_saved(doctype: str, values: dict) -> dict:
-	"""`values` as the document API writes them: Frappe 15's `BaseDocument.get_valid_dict` turns an
-	Int's None into 0, a Check into 1/0 and a float-like None into 0.0 before the INSERT (the
+	"""`values` as the document API writes them: Frappe 15's `BaseDocument.get_valid_dict` turns a
+	Check into 1/0 and an Int's or a float-like's (`NUMERIC`) None into 0 before the INSERT (the
 	columns are NOT NULL), so a raw INSERT of the same record must do the same."""
-	types = {
-		f["fieldname"]: f["fieldtype"]
-		for f in json.loads((_folder(doctype) / f"{_scrub(doctype)}.json").read_text())["fields"]
-	}
+	types = _field_types(doctype)
 	out = dict(values)
 	for field, value in values.items():
 		kind = types.get(field)
-		if kind == "Int" and not isinstance(value, int):
-			out[field] = int(value or 0)
-		elif kind == "Check":
+		if kind == "Check":
 			out[field] = 1 if value else 0
-		elif kind in ("Currency", "Float", "Percent", "Duration") and not isinstance(value, float):
-			out[field] = float(value or 0)
+		elif kind in NUMERIC and not isinstance(value, NUMERIC[kind]):
+			out[field] = NUMERIC[kind](value or 0)
 	return out
+
+
+@cache
+def _field_types(doctype: str) -> dict[str, str]:
+	fields = json.loads((_folder(doctype) / f"{_scrub(doctype)}.json").read_text())["fields"]
+	return {f["fieldname"]: f["fieldtype"] for f in fields}

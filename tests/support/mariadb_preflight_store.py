@@ -39,16 +39,10 @@ def save(kwargs: dict, record: PreflightRecord) -> str:
 				f" VALUES (%s, {', '.join(['%s'] * len(PARENT_FIELDS))})",
 				[name, *(values[f] for f in PARENT_FIELDS)],
 			)
+			saved = [as_saved("Upgrade Preflight Finding", row.model_dump()) for row in record.findings]
 			rows = [
-				[
-					f"{name}-{i}",
-					name,
-					"Upgrade Preflight",
-					"findings",
-					i,
-					*(as_saved("Upgrade Preflight Finding", row.model_dump())[f] for f in CHILD_FIELDS),
-				]
-				for i, row in enumerate(record.findings, 1)
+				[f"{name}-{i}", name, "Upgrade Preflight", "findings", i, *(row[f] for f in CHILD_FIELDS)]
+				for i, row in enumerate(saved, 1)
 			]
 			if rows:
 				cur.executemany(
