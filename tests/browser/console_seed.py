@@ -272,17 +272,7 @@ def clean() -> dict:
 	for name in drills:
 		frappe.delete_doc("Restore Drill", name, ignore_permissions=True, force=True)
 	frappe.db.commit()
-	# The causes are gone: evaluate now, so the alerts they fired resolve instead of staying firing
-	# (and acknowledged) into the next run, where the operator would find nothing to acknowledge.
-	from erp_ops.site.alerts import evaluate_site
-	from erp_ops.site.signals import site_snapshot
-
-	evaluate_site(snapshot=site_snapshot(cache_seconds=0))
-	frappe.db.commit()
-	still = frappe.get_all(
-		"Ops Alert", filters={"status": "Firing", "subject": ("like", "%console%test%")}, pluck="name"
-	)
-	return {"removed_keys": removed, "removed_drills": drills, "still_firing": still}
+	return {"removed_keys": removed, "removed_drills": drills}
 
 
 if __name__ == "__main__":
