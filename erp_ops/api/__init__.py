@@ -12,10 +12,13 @@ any Ops role (portal users, scripts) are counted and summarised, not chained one
 """
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import frappe
 from frappe import _
+from frappe.utils import get_datetime, get_system_timezone
 
+from erp_ops.core.clock import from_site_time
 from erp_ops.site.errors import (  # the endpoints' error classes, re-exported
 	OpsBadRequest,
 	OpsConflict,
@@ -182,3 +185,8 @@ def text_card(text: str, route: list[str] | None = None) -> dict | str:
 	if route is None or not 0 < sum(c.isdigit() for c in text) < 5:
 		return text
 	return {"value": text.replace(" ", "\u00a0"), "fieldtype": "Code", "route": route}
+
+
+def desk_time(value: str | datetime | None) -> datetime | None:
+	"""A date-time as Desk sends it (site time, text or datetime) as aware UTC; None when empty."""
+	return from_site_time(get_datetime(value), get_system_timezone()) if value else None

@@ -15,17 +15,18 @@ from typing import Any
 
 import frappe
 from frappe import _
-from frappe.utils import get_datetime, get_system_timezone, now_datetime
+from frappe.utils import now_datetime
 
 from erp_ops.api import (
 	OPERATORS,
 	Attempt,
 	OpsInvalidInput,
 	core_errors,
+	desk_time,
 	require_permission,
 	require_roles,
 )
-from erp_ops.core.clock import as_utc, from_site_time
+from erp_ops.core.clock import as_utc
 from erp_ops.core.control.models import Action, ActionOutcome
 from erp_ops.core.errors import ErpOpsError
 from erp_ops.core.events import EventQuery, EventStatus, IngestRequest
@@ -256,16 +257,11 @@ def _query(filters: str | dict) -> EventQuery:
 			return EventQuery(
 				source=data.get("source") or None,
 				event_type=data.get("event_type") or None,
-				received_from=_site_time(data.get("received_from")),
-				received_to=_site_time(data.get("received_to")),
+				received_from=desk_time(data.get("received_from")),
+				received_to=desk_time(data.get("received_to")),
 				statuses=[EventStatus(s) for s in statuses],
 				names=[str(n) for n in names],
 				limit=REPLAY_LIMIT,
 			)
 		except ValueError as e:
 			frappe.throw(_("Invalid replay filters: {0}").format(e), OpsInvalidInput)
-
-
-def _site_time(value: Any) -> datetime | None:
-	"""A Desk date-time (site time) as aware UTC."""
-	return from_site_time(get_datetime(value), get_system_timezone()) if value else None

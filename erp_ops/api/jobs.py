@@ -16,12 +16,12 @@ bench CLI (`bench --site S ops jobs purge --all-sites`) and the standalone `erp-
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import frappe
 from frappe import _
-from frappe.utils import get_bench_id, get_system_timezone
+from frappe.utils import get_bench_id
 from frappe.utils.background_jobs import get_redis_conn
 from pydantic import BaseModel, ValidationError
 from redis import Redis
@@ -32,11 +32,11 @@ from erp_ops.api import (
 	OpsInvalidInput,
 	OpsServiceUnavailable,
 	core_errors,
+	desk_time,
 	require_permission,
 )
 from erp_ops.core import rq_keys
 from erp_ops.core.bounds import checked
-from erp_ops.core.clock import from_site_time
 from erp_ops.core.control import bulk, idempotency, jobs
 from erp_ops.core.control.errors import ForeignJob, ForeignToken, JobConflict, JobNotFound
 from erp_ops.core.control.models import Action, ActionOutcome, BulkFilter, JobState
@@ -557,13 +557,8 @@ def _bulk_filter(filters: dict | str | None) -> BulkFilter:
 				data[key] = [data[key]]
 		for key in ("since", "until"):
 			if key in data:
-				data[key] = _utc(data[key])
+				data[key] = desk_time(data[key])
 		return BulkFilter.model_validate(data)
-
-
-def _utc(value: str | datetime) -> datetime:
-	"""Desk sends naive site-time datetimes; RQ keeps UTC."""
-	return from_site_time(frappe.utils.get_datetime(value), get_system_timezone())
 
 
 def _action_name(action: str) -> str:
