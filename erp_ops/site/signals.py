@@ -9,6 +9,7 @@ integration events, a failed migrate).
 import logging
 import os
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING
 
 import frappe
 from frappe.utils import cint, get_bench_id, get_bench_path, get_datetime, get_system_timezone, now_datetime
@@ -17,9 +18,11 @@ from frappe.utils.scheduler import is_dormant
 
 from erp_ops.core import signals
 from erp_ops.core.clock import from_site_time
-from erp_ops.core.signals import exporter, prometheus, ticks
 from erp_ops.core.signals.models import DbTransaction, ScheduledJobRow, SiteSchedulerFacts, Snapshot
 from erp_ops.erp_ops.doctype.ops_settings.ops_settings import get_snapshot_cache_seconds, get_thresholds
+
+if TYPE_CHECKING:
+	from erp_ops.core.signals.prometheus import MetricFacts
 
 log = logging.getLogger(__name__)
 
@@ -129,8 +132,11 @@ def site_snapshot(*, cache_seconds: float | None = None) -> Snapshot:
 	)
 
 
-def site_metric_facts() -> prometheus.MetricFacts:
+def site_metric_facts() -> "MetricFacts":
 	"""What only this site's database knows, for the metrics (docs/monitoring.md has the table)."""
+	# Imported here: prometheus_client and the exporter cost ~0.14 s, and every process that reads
+	# the snapshot (the tick, `bench ops status`) imports this module; only the metrics need them.
+	from erp_ops.core.signals import exporter, prometheus, ticks
 	from erp_ops.site.alert_facts import drill_facts, integration_facts, migrate_facts
 	from erp_ops.site.drills import drill_history
 	from erp_ops.site.preflight import backup_path
