@@ -88,8 +88,11 @@ def adopt_bench_wide(conn: Redis, bench_id: str, site: str, *, batch: int = 500)
 	"""Move `site`'s entries of the bench-wide due list (written before the lists were per site)
 	into the site's own, keeping each one's time; returns how many moved. Other sites' entries and
 	jobs of no site stay where they are (each site adopts its own; the bench's tools reach the rest).
-	A job whose id names no site and whose hash is gone names no owner, and stays too."""
+	A job whose id names no site and whose hash is gone names no owner, and stays too. A key that
+	is not a sorted set is nothing an earlier version wrote: it is left alone and 0 returned."""
 	old, new = due_key(bench_id), due_key(bench_id, site)
+	if as_text(conn.type(old)) != "zset":
+		return 0
 	move = conn.register_script(_MOVE_LUA)
 	moved = 0
 	cursor = 0

@@ -92,3 +92,12 @@ def test_retries_scheduled_in_the_bench_wide_list_move_to_their_sites_list(redis
 	# The site's tick now retries them when due.
 	done = autoretry.run_due(redis_conn, BENCH, now=2500.0, site="site1.local")
 	assert sorted(r.job_id for r in done) == sorted(mine)
+
+
+def test_a_bench_wide_key_of_another_type_is_left_alone(redis_conn):
+	"""Hand-written garbage where the old list was: nothing moves, nothing is deleted, no error."""
+	old = autoretry.due_key(BENCH)
+	redis_conn.set(old, "not a sorted set")
+	assert autoretry.adopt_bench_wide(redis_conn, BENCH, "site1.local") == 0
+	assert redis_conn.get(old) == b"not a sorted set"
+	assert not redis_conn.exists(autoretry.due_key(BENCH, "site1.local"))
